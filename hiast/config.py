@@ -1,0 +1,319 @@
+"""Typed, validated configuration for HIAST runs and label-free selection.
+
+One YAML file describes a run (see ``configs/``). Every section is a small pydantic model with
+explicit ranges, so a bad value fails at load time with the field's dotted path and what was
+expected, before any data is read or any GPU time is spent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "ConfigError",
+    "DatasetSpec",
+    "SynthscapeSpec",
+    "DataConfig",
+    "ModelConfig",
+    "WarmupConfig",
+    "IASConfig",
+    "HPLAConfig",
+    "LossConfig",
+    "SelfTrainConfig",
+    "SelectionConfig",
+    "RayConfig",
+    "HIASTConfig",
+    "TUNABLE_PARAMETERS",
+    "load_config",
+]
+
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "synthscape.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or out of range; the message names the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SynthscapeSpec(_Strict):
+    """The embedded, procedurally generated street-scene benchmark (no files)."""
+
+    image_size: tuple[int, int] = (64, 128)
+    n_source_train: int = Field(240, ge=1)
+    n_source_val: int = Field(60, ge=1)
+    n_target_train: int = Field(240, ge=1)
+    n_target_val: int = Field(60, ge=1)
+    shift: float = Field(1.0, ge=0.0, le=2.0, description="size of the source->target camera gap")
+    seed: int = 0
+
+    @field_validator("image_size")
+    @classmethod
+    def _size(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[0] < 16 or v[1] < 16 or v[0] % 8 or v[1] % 8:
+            raise ValueError("image_size must be (H, W), each >= 16 and a multiple of 8")
+        return v
+
+
+class DatasetSpec(_Strict):
+    """One split of one dataset on disk (or of synthscape)."""
+
+    name: Literal["synthscape", "gta5", "synthia", "cityscapes", "robotcar"]
+    split: str = "train"
+    root: Path | None = None
+    # HIAST-format JSON list [{"image_name": ..., "mask_name": ...}] resolved against root.
+    list_file: Path | None = None
+    # cityscapes only: which label files to read.
+    label_format: Literal["labelIds", "labelTrainIds"] = "labelIds"
+    # cityscapes only: 19 trainIds, or the 9 RobotCar classes (Cityscapes -> Oxford scenario).
+    class_set: Literal["cityscapes19", "robotcar9"] = "cityscapes19"
+    # synthscape only: which domain.
+    domain: Literal["source", "target"] | None = None
+    limit: int | None = Field(None, ge=1, description="use only the first N images (sorted)")
+
+    @model_validator(mode="after")
+    def _root_needed(self) -> DatasetSpec:
+        if self.name == "synthscape":
+            if self.domain is None:
+                raise ValueError("synthscape datasets need domain: source or target")
+        elif self.root is None:
+            raise ValueError(f"dataset {self.name!r} needs a root folder")
+        return self
+
+
+class DataConfig(_Strict):
+    num_classes: int = Field(19, ge=2, le=254)
+    # Classes averaged in the reported mIoU (mIoU-16/13/9 lists, or synthscape's 9 classes).
+    eval_classes: list[int] | None = None
+    source: DatasetSpec
+    target: DatasetSpec
+    source_val: DatasetSpec | None = None
+    target_val: DatasetSpec | None = None
+    synthscape: SynthscapeSpec = SynthscapeSpec()
+    # Training crops: the height of a random crop is drawn from these ranges, then resized to crop_size.
+    crop_size: tuple[int, int] = (64, 128)
+    source_crop_height: tuple[int, int] = (40, 64)
+    target_crop_height: tuple[int, int] = (40, 64)
+    # Size at which pseudo-labels are generated, predictions made and mIoU evaluated (None: native).
+    eval_size: tuple[int, int] | None = None
+    num_loader_workers: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _classes(self) -> DataConfig:
+        for c in self.eval_classes or []:
+            if not 0 <= c < self.num_classes:
+                raise ValueError(f"eval_classes holds {c}, outside 0..{self.num_classes - 1}")
+        for name in ("source_crop_height", "target_crop_height"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi:
+                raise ValueError(f"{name} must be (low, high) with 0 < low <= high, got {(lo, hi)}")
+        return self
+
+
+class ModelConfig(_Strict):
+    arch: Literal["deeplab_v2", "deeplab_v2_small"] = "deeplab_v2_small"
+    # Local path to torchvision-format ResNet weights (never downloaded).
+    pretrained_backbone: Path | None = None
+    width: int = Field(16, ge=4, description="base width of the small variant")
+
+
+class WarmupConfig(_Strict):
+    source_iters: int = Field(400, ge=0)
+    adversarial_iters: int = Field(200, ge=0)
+    batch_size: int = Field(8, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    discriminator_lr: float = Field(1e-4, gt=0)
+    adversarial_weight: float = Field(0.01, ge=0)
+    # Path to a finished warm-up checkpoint: skip the warm-up and start from it.
+    checkpoint: Path | None = None
+
+
+class IASConfig(_Strict):
+    alpha: float = Field(0.5, gt=0.0, le=1.0)
+    beta: float = Field(0.9, ge=0.0, lt=1.0)
+    gamma: float = Field(8.0, ge=0.0)
+    init_threshold: float = Field(0.9, gt=0.0, lt=1.0)
+    variant: Literal["paper", "public_code"] = "paper"
+
+
+class HPLAConfig(_Strict):
+    enabled: bool = True
+    k: int = Field(14, ge=1)
+
+
+class LossConfig(_Strict):
+    lambda_i: float = Field(1.0, ge=0.0)
+    lambda_c: float = Field(0.1, ge=0.0)
+    lambda_cst: float = Field(0.5, ge=0.0)
+    # "paper": per-pixel means; "public_code": the released code's extra 1/C on R_c, R_i and R_cst.
+    normalization: Literal["paper", "public_code"] = "paper"
+
+
+class SelfTrainConfig(_Strict):
+    rounds: int = Field(3, ge=1)
+    iters_per_round: int = Field(8000, ge=1)
+    batch_size: int = Field(6, ge=1)
+    lr: float = Field(3e-5, gt=0)
+    head_lr_mult: float = Field(10.0, gt=0)
+    weight_decay: float = Field(5e-4, ge=0)
+    tau: float = Field(0.999, ge=0.0, lt=1.0)
+    # Freeze BN affine parameters and running statistics (the paper). False lets statistics update:
+    # a known way to make self-training collapse, kept reachable for the selection to avoid.
+    freeze_bn: bool = True
+    bf16: bool = False
+    channels_last: bool = False
+
+
+# The hyperparameters a selection may vary, with the config section each lives in.
+TUNABLE_PARAMETERS: dict[str, tuple[str, str]] = {
+    "alpha": ("ias", "alpha"),
+    "beta": ("ias", "beta"),
+    "gamma": ("ias", "gamma"),
+    "lambda_i": ("loss", "lambda_i"),
+    "lambda_c": ("loss", "lambda_c"),
+    "lambda_cst": ("loss", "lambda_cst"),
+    "k": ("hpla", "k"),
+}
+
+
+class SelectionConfig(_Strict):
+    mode: Literal["sweep", "grid"] = "sweep"
+    # Candidate values per parameter; the run's own value is the default every sweep contains.
+    parameters: dict[str, list[float]] = Field(default_factory=dict)
+    subset_size: int = Field(500, ge=1)
+    subset_seed: int = 0
+    replicates: int = Field(1, ge=1)
+    # Score the candidates' trimmed vote and centre-bias diagnostic (see selection/).
+    trim_outliers: bool = True
+
+    @field_validator("parameters")
+    @classmethod
+    def _known(cls, v: dict[str, list[float]]) -> dict[str, list[float]]:
+        for name, values in v.items():
+            if name not in TUNABLE_PARAMETERS:
+                raise ValueError(
+                    f"unknown parameter {name!r}; allowed: {', '.join(sorted(TUNABLE_PARAMETERS))}"
+                )
+            if not values:
+                raise ValueError(f"parameter {name!r} has an empty list of values")
+            if len(set(values)) != len(values):
+                raise ValueError(f"parameter {name!r} lists a value twice: {values}")
+        return v
+
+
+class RayConfig(_Strict):
+    num_workers: int = Field(1, ge=1, description="Train workers (DDP ranks) per candidate")
+    use_gpu: bool = False
+    gpus_per_worker: float = Field(1.0, gt=0)
+    cpus_per_worker: float = Field(1.0, gt=0)
+    max_concurrent_trials: int | None = Field(None, ge=1)
+    trial_max_failures: int = Field(1, ge=0, description="Tune-level restarts of a candidate")
+    worker_max_failures: int = Field(1, ge=0, description="Train-level restarts of the worker group")
+    # Cap of the GPU memory one worker may take when several candidates share a card.
+    gpu_memory_fraction: float | None = Field(None, gt=0, le=1)
+
+
+class HIASTConfig(_Strict):
+    experiment: str = "hiast"
+    seed: int = 0
+    data: DataConfig
+    model: ModelConfig = ModelConfig()
+    warmup: WarmupConfig = WarmupConfig()
+    ias: IASConfig = IASConfig()
+    hpla: HPLAConfig = HPLAConfig()
+    loss: LossConfig = LossConfig()
+    selftrain: SelfTrainConfig = SelfTrainConfig()
+    selection: SelectionConfig = SelectionConfig()
+    ray: RayConfig = RayConfig()
+
+    @field_validator("experiment")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v or not all(ch.isalnum() or ch in "-_." for ch in v):
+            raise ValueError("experiment must be non-empty letters, digits, '-', '_' or '.'")
+        return v
+
+    @model_validator(mode="after")
+    def _selection_values_valid(self) -> HIASTConfig:
+        # Every candidate value must itself be a valid setting of its field.
+        for name, values in self.selection.parameters.items():
+            for v in values:
+                try:
+                    self.with_parameters({name: v})
+                except ConfigError as e:
+                    raise ValueError(f"selection.parameters.{name} value {v!r}: {e}") from None
+        return self
+
+    def parameters(self) -> dict[str, float]:
+        """The current value of every tunable parameter."""
+        return {
+            name: getattr(getattr(self, section), field)
+            for name, (section, field) in TUNABLE_PARAMETERS.items()
+        }
+
+    def with_parameters(self, params: dict[str, Any]) -> HIASTConfig:
+        """A copy with some tunable parameters replaced, validated like a loaded file."""
+        raw = self.model_dump(mode="python")
+        for name, value in params.items():
+            if name not in TUNABLE_PARAMETERS:
+                raise ConfigError(
+                    f"unknown parameter {name!r}; allowed: {', '.join(sorted(TUNABLE_PARAMETERS))}"
+                )
+            section, field = TUNABLE_PARAMETERS[name]
+            if name == "k":
+                if float(value) != int(value):
+                    raise ConfigError(f"hpla.k must be an integer, got {value!r}")
+                value = int(value)
+            raw[section][field] = value
+        raw["selection"] = {**raw["selection"], "parameters": {}}
+        try:
+            return HIASTConfig.model_validate(raw)
+        except ValidationError as e:
+            raise ConfigError(_format_errors(e, "")) from None
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        got = e.get("input")
+        got_s = "" if isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"{loc}: {e['msg']}{got_s}")
+    where = f"{source}: " if source else ""
+    return where + "invalid configuration\n  " + "\n  ".join(lines)
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> HIASTConfig:
+    """Load and validate a YAML config; ``None`` loads the embedded default (synthscape).
+
+    ``overrides`` maps dotted paths (``"selftrain.iters_per_round"``) to values.
+    Raises ConfigError naming the file and every offending field.
+    """
+    if path is None:
+        path = DEFAULT_CONFIG
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    try:
+        return HIASTConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(e, str(path))) from None

@@ -1,0 +1,55 @@
+"""The one dataset interface every loader (synthscape and the real ones) implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Sample", "SegDataset", "DatasetError", "IGNORE_INDEX"]
+
+IGNORE_INDEX = 255
+
+
+class DatasetError(ValueError):
+    """Bad dataset input: the message names the file or folder and what was expected."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    id: str
+    image: np.ndarray  # uint8 (H, W, 3), RGB
+    label: np.ndarray | None  # uint8 (H, W) of class ids, 255 = ignore; None when unlabeled
+
+
+class SegDataset(Sequence[Sample]):
+    """A sequence of samples with stable, sorted string ids.
+
+    Subclasses set ``ids``, ``num_classes``, ``has_labels`` and implement ``load(i)``.
+    """
+
+    ids: list[str]
+    num_classes: int
+    has_labels: bool
+    name: str = "dataset"
+
+    def load(self, i: int) -> Sample:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> Sample:  # type: ignore[override]
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"{self.name}: index {i} out of range for {len(self)} images")
+        return self.load(i % len(self))
+
+    def index_of(self, sample_id: str) -> int:
+        try:
+            return self._id_index[sample_id]
+        except AttributeError:
+            self._id_index = {s: i for i, s in enumerate(self.ids)}
+            return self.index_of(sample_id)
+        except KeyError:
+            raise DatasetError(f"{self.name}: no image with id {sample_id!r}") from None
