@@ -53,3 +53,18 @@ class SegDataset(Sequence[Sample]):
             return self.index_of(sample_id)
         except KeyError:
             raise DatasetError(f"{self.name}: no image with id {sample_id!r}") from None
+
+
+class WithoutLabels(SegDataset):
+    """The same images with labels hidden: what a label-free step is allowed to see."""
+
+    def __init__(self, inner: SegDataset) -> None:
+        self.inner = inner
+        self.ids = inner.ids
+        self.num_classes = inner.num_classes
+        self.has_labels = False
+        self.name = f"{inner.name} (labels hidden)"
+
+    def load(self, i: int) -> Sample:
+        s = self.inner.load(i)
+        return Sample(s.id, s.image, None)
