@@ -1,0 +1,3 @@
+from hiast.cli import main
+
+raise SystemExit(main())

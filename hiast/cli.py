@@ -1,0 +1,203 @@
+"""Single-process command line: ``python -m hiast {run,warmup,train,predict,evaluate} ...``.
+
+Examples::
+
+    python -m hiast run --out runs/demo                       # synthscape: warm-up, 3 rounds, eval
+    python -m hiast warmup --config configs/gta5_to_cityscapes.yaml --out runs/gta
+    python -m hiast train --config ... --warmup runs/gta/warmup.pt --out runs/gta/alpha0.5
+    python -m hiast predict --checkpoint runs/gta/round3.pt --images list.txt --out preds/
+    python -m hiast evaluate --checkpoint runs/demo/round3.pt --split target_val
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from hiast.config import ConfigError, HIASTConfig, load_config
+from hiast.data import DatasetError, build_dataset
+from hiast.data.base import Sample, SegDataset
+from hiast.pipeline import evaluate, load_model, predict_labels, run_warmup, train_rounds
+
+__all__ = ["main"]
+
+
+def _overrides(pairs: list[str]) -> dict:
+    out = {}
+    for p in pairs:
+        if "=" not in p:
+            raise ConfigError(f"--set expects key=value, got {p!r}")
+        k, v = p.split("=", 1)
+        out[k] = yaml.safe_load(v)
+    return out
+
+
+def _config(args: argparse.Namespace) -> HIASTConfig:
+    return load_config(args.config, _overrides(args.set))
+
+
+class _ImageList(SegDataset):
+    """Images named in a text file (one path a line) or found in a folder, unlabeled."""
+
+    def __init__(self, source: Path, num_classes: int) -> None:
+        if source.is_dir():
+            paths = sorted(p for p in source.rglob("*") if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
+        elif source.is_file():
+            paths = [Path(line.strip()) for line in source.read_text().splitlines() if line.strip()]
+        else:
+            raise DatasetError(f"{source}: no such image folder or list file")
+        missing = [str(p) for p in paths if not p.is_file()]
+        if missing:
+            raise DatasetError(f"{source}: listed images not found: {', '.join(missing[:5])}")
+        if not paths:
+            raise DatasetError(f"{source}: no images")
+        self.paths = paths
+        self.ids = [str(p) for p in paths]
+        self.num_classes, self.has_labels, self.name = num_classes, False, str(source)
+
+    def load(self, i: int) -> Sample:
+        try:
+            image = np.asarray(Image.open(self.paths[i]).convert("RGB"))
+        except OSError as e:
+            raise DatasetError(f"{self.paths[i]}: cannot read image ({e})") from None
+        return Sample(self.ids[i], image, None)
+
+
+def _cmd_warmup(args: argparse.Namespace) -> None:
+    cfg = _config(args)
+    path = run_warmup(cfg, Path(args.out), device=args.device, progress=True)
+    print(path)
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    cfg = _config(args)
+    path = train_rounds(
+        cfg, Path(args.warmup), Path(args.out), device=args.device, resume_from=args.resume, progress=True
+    )
+    print(path)
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    cfg = _config(args)
+    out = Path(args.out)
+    warm = run_warmup(cfg, out, device=args.device, progress=True)
+    model = load_model(warm, args.device)
+    report = {"warmup": _eval_all(model, cfg, args.device)}
+    logging.getLogger("hiast").info("warm-up: %s", json.dumps(report["warmup"]))
+    last = train_rounds(cfg, warm, out, device=args.device, progress=True)
+    report["hiast"] = _eval_all(load_model(last, args.device), cfg, args.device)
+    logging.getLogger("hiast").info("after self-training: %s", json.dumps(report["hiast"]))
+    _atomic_write(out / "report.json", json.dumps(report, indent=2))
+    print(json.dumps({k: v for k, v in report.items()}, indent=2))
+
+
+def _eval_all(model, cfg: HIASTConfig, device: str) -> dict:
+    out = {}
+    for name in ("source_val", "target_val"):
+        spec = getattr(cfg.data, name)
+        if spec is not None:
+            ds = build_dataset(spec, cfg.data)
+            if ds.has_labels:
+                out[name] = evaluate(
+                    model, ds, num_classes=cfg.data.num_classes, eval_classes=cfg.data.eval_classes,
+                    size=cfg.data.eval_size, device=device,
+                )["miou"]
+    return out
+
+
+def _cmd_predict(args: argparse.Namespace) -> None:
+    model = load_model(args.checkpoint, args.device)
+    ds = _ImageList(Path(args.images), num_classes=-1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for sid, label in predict_labels(model, ds, device=args.device):
+        name = Path(sid).stem + "_pred.png"
+        tmp = out / (name + ".tmp")
+        Image.fromarray(label).save(tmp, format="PNG")
+        os.replace(tmp, out / name)
+    print(out)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from hiast.checkpoint import load_checkpoint
+
+    cfg = HIASTConfig.model_validate(load_checkpoint(args.checkpoint)["config"])
+    if args.config:
+        cfg = _config(args)
+    spec = getattr(cfg.data, args.split)
+    if spec is None:
+        raise ConfigError(f"data.{args.split} is not set in the config")
+    model = load_model(args.checkpoint, args.device)
+    result = evaluate(
+        model, build_dataset(spec, cfg.data), num_classes=cfg.data.num_classes,
+        eval_classes=cfg.data.eval_classes, size=cfg.data.eval_size, device=args.device,
+    )
+    print(json.dumps(result, indent=2))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hiast", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    def common(p: argparse.ArgumentParser, config: bool = True) -> None:
+        if config:
+            p.add_argument("--config", help="YAML config (default: the embedded synthscape config)")
+            p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                           help="override a config field, e.g. --set selftrain.iters_per_round=10")
+        p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto")
+
+    p = sub.add_parser("run", help="warm-up, self-training rounds and evaluation")
+    common(p)
+    p.add_argument("--out", required=True)
+    p.set_defaults(fn=_cmd_run)
+    p = sub.add_parser("warmup", help="source-only + adversarial warm-up")
+    common(p)
+    p.add_argument("--out", required=True)
+    p.set_defaults(fn=_cmd_warmup)
+    p = sub.add_parser("train", help="self-training rounds from a warm-up checkpoint")
+    common(p)
+    p.add_argument("--warmup", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--resume", help="a round checkpoint to continue from")
+    p.set_defaults(fn=_cmd_train)
+    p = sub.add_parser("predict", help="predict label maps for a folder or a list of images")
+    common(p, config=False)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--images", required=True, help="a folder, or a text file with one image path a line")
+    p.add_argument("--out", required=True)
+    p.set_defaults(fn=_cmd_predict)
+    p = sub.add_parser("evaluate", help="mIoU of a checkpoint on a labeled split")
+    common(p)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--split", default="target_val", choices=["source_val", "target_val"])
+    p.set_defaults(fn=_cmd_evaluate)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    try:
+        args.fn(args)
+    except (ConfigError, DatasetError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
