@@ -30,7 +30,7 @@ __all__ = [
 # What ``torch.load(weights_only=True)`` can rebuild without extra allow-listing. Types are compared
 # exactly: subclasses such as numpy.float64 (a float) or an IntEnum pickle as their own class, which
 # the weights-only reader refuses.
-_SCALARS = (bool, int, float, str, type(None), torch.dtype, torch.device, torch.Size)
+_SCALARS = (bool, int, float, complex, str, bytes, type(None), torch.dtype, torch.device, torch.Size)
 _MAPPINGS = (dict, OrderedDict)
 _SEQUENCES = (list, tuple)
 

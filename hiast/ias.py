@@ -76,8 +76,9 @@ class IAS:
     Attributes after each :meth:`step`:
         ``thresholds`` (C,) float64, the updated θ_t; ``last_local_thresholds`` (C,) the local
         values Ψ of Eq. 8 (θ_{t-1} for absent classes); ``last_class_counts`` (C,) pixels per
-        arg-max class; ``last_kept_ratio`` the fraction of the instance's pixels that were kept;
-        ``steps`` the number of instances seen since the last reset.
+        arg-max class; ``last_kept_counts`` (C,) kept pixels per class (the class statistics
+        stored beside the pseudo-labels); ``last_kept_ratio`` the fraction of the instance's
+        pixels that were kept; ``steps`` the number of instances seen since the last reset.
     """
 
     def __init__(
@@ -115,6 +116,7 @@ class IAS:
         self._theta = np.full(self.num_classes, self.init_threshold, dtype=np.float64)
         self.last_local_thresholds = self._theta.copy()
         self.last_class_counts = np.zeros(self.num_classes, dtype=np.int64)
+        self.last_kept_counts = np.zeros(self.num_classes, dtype=np.int64)
         self.last_kept_ratio = float("nan")
         self.steps = 0
 
@@ -195,6 +197,7 @@ class IAS:
         out[keep] = y[keep]
         self.last_local_thresholds = local
         self.last_class_counts = counts
+        self.last_kept_counts = np.bincount(y[keep].astype(np.intp), minlength=self.num_classes)
         self.last_kept_ratio = float(keep.mean())
         self.steps += 1
         return out

@@ -1,0 +1,65 @@
+"""Connect to the Ray cluster the job runs in, or start a local one for the length of the job.
+
+Inside ``ray job submit`` (or with ``RAY_ADDRESS`` set) the driver joins that cluster and asks for
+nothing: the cluster's size is whatever it is. Otherwise a single-node cluster is started on this
+machine with all its cores and shut down when the job ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import ray
+
+from ray_jobs.resources import DRIVER_RESOURCE
+
+__all__ = ["ClusterInfo", "ray_cluster", "node_resources"]
+
+log = logging.getLogger("ray_jobs")
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    started_here: bool
+    address: str
+
+
+@contextmanager
+def ray_cluster(address: str | None = None) -> Iterator[ClusterInfo]:
+    """Join ``address`` / ``RAY_ADDRESS`` if given, else start a local cluster; disconnect at exit.
+
+    A session that is already initialised (a caller that set Ray up itself) is used as it is and
+    left running.
+    """
+    if ray.is_initialized():
+        yield ClusterInfo(started_here=False, address=ray.get_runtime_context().gcs_address)
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        # The cluster decides its own resources; passing num_cpus here would be an error.
+        ray.init(address=address)
+        started = False
+    else:
+        ray.init(
+            num_cpus=os.cpu_count(),
+            include_dashboard=False,
+            # Tune's trial drivers only wait on their TorchTrainer: give them a resource of their
+            # own so they take no CPU a Train worker needs (see resources.py).
+            resources={DRIVER_RESOURCE: 1.0},
+        )
+        started = True
+    info = ClusterInfo(started_here=started, address=ray.get_runtime_context().gcs_address)
+    log.info("%s Ray cluster at %s", "started a local" if started else "joined the", info.address)
+    try:
+        yield info
+    finally:
+        ray.shutdown()
+
+
+def node_resources() -> list[dict[str, float]]:
+    """Total resources of every live node (not what is free now: other jobs come and go)."""
+    return [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]

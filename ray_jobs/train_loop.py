@@ -1,0 +1,324 @@
+"""One candidate = one Tune trial whose function trainable drives a Ray Train run.
+
+Three plain pieces, as in Ray's Train-in-Tune example:
+
+* :func:`train_loop_per_worker` -- runs on every Train worker: turns its dict into our typed config
+  and calls ``hiast.pipeline.train_rounds``; reports once per self-training round with the round
+  checkpoint; rank 0 then writes the candidate's predictions on the subset and its metrics.
+* :func:`candidate_trainable` -- the Tune trial: builds a ``TorchTrainer`` and waits for it.
+* :func:`warmup_task` -- the warm-up of one replicate, as a plain Ray task.
+
+Everything that touches the method goes through ``hiast.pipeline``; nothing here knows HIAST.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+import ray.train
+import ray.train.torch
+import ray.tune
+import torch
+from ray.tune.integration.ray_train import TuneReportCallback
+
+from hiast import pipeline
+from hiast.config import HIASTConfig
+from hiast.data import build_dataset
+from ray_jobs.resources import TrialResources
+from ray_jobs.storage import ExperimentPaths, exists, fetch_file, read_bytes, upload_file, write_bytes_atomic
+from selection.store import PredictionWriter
+
+__all__ = [
+    "SearchSpec",
+    "FAULTS_ENV",
+    "train_loop_per_worker",
+    "candidate_trainable",
+    "warmup_task",
+    "replicate_seed",
+]
+
+log = logging.getLogger("ray_jobs")
+
+# Test hook: JSON naming faults to inject (see Faults). Read by the job's driver, which hands it
+# to the workers explicitly, so it works on any cluster (a worker's environment is the raylet's).
+FAULTS_ENV = "HIAST_SELECT_TEST_FAULTS"
+_ROUND_FILE = "round.pt"
+_ROUND_META = "round.json"
+
+
+def replicate_seed(base_seed: int, replicate: int) -> int:
+    """Replicate r trains (warm-up and rounds) with its own seed."""
+    return base_seed + replicate
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """What every trial of one search shares (handed to the trainable via ``tune.with_parameters``)."""
+
+    config: dict[str, Any]  # the base HIASTConfig, as JSON-able data
+    paths: ExperimentPaths
+    subset_ids: list[str]
+    resources: TrialResources
+    faults: dict[str, Any] | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Test-only fault injection
+
+
+@dataclass
+class Faults:
+    """Faults a test asks for; inert when the job runs without ``HIAST_SELECT_TEST_FAULTS``.
+
+    ``marker_dir``: every training start writes a record there (so a test counts starts).
+    ``kill_after_round``: the first worker to finish that round exits hard, once per marker_dir.
+    ``fail_candidates``: these candidate ids raise at every start (they fail for good).
+    """
+
+    candidate_id: str
+    replicate: int
+    marker_dir: Path | None = None
+    kill_after_round: int | None = None
+    fail_candidates: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_config(cls, faults: dict[str, Any] | None, candidate_id: str, replicate: int) -> Faults:
+        faults = faults or {}
+        marker = faults.get("marker_dir")
+        return cls(
+            candidate_id,
+            replicate,
+            Path(marker) if marker else None,
+            faults.get("kill_after_round"),
+            list(faults.get("fail_candidates", [])),
+        )
+
+    def on_start(self, rank: int, resumed_round: int) -> None:
+        if self.marker_dir is not None and rank == 0:
+            starts = self.marker_dir / "starts"
+            starts.mkdir(parents=True, exist_ok=True)
+            record = {"candidate_id": self.candidate_id, "replicate": self.replicate, "resumed_round": resumed_round}
+            (starts / f"{uuid.uuid4().hex}.json").write_text(json.dumps(record))
+        if self.candidate_id in self.fail_candidates:
+            raise RuntimeError(f"candidate {self.candidate_id!r}: failure injected by {FAULTS_ENV}")
+
+    def after_round(self, round_idx: int, rank: int) -> None:
+        if self.kill_after_round != round_idx or rank != 0 or self.marker_dir is None:
+            return
+        try:
+            # O_EXCL: exactly one worker of the whole job gets to die.
+            with open(self.marker_dir / "killed", "x") as f:
+                f.write(json.dumps({"candidate_id": self.candidate_id, "replicate": self.replicate}))
+        except FileExistsError:
+            return
+        # Let Train's controller collect this round's report first (it polls every
+        # RAY_TRAIN_HEALTH_CHECK_INTERVAL_S), so the restart finds the round checkpoint.
+        time.sleep(3.0)
+        os._exit(1)
+
+
+# --------------------------------------------------------------------------------------------
+# Train worker
+
+
+def _device(use_gpu: bool, memory_fraction: float | None) -> torch.device:
+    if not use_gpu:
+        return torch.device("cpu")
+    dev = ray.train.torch.get_device()
+    if memory_fraction is not None:
+        # Ray does no GPU-memory isolation between candidates sharing a card.
+        torch.cuda.set_per_process_memory_fraction(memory_fraction, dev)
+    return dev
+
+
+def _restore(checkpoint: ray.train.Checkpoint | None, dest: Path) -> tuple[Path | None, int]:
+    """(local round checkpoint, its round) from Train's latest checkpoint; (None, 0) on a fresh start."""
+    if checkpoint is None:
+        return None, 0
+    checkpoint.to_directory(str(dest))
+    meta = json.loads((dest / _ROUND_META).read_text())
+    return dest / _ROUND_FILE, int(meta["round"])
+
+
+def _report_round(result: pipeline.RoundResult, rank: int, faults: Faults) -> None:
+    metrics = {"round": result.round, **result.metrics}
+    if rank == 0:
+        # train_rounds writes the round checkpoint on rank 0 only; Train keeps rank 0's.
+        with tempfile.TemporaryDirectory(prefix="hiast-round-") as d:
+            try:
+                os.link(result.checkpoint, Path(d) / _ROUND_FILE)  # same disk: no copy
+            except OSError:
+                shutil.copy2(result.checkpoint, Path(d) / _ROUND_FILE)
+            (Path(d) / _ROUND_META).write_text(json.dumps({"round": result.round}))
+            ray.train.report(
+                metrics,
+                checkpoint=ray.train.Checkpoint.from_directory(d),
+                checkpoint_dir_name=f"round_{result.round:03d}",
+            )
+    else:
+        ray.train.report(metrics)
+    faults.after_round(result.round, rank)
+
+
+def _predict_and_evaluate(cfg: HIASTConfig, final: Path, config: dict[str, Any], device: torch.device) -> dict:
+    """Rank 0, after the last round: subset predictions to the store, then the labelled metrics."""
+    model = pipeline.load_model(final, device)
+    target = build_dataset(cfg.data.target, cfg.data, with_labels=False)
+    ids = config["subset_ids"]
+    with PredictionWriter(config["predictions_uri"], config["candidate_id"], cfg.data.num_classes, ids) as w:
+        for image_id, labels in pipeline.predict_labels(model, target, ids, size=cfg.data.eval_size, device=device):
+            w.write(image_id, labels)
+    metrics: dict[str, float] = {}
+    # Reported for the dashboard and audit only; the selection never sees them.
+    for split, key in (("target_val", "true_miou"), ("source_val", "source_miou")):
+        spec = getattr(cfg.data, split)
+        if spec is None:
+            continue
+        dataset = build_dataset(spec, cfg.data)
+        if dataset.has_labels:
+            metrics[key] = pipeline.evaluate(
+                model, dataset, num_classes=cfg.data.num_classes, eval_classes=cfg.data.eval_classes,
+                size=cfg.data.eval_size, device=device,
+            )["miou"]
+    return metrics
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """One Train worker of one candidate: rounds, per-round reports, then (rank 0) predictions."""
+    cfg = HIASTConfig.model_validate(config["cfg"])
+    candidate_id, replicate, seed = config["candidate_id"], config["replicate"], config["seed"]
+    ctx = ray.train.get_context()
+    rank, world_size = ctx.get_world_rank(), ctx.get_world_size()
+    torch.set_num_threads(config["torch_threads"])
+    device = _device(config["use_gpu"], config["gpu_memory_fraction"])
+    faults = Faults.from_config(config["faults"], candidate_id, replicate)
+
+    with tempfile.TemporaryDirectory(prefix="hiast-cand-") as tmp:
+        work = Path(tmp)
+        resume_from, resumed_round = _restore(ray.train.get_checkpoint(), work / "resume")
+        faults.on_start(rank, resumed_round)
+        warmup = fetch_file(config["warmup_uri"], work / "warmup")
+        final = pipeline.train_rounds(
+            cfg,
+            warmup,
+            work / "rounds",
+            device=device,
+            seed=seed,
+            resume_from=resume_from,
+            pseudo_label_cache=config["pseudo_label_cache"],
+            on_round=lambda r: _report_round(r, rank, faults),
+            rank=rank,
+            world_size=world_size,
+            wrap_model=ray.train.torch.prepare_model if world_size > 1 else None,
+        )
+        metrics: dict[str, Any] = {}
+        if rank == 0:
+            metrics = _predict_and_evaluate(cfg, final, config, device)
+            record = {
+                "candidate_id": candidate_id,
+                "replicate": replicate,
+                "seed": seed,
+                "params": config["params"],
+                "prediction_uri": config["predictions_uri"],
+                "metrics": metrics,
+            }
+            # Written last: its presence means "this candidate is finished" to a restarted job.
+            write_bytes_atomic(config["result_uri"], json.dumps(record, indent=1).encode())
+        # Every rank reports (report is a barrier); Tune gets rank 0's metrics.
+        ray.train.report({"finished": 1, **metrics})
+
+
+# --------------------------------------------------------------------------------------------
+# Tune trial = Train driver
+
+
+def _loop_config(spec: SearchSpec, trial: dict[str, Any]) -> dict[str, Any]:
+    base = HIASTConfig.model_validate(spec.config)
+    cfg = base.with_parameters(trial["params"])
+    cid, rep = trial["candidate_id"], trial["replicate"]
+    ray_cfg = base.ray
+    return {
+        "cfg": cfg.model_dump(mode="json"),
+        "candidate_id": cid,
+        "replicate": rep,
+        "params": trial["params"],
+        "seed": replicate_seed(base.seed, rep),
+        "warmup_uri": spec.paths.warmup(rep),
+        "predictions_uri": spec.paths.predictions(cid, rep),
+        "result_uri": spec.paths.result(cid, rep),
+        "pseudo_label_cache": spec.paths.pseudo_label_cache,
+        "subset_ids": spec.subset_ids,
+        "use_gpu": spec.resources.use_gpu,
+        "gpu_memory_fraction": ray_cfg.gpu_memory_fraction,
+        "torch_threads": spec.resources.torch_threads,
+        "faults": spec.faults,
+    }
+
+
+def result_metrics(record: dict[str, Any]) -> dict[str, Any]:
+    return {"finished": 1, **record.get("metrics", {})}
+
+
+def candidate_trainable(config: dict[str, Any], spec: SearchSpec) -> None:
+    """A Tune trial: train one candidate (one replicate) with Ray Train, or report it done."""
+    trial = config["candidate"]
+    result_uri = spec.paths.result(trial["candidate_id"], trial["replicate"])
+    if exists(result_uri):
+        # Finished before the job was restarted (Tune's saved state can lag by a few seconds).
+        ray.tune.report(result_metrics(json.loads(read_bytes(result_uri))))
+        return
+    base = HIASTConfig.model_validate(spec.config)
+    if not spec.resources.use_gpu:
+        # Rounds are short on CPU; the default 2 s poll would add seconds per report. Ray Train
+        # hands this variable on to its controller and workers.
+        os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25")
+    trainer = ray.train.torch.TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=_loop_config(spec, trial),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=spec.resources.num_workers,
+            use_gpu=spec.resources.use_gpu,
+            resources_per_worker=dict(spec.resources.worker),
+        ),
+        run_config=ray.train.RunConfig(
+            # Stable name, no timestamp or random part: a restarted trial finds its run (and its
+            # last round checkpoint) again under the same storage path.
+            name=f"cand-{ray.tune.get_context().get_trial_id()}",
+            storage_path=spec.paths.train_runs,
+            failure_config=ray.train.FailureConfig(
+                max_failures=base.ray.worker_max_failures,
+                # The default (-1) retries a controller that cannot place its workers forever.
+                controller_failure_limit=3,
+            ),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
+            callbacks=[TuneReportCallback()],
+        ),
+    )
+    trainer.fit()
+
+
+# --------------------------------------------------------------------------------------------
+# Warm-up
+
+
+def warmup_task(config: dict[str, Any], out_uri: str, seed: int, use_gpu: bool, threads: int) -> str:
+    """Train one replicate's warm-up model and store it at ``out_uri`` (skipped if already there)."""
+    if exists(out_uri):
+        return out_uri
+    torch.set_num_threads(threads)
+    device = "cuda" if use_gpu else "cpu"
+    cfg = HIASTConfig.model_validate(config)
+    with tempfile.TemporaryDirectory(prefix="hiast-warmup-") as d:
+        path = pipeline.run_warmup(cfg, Path(d), device=device, seed=seed)
+        upload_file(path, out_uri)
+    return out_uri

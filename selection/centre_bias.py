@@ -1,0 +1,125 @@
+"""Centre-bias diagnostic: does the vote discriminate between the values of a sweep at all?
+
+Measured on synthscape: F-mIoU picked the centre of the window in 27 of 27 sub-sweeps (shift the
+grid and the pick shifts with it), and paper Table 8 picks the middle value in four of five sweeps.
+A consensus score favours the candidate nearest everyone else, which along a 1-D family is the
+middle one, whatever the true quality.
+
+Test: for every line (1-D sweep) of at least 5 values, re-vote each contiguous window of 3 values,
+and of m-2 values, as its own sweep (each window's own fusion; accumulated in the same pass over
+the stored predictions as the main vote, see :mod:`selection.plan`). Even-sized windows have no
+centre and are skipped. If every window picks its own centre, the line is ``centre_bound``: the
+vote did not discriminate between these values, and its pick says where the grid is centred, not
+which value is best. A family with a clear winner off-centre does not fire: a window that has the
+winner off its centre picks the winner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+from selection.candidates import Line, format_value
+
+__all__ = ["Window", "CentreBiasVerdict", "MIN_LINE_VALUES", "windows_for_line", "centre_bias_verdict"]
+
+MIN_LINE_VALUES = 5
+
+
+@dataclass(frozen=True)
+class Window:
+    """Contiguous values ``start:start+size`` of a line, re-voted on their own."""
+
+    line: str
+    parameter: str
+    start: int
+    size: int
+    candidate_ids: tuple[str, ...]
+    values: tuple[float, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.line}[{self.start}:{self.start + self.size}]"
+
+    @property
+    def centre_id(self) -> str:
+        return self.candidate_ids[self.size // 2]
+
+
+def windows_for_line(line: Line, min_values: int = MIN_LINE_VALUES) -> list[Window]:
+    """The windows of 3 and of m-2 values (odd sizes only, each once) of a line of m >= 5 values."""
+    m = len(line.candidate_ids)
+    if m < max(min_values, 5):
+        return []
+    sizes = sorted({s for s in (3, m - 2) if s % 2 == 1})
+    return [
+        Window(line.name, line.parameter, start, size,
+               line.candidate_ids[start : start + size], line.values[start : start + size])
+        for size in sizes
+        for start in range(m - size + 1)
+    ]
+
+
+@dataclass(frozen=True)
+class CentreBiasVerdict:
+    """Outcome for one line (or, in grid mode, all lines of one parameter).
+
+    ``centre_bound``: True if every assessed window picked its centre; False if at least one did
+    not; None if no window could be assessed (line too short, or every window held a degenerate).
+    """
+
+    name: str
+    parameter: str
+    centre_bound: bool | None
+    windows: tuple[str, ...]
+    picks: tuple[str, ...]
+    centres: tuple[str, ...]
+    skipped: tuple[str, ...]
+    sentence: str
+
+
+def centre_bias_verdict(
+    name: str,
+    parameter: str,
+    windows: Sequence[Window],
+    picks: Mapping[str, str],
+    *,
+    exclude: Collection[str] = (),
+) -> CentreBiasVerdict:
+    """Judge a line from each window's pick (window name -> picked candidate id).
+
+    Windows containing a candidate in ``exclude`` (degenerates) are skipped: their vote is
+    contaminated and would say nothing about the others.
+    """
+    assessed = [w for w in windows if not set(w.candidate_ids) & set(exclude)]
+    skipped = tuple(w.name for w in windows if w not in assessed)
+    if not assessed:
+        why = "fewer than 5 values" if not windows else "every window held a degenerate candidate"
+        return CentreBiasVerdict(name, parameter, None, (), (), (), skipped,
+                                 f"{name}: centre bias not assessed ({why}).")
+    pick_ids = tuple(picks[w.name] for w in assessed)
+    centres = tuple(w.centre_id for w in assessed)
+    hits = sum(p == c for p, c in zip(pick_ids, centres, strict=True))
+    bound = hits == len(assessed)
+    if bound:
+        sentence = (
+            f"{name} is centre_bound: re-voted on its own, each of its {len(assessed)} windows of neighbouring "
+            f"values picked that window's centre value, so the vote did not discriminate between these values "
+            f"of {parameter}; its pick reflects where the grid is centred, not which value is best. Shift the "
+            "grid or weigh the other scores."
+        )
+    else:
+        off = [
+            f"{w.name}->{p}" for w, p, c in zip(assessed, pick_ids, centres, strict=True) if p != c
+        ]
+        sentence = (
+            f"{name}: {len(assessed) - hits} of {len(assessed)} windows picked off their centre "
+            f"({', '.join(off)}); the vote does discriminate between values of {parameter}."
+        )
+    return CentreBiasVerdict(
+        name, parameter, bound, tuple(w.name for w in assessed), pick_ids, centres, skipped, sentence
+    )
+
+
+def describe_window(w: Window) -> str:
+    return f"{w.parameter} in [{', '.join(format_value(v) for v in w.values)}]"
