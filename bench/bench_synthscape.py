@@ -34,9 +34,9 @@ from hiast.pipeline import evaluate, load_model, run_warmup, train_rounds  # noq
 
 def miou(ckpt: Path, cfg, split: str) -> float:
     ds = build_dataset(getattr(cfg.data, split), cfg.data)
-    return evaluate(load_model(ckpt), ds, num_classes=cfg.data.num_classes, eval_classes=cfg.data.eval_classes)[
-        "miou"
-    ]
+    return evaluate(
+        load_model(ckpt), ds, num_classes=cfg.data.num_classes, eval_classes=cfg.data.eval_classes
+    )["miou"]
 
 
 def step_time(cfg) -> float:
@@ -61,31 +61,45 @@ def run_seed(seed: int, base, work: Path, rounds_iters: int | None) -> dict:
     cfg = base.model_copy(update={"seed": seed})
     out: dict = {"seed": seed}
     t0 = time.perf_counter()
-    src_only = run_warmup(cfg.model_copy(update={"warmup": cfg.warmup.model_copy(update={"adversarial_iters": 0})}),
-                          work / f"s{seed}-source-only", seed=seed)
+    src_only = run_warmup(
+        cfg.model_copy(update={"warmup": cfg.warmup.model_copy(update={"adversarial_iters": 0})}),
+        work / f"s{seed}-source-only",
+        seed=seed,
+    )
     out["source_only_source_val"] = miou(src_only, cfg, "source_val")
     out["source_only_target_val"] = miou(src_only, cfg, "target_val")
     oracle_data = cfg.data.model_copy(update={"source": cfg.data.target})
-    oracle_cfg = cfg.model_copy(update={
-        "data": oracle_data,
-        "warmup": cfg.warmup.model_copy(update={"adversarial_iters": 0}),
-    })
-    out["oracle_target_val"] = miou(run_warmup(oracle_cfg, work / f"s{seed}-oracle", seed=seed), cfg, "target_val")
+    oracle_cfg = cfg.model_copy(
+        update={
+            "data": oracle_data,
+            "warmup": cfg.warmup.model_copy(update={"adversarial_iters": 0}),
+        }
+    )
+    out["oracle_target_val"] = miou(
+        run_warmup(oracle_cfg, work / f"s{seed}-oracle", seed=seed), cfg, "target_val"
+    )
     warm = run_warmup(cfg, work / f"s{seed}-warmup", seed=seed)
     out["warmup_target_val"] = miou(warm, cfg, "target_val")
-    st = cfg.selftrain if rounds_iters is None else cfg.selftrain.model_copy(update={"iters_per_round": rounds_iters})
+    st = (
+        cfg.selftrain
+        if rounds_iters is None
+        else cfg.selftrain.model_copy(update={"iters_per_round": rounds_iters})
+    )
     variants = {
         "hiast": cfg.model_copy(update={"selftrain": st}),
         "hiast_bn_updating": cfg.model_copy(update={"selftrain": st.model_copy(update={"freeze_bn": False})}),
         "hiast_alpha0.9_gamma0": cfg.with_parameters({"alpha": 0.9, "gamma": 0.0}).model_copy(
-            update={"selftrain": st}),
+            update={"selftrain": st}
+        ),
     }
     cache = work / f"s{seed}-cache"
     for name, vcfg in variants.items():
         last = train_rounds(vcfg, warm, work / f"s{seed}-{name}", seed=seed, pseudo_label_cache=cache)
         out[f"{name}_target_val"] = miou(last, cfg, "target_val")
     gap = out["oracle_target_val"] - out["source_only_target_val"]
-    out["gap_closed_by_hiast"] = (out["hiast_target_val"] - out["source_only_target_val"]) / gap if gap > 0 else None
+    out["gap_closed_by_hiast"] = (
+        (out["hiast_target_val"] - out["source_only_target_val"]) / gap if gap > 0 else None
+    )
     out["seconds"] = time.perf_counter() - t0
     return out
 
@@ -111,10 +125,16 @@ def main() -> None:
         if vals and key != "seed":
             summary[key] = {"mean": statistics.mean(vals), "min": min(vals), "max": max(vals)}
     summary["small_model_step_seconds"] = step_time(cfg)
-    summary["source_to_target_drop"] = summary["source_only_source_val"]["mean"] - summary["source_only_target_val"]["mean"]
-    result = {"config": args.config or "configs/synthscape.yaml", "iters_per_round": args.iters_per_round
-              or cfg.selftrain.iters_per_round, "torch_threads": torch.get_num_threads(),
-              "runs": rows, "summary": summary}
+    summary["source_to_target_drop"] = (
+        summary["source_only_source_val"]["mean"] - summary["source_only_target_val"]["mean"]
+    )
+    result = {
+        "config": args.config or "configs/synthscape.yaml",
+        "iters_per_round": args.iters_per_round or cfg.selftrain.iters_per_round,
+        "torch_threads": torch.get_num_threads(),
+        "runs": rows,
+        "summary": summary,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     tmp_out = Path(args.out + ".tmp")
     tmp_out.write_text(json.dumps(result, indent=2))

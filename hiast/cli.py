@@ -108,8 +108,12 @@ def _eval_all(model, cfg: HIASTConfig, device: str) -> dict:
             ds = build_dataset(spec, cfg.data)
             if ds.has_labels:
                 out[name] = evaluate(
-                    model, ds, num_classes=cfg.data.num_classes, eval_classes=cfg.data.eval_classes,
-                    size=cfg.data.eval_size, device=device,
+                    model,
+                    ds,
+                    num_classes=cfg.data.num_classes,
+                    eval_classes=cfg.data.eval_classes,
+                    size=cfg.data.eval_size,
+                    device=device,
                 )["miou"]
     return out
 
@@ -138,8 +142,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         raise ConfigError(f"data.{args.split} is not set in the config")
     model = load_model(args.checkpoint, args.device)
     result = evaluate(
-        model, build_dataset(spec, cfg.data), num_classes=cfg.data.num_classes,
-        eval_classes=cfg.data.eval_classes, size=cfg.data.eval_size, device=args.device,
+        model,
+        build_dataset(spec, cfg.data),
+        num_classes=cfg.data.num_classes,
+        eval_classes=cfg.data.eval_classes,
+        size=cfg.data.eval_size,
+        device=args.device,
     )
     print(json.dumps(result, indent=2))
 
@@ -153,14 +161,21 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hiast", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="hiast", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     def common(p: argparse.ArgumentParser, config: bool = True) -> None:
         if config:
             p.add_argument("--config", help="YAML config (default: the embedded synthscape config)")
-            p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                           help="override a config field, e.g. --set selftrain.iters_per_round=10")
+            p.add_argument(
+                "--set",
+                action="append",
+                default=[],
+                metavar="KEY=VALUE",
+                help="override a config field, e.g. --set selftrain.iters_per_round=10",
+            )
         p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto")
 
     p = sub.add_parser("run", help="warm-up, self-training rounds and evaluation")

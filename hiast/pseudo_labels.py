@@ -60,7 +60,9 @@ def pseudo_label_key(cfg: HIASTConfig, generator_digest: str, order_seed: int) -
         "generator": generator_digest,
         "ias": cfg.ias.model_dump(mode="json"),
         "target": cfg.data.target.model_dump(mode="json"),
-        "synthscape": cfg.data.synthscape.model_dump(mode="json") if cfg.data.target.name == "synthscape" else None,
+        "synthscape": cfg.data.synthscape.model_dump(mode="json")
+        if cfg.data.target.name == "synthscape"
+        else None,
         "eval_size": cfg.data.eval_size,
         "order_seed": order_seed,
         "format": _FORMAT,
@@ -113,8 +115,12 @@ def generate_pseudo_labels(
         raise ValueError(f"{dataset.name}: the target set is empty; nothing to pseudo-label")
     c = cfg.data.num_classes
     ias = IAS(
-        num_classes=c, alpha=cfg.ias.alpha, beta=cfg.ias.beta, gamma=cfg.ias.gamma,
-        init_threshold=cfg.ias.init_threshold, variant=cfg.ias.variant,
+        num_classes=c,
+        alpha=cfg.ias.alpha,
+        beta=cfg.ias.beta,
+        gamma=cfg.ias.gamma,
+        init_threshold=cfg.ias.init_threshold,
+        variant=cfg.ias.variant,
     )
     order = np.random.default_rng(order_seed).permutation(len(dataset))
     generator.eval()

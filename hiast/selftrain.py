@@ -140,16 +140,21 @@ def _train_one_round(
             g["lr"] = _cosine(base, it, st.iters_per_round)
         weak, strong, label = normalize(weak.to(dev)), normalize(strong.to(dev)), label.to(dev)
         if st.channels_last:
-            weak, strong = weak.contiguous(memory_format=torch.channels_last), strong.contiguous(
-                memory_format=torch.channels_last
+            weak, strong = (
+                weak.contiguous(memory_format=torch.channels_last),
+                strong.contiguous(memory_format=torch.channels_last),
             )
         with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=st.bf16):
             t_prob = segment(teacher.model, weak).float().softmax(1)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=st.bf16):
             logits = segment(student, strong)
         terms = hiast_losses(
-            logits.float(), label, t_prob,
-            lambda_i=cfg.loss.lambda_i, lambda_c=cfg.loss.lambda_c, lambda_cst=cfg.loss.lambda_cst,
+            logits.float(),
+            label,
+            t_prob,
+            lambda_i=cfg.loss.lambda_i,
+            lambda_c=cfg.loss.lambda_c,
+            lambda_cst=cfg.loss.lambda_cst,
             normalization=cfg.loss.normalization,
         )
         opt.zero_grad(set_to_none=True)
@@ -269,9 +274,15 @@ def train_rounds(
         _barrier(world_size)
         log.info(
             "round %d/%d: CE %.3f R_c %.3f R_i %.3f R_cst %.3f | kept %.1f%% | thresholds %s | %.1fs",
-            r, cfg.selftrain.rounds, metrics.get("loss_ce", 0), metrics.get("loss_r_c", 0),
-            metrics.get("loss_r_i", 0), metrics.get("loss_r_cst", 0), 100 * metrics["pseudo_kept_ratio"],
-            " ".join(f"{t:.2f}" for t in thresholds), metrics["round_seconds"],
+            r,
+            cfg.selftrain.rounds,
+            metrics.get("loss_ce", 0),
+            metrics.get("loss_r_c", 0),
+            metrics.get("loss_r_i", 0),
+            metrics.get("loss_r_cst", 0),
+            100 * metrics["pseudo_kept_ratio"],
+            " ".join(f"{t:.2f}" for t in thresholds),
+            metrics["round_seconds"],
         )
         last = path
         if on_round is not None:
@@ -283,4 +294,3 @@ def train_rounds(
 def _barrier(world_size: int) -> None:
     if world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
-

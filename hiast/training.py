@@ -78,7 +78,9 @@ def source_batches(
         yield normalize(np.stack(imgs)), torch.from_numpy(np.stack(lbls)).long()
 
 
-def build_optimizer(model: nn.Module, lr: float, head_lr_mult: float, weight_decay: float) -> torch.optim.Adam:
+def build_optimizer(
+    model: nn.Module, lr: float, head_lr_mult: float, weight_decay: float
+) -> torch.optim.Adam:
     """Adam with L2 weight decay, the ASPP head at ``head_lr_mult`` times the backbone rate."""
     backbone, head = unwrap(model).parameter_groups()
     return torch.optim.Adam(
@@ -97,7 +99,9 @@ def unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "module", model)
 
 
-def load_model(checkpoint: str | Path, device: str | torch.device = "cpu", which: str | None = None) -> nn.Module:
+def load_model(
+    checkpoint: str | Path, device: str | torch.device = "cpu", which: str | None = None
+) -> nn.Module:
     """Build the model a checkpoint describes and load its weights (eval mode).
 
     ``which`` picks the state dict: "teacher" (default for round checkpoints: the EMA model the

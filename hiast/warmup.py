@@ -11,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from hiast.checkpoint import load_checkpoint, save_checkpoint
 from hiast.config import HIASTConfig
 from hiast.data import build_dataset, normalize
-from hiast.losses import lsgan_d_loss, lsgan_g_loss
+from hiast.losses import lsgan_d_loss, lsgan_g_loss, source_ce
 from hiast.models import FCDiscriminator, build_model, segment
 from hiast.training import log, resolve_device, seed_everything, source_batches
 
@@ -83,7 +82,7 @@ def run_warmup(
     ce_sum = 0.0
     for _ in range(w.source_iters):
         x, y = next(src_iter)
-        loss = F.cross_entropy(segment(model, x.to(dev)), y.to(dev), ignore_index=255)
+        loss = source_ce(segment(model, x.to(dev)), y.to(dev))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -102,9 +101,7 @@ def run_warmup(
             # Generator: segment the source, and make target outputs look like source ones to D.
             for p in disc.parameters():
                 p.requires_grad_(False)
-            g_loss = F.cross_entropy(out_s, y.to(dev), ignore_index=255) + w.adversarial_weight * lsgan_g_loss(
-                disc(out_t.softmax(1))
-            )
+            g_loss = source_ce(out_s, y.to(dev)) + w.adversarial_weight * lsgan_g_loss(disc(out_t.softmax(1)))
             opt.zero_grad(set_to_none=True)
             g_loss.backward()
             opt.step()
@@ -119,7 +116,10 @@ def run_warmup(
     bar.close()
     log.info(
         "warm-up done: %d source + %d adversarial iterations in %.1fs (mean source CE %.3f)",
-        w.source_iters, w.adversarial_iters, time.perf_counter() - start, ce_sum / max(w.source_iters, 1),
+        w.source_iters,
+        w.adversarial_iters,
+        time.perf_counter() - start,
+        ce_sum / max(w.source_iters, 1),
     )
     path = Path(out_dir) / "warmup.pt"
     save_checkpoint(

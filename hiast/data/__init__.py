@@ -31,8 +31,10 @@ def build_dataset(spec: DatasetSpec, data: DataConfig, *, with_labels: bool = Tr
 
         s = data.synthscape
         n = {
-            ("source", "train"): s.n_source_train, ("source", "val"): s.n_source_val,
-            ("target", "train"): s.n_target_train, ("target", "val"): s.n_target_val,
+            ("source", "train"): s.n_source_train,
+            ("source", "val"): s.n_source_val,
+            ("target", "train"): s.n_target_train,
+            ("target", "val"): s.n_target_val,
         }.get((spec.domain, spec.split))
         if n is None:
             raise DatasetError(f"synthscape has splits 'train' and 'val', not {spec.split!r}")

@@ -28,13 +28,25 @@ SYNTHSCAPE_CLASSES = [ROAD, SIDEWALK, BUILDING, POLE, SIGN, VEGETATION, SKY, PER
 
 # Source ("renderer") colours per class, and the target camera's palette the colours move towards.
 _SOURCE_RGB = {
-    ROAD: (128, 64, 128), SIDEWALK: (232, 35, 244), BUILDING: (70, 70, 70), POLE: (153, 153, 153),
-    SIGN: (220, 220, 0), VEGETATION: (107, 142, 35), SKY: (70, 130, 180), PERSON: (220, 20, 60),
+    ROAD: (128, 64, 128),
+    SIDEWALK: (232, 35, 244),
+    BUILDING: (70, 70, 70),
+    POLE: (153, 153, 153),
+    SIGN: (220, 220, 0),
+    VEGETATION: (107, 142, 35),
+    SKY: (70, 130, 180),
+    PERSON: (220, 20, 60),
     CAR: (0, 0, 142),
 }
 _TARGET_RGB = {
-    ROAD: (90, 90, 95), SIDEWALK: (150, 140, 130), BUILDING: (150, 110, 80), POLE: (60, 60, 50),
-    SIGN: (200, 120, 40), VEGETATION: (40, 90, 50), SKY: (200, 210, 220), PERSON: (90, 60, 120),
+    ROAD: (90, 90, 95),
+    SIDEWALK: (150, 140, 130),
+    BUILDING: (150, 110, 80),
+    POLE: (60, 60, 50),
+    SIGN: (200, 120, 40),
+    VEGETATION: (40, 90, 50),
+    SKY: (200, 210, 220),
+    PERSON: (90, 60, 120),
     CAR: (170, 40, 40),
 }
 _DOMAIN_IDS = {"source": 0, "target": 1}
@@ -121,12 +133,16 @@ def _texture(rng: np.random.Generator, label: np.ndarray, h: int, w: int) -> np.
     tex = np.zeros((h, w), np.float32)
     grain = rng.standard_normal((h, w)).astype(np.float32)
     windows = (((yy // 3) % 2 == 0) & ((xx // 3) % 3 != 0)).astype(np.float32) * 2 - 1
-    coarse = np.asarray(
-        Image.fromarray(((rng.random((h // 4, w // 4)) * 255)).astype(np.uint8)).resize(
-            (w, h), Image.BILINEAR
-        ),
-        np.float32,
-    ) / 127.5 - 1
+    coarse = (
+        np.asarray(
+            Image.fromarray((rng.random((h // 4, w // 4)) * 255).astype(np.uint8)).resize(
+                (w, h), Image.BILINEAR
+            ),
+            np.float32,
+        )
+        / 127.5
+        - 1
+    )
     tex[label == BUILDING] = windows[label == BUILDING]
     tex[label == VEGETATION] = coarse[label == VEGETATION] * 1.2
     tex[label == ROAD] = grain[label == ROAD] * 0.5

@@ -244,7 +244,8 @@ class DeepLabV2(nn.Module):
 
         Frozen: running statistics are used and never updated (eval mode, kept through later
         ``train()`` calls) and the affine weight/bias get ``requires_grad=False``, so they also drop
-        out of ``parameter_groups()``. Call this before building the optimiser.
+        out of ``parameter_groups()``. Call this before building the optimiser and before
+        wrapping in DistributedDataParallel (which fixes its parameter set at construction).
         Not frozen: ordinary batch norm, statistics updating in train mode. Self-training with
         updating statistics is a known way to collapse; it stays reachable on purpose.
         """

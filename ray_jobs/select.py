@@ -1,0 +1,252 @@
+"""``python -m ray_jobs.select``: label-free selection of HIAST's hyperparameters on Ray.
+
+Warm-up once per replicate, then one Ray Tune trial per candidate (a Ray Train run each), then a
+vote over the candidates' predictions on the target subset (F-mIoU). Outputs, under
+``<storage>/<experiment>/``: ``candidates.parquet``, ``choice.json``, ``dashboard.html`` (a
+provisional dashboard appears while the search runs), Tune's trial folders (TensorBoard).
+
+Examples::
+
+    python -m ray_jobs.select                                   # synthscape demo, local Ray, ./results
+    python -m ray_jobs.select --config configs/gta5_to_cityscapes.yaml --storage s3://bucket/hiast
+    python -m ray_jobs.select --config ... --storage ... --resume   # after the driver died
+
+Inside ``ray job submit`` the job joins that cluster; otherwise it starts a local one.
+Exit status: 0 chosen; 1 no choice possible (all candidates failed); 2 bad config or data;
+3 resources that cannot fit the cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+import ray.tune
+
+from hiast import pipeline
+from hiast.config import ConfigError, HIASTConfig, load_config
+from hiast.data import DatasetError, build_dataset
+from ray_jobs.cluster import node_resources, ray_cluster
+from ray_jobs.resources import ResourceError, TrialResources, plan_resources
+from ray_jobs.storage import ExperimentPaths, exists, read_bytes, upload_file, write_bytes_atomic
+from ray_jobs.train_loop import FAULTS_ENV, SearchSpec, replicate_seed, warmup_task
+from ray_jobs.tune_grid import make_tuner, trial_specs
+from ray_jobs.vote_actor import ProvisionalVote, VoteActor, vote_actor_name
+from selection.candidates import Candidate, build_candidates
+from selection.errors import SelectionError
+from selection.subset import load_subset, save_subset, select_subset
+
+__all__ = ["main", "run", "preflight", "JobError"]
+
+log = logging.getLogger("ray_jobs")
+_CONFIG_SNAPSHOT = "job_config.json"
+
+
+class JobError(RuntimeError):
+    """The job cannot start or continue as asked (an existing experiment, a resume mismatch)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Checks that run before anything is started
+
+
+def preflight(cfg: HIASTConfig) -> tuple[list[Candidate], list[str]]:
+    """Candidates and subset ids; raises naming the field for anything that would fail later."""
+    try:
+        candidates = build_candidates(cfg.parameters(), cfg.selection.parameters, cfg.selection.mode)
+    except SelectionError as e:
+        raise ConfigError(str(e)) from None
+    for c in candidates:  # every candidate must itself be a valid config (ranges, integer k)
+        cfg.with_parameters(c.params)
+    for name in ("model.pretrained_backbone", "warmup.checkpoint"):
+        section, field = name.split(".")
+        path = getattr(getattr(cfg, section), field)
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(f"{name}: file {path} not found")
+    target_ids: list[str] = []
+    for split in ("source", "target", "source_val", "target_val"):
+        spec = getattr(cfg.data, split)
+        if spec is None:
+            continue
+        try:
+            dataset = build_dataset(spec, cfg.data, with_labels=split != "target")
+        except (DatasetError, FileNotFoundError) as e:
+            raise ConfigError(f"data.{split}: {e}") from None
+        if split == "target":
+            target_ids = list(dataset.ids)
+    try:
+        subset = select_subset(target_ids, cfg.selection.subset_size, cfg.selection.subset_seed)
+    except SelectionError as e:
+        raise ConfigError(str(e)) from None
+    return candidates, subset
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    # The ray section may change between a run and its resume (another cluster); nothing else may.
+    return {k: v for k, v in config.items() if k != "ray"}
+
+
+def _check_experiment(cfg: HIASTConfig, paths: ExperimentPaths, resume: bool) -> bool:
+    """True when the Tune run is to be restored. Refuses to mix two different searches."""
+    snapshot_uri = f"{paths.root}/{_CONFIG_SNAPSHOT}" if "://" in paths.root else os.path.join(paths.root, _CONFIG_SNAPSHOT)
+    current = cfg.model_dump(mode="json")
+    if exists(snapshot_uri):
+        saved = json.loads(read_bytes(snapshot_uri))
+        if not resume:
+            raise JobError(
+                f"{paths.root} already holds the experiment {cfg.experiment!r}: pass --resume to continue it, "
+                "or choose another --storage or experiment name"
+            )
+        if _comparable(saved) != _comparable(current):
+            changed = sorted(k for k in set(saved) | set(current) if k != "ray" and saved.get(k) != current.get(k))
+            raise JobError(
+                f"--resume: the config differs from the one {paths.root} was started with (sections: "
+                f"{', '.join(changed)}); resume with the same config"
+            )
+    else:
+        write_bytes_atomic(snapshot_uri, json.dumps(current, indent=1).encode())
+    return resume and ray.tune.Tuner.can_restore(paths.root)
+
+
+# --------------------------------------------------------------------------------------------
+# Steps
+
+
+def _subset(paths: ExperimentPaths, subset: list[str], cfg: HIASTConfig) -> list[str]:
+    if exists(paths.subset):
+        stored = load_subset(paths.subset)
+        if stored != subset:
+            raise JobError(f"{paths.subset} holds another image subset than this config selects")
+        return stored
+    save_subset(paths.subset, subset, seed=cfg.selection.subset_seed)
+    return subset
+
+
+def run_warmups(cfg: HIASTConfig, paths: ExperimentPaths, plan: TrialResources) -> None:
+    """One warm-up per replicate, in parallel as Ray tasks; stored ones (a resumed job) are kept."""
+    replicates = range(cfg.selection.replicates)
+    if cfg.warmup.checkpoint is not None:
+        # A given warm-up model: checked here, copied to storage so every node can read it.
+        with tempfile.TemporaryDirectory() as d:
+            given = pipeline.run_warmup(cfg, Path(d))
+        for r in replicates:
+            if not exists(paths.warmup(r)):
+                upload_file(given, paths.warmup(r))
+        return
+    task = ray.remote(warmup_task).options(num_cpus=plan.warmup_cpus, num_gpus=plan.warmup_gpus)
+    config = cfg.model_dump(mode="json")
+    threads = max(1, int(plan.warmup_cpus))
+    refs = [
+        task.remote(config, paths.warmup(r), replicate_seed(cfg.seed, r), plan.use_gpu, threads)
+        for r in replicates
+        if not exists(paths.warmup(r))
+    ]
+    start = time.perf_counter()
+    ray.get(refs)
+    if refs:
+        log.info("%d warm-up(s) done in %.1fs", len(refs), time.perf_counter() - start)
+
+
+def _trial_outcomes(results: ray.tune.ResultGrid, paths: ExperimentPaths) -> list[dict[str, Any]]:
+    """Per trial: its spec, "done" or "failed" (the result record decides), metrics, error text."""
+    out = []
+    for result in results:
+        spec = result.config["candidate"]
+        uri = paths.result(spec["candidate_id"], spec["replicate"])
+        record = json.loads(read_bytes(uri)) if exists(uri) else None
+        error = None if record is not None else (str(result.error).strip().splitlines() or ["failed"])[-1]
+        out.append(
+            {
+                **spec,
+                "status": "done" if record is not None else "failed",
+                "metrics": record["metrics"] if record is not None else {},
+                "prediction_uri": record["prediction_uri"] if record is not None else None,
+                "error": error,
+                "trial_dir": result.path,
+            }
+        )
+    return out
+
+
+def run(cfg: HIASTConfig, storage: str, *, resume: bool = False, faults: dict[str, Any] | None = None) -> dict:
+    """The whole job on the connected Ray cluster; returns the choice (also in choice.json)."""
+    candidates, subset = preflight(cfg)
+    paths = ExperimentPaths(storage, cfg.experiment)
+    replicates = cfg.selection.replicates
+    plan = plan_resources(cfg.ray, node_resources(), len(candidates) * replicates, replicates)
+    for note in plan.notes:
+        log.warning("%s", note)
+    restore = _check_experiment(cfg, paths, resume)
+    log.info(
+        "%d candidates x %d replicate(s), %d at a time, under %s",
+        len(candidates), replicates, plan.max_concurrent_trials, paths.root,
+    )
+    subset = _subset(paths, subset, cfg)
+    run_warmups(cfg, paths, plan)
+
+    spec = SearchSpec(cfg.model_dump(mode="json"), paths, subset, plan, faults)
+    trials = trial_specs(candidates, replicates)
+    name = vote_actor_name(cfg.experiment)
+    vote = VoteActor.options(name=name).remote(cfg.model_dump(mode="json"), paths, subset, candidates)
+    tuner = make_tuner(
+        spec,
+        trials,
+        trial_max_failures=cfg.ray.trial_max_failures,
+        callbacks=[ProvisionalVote(name, len(trials))],
+        resume=restore,
+    )
+    results = tuner.fit()
+    outcomes = _trial_outcomes(results, paths)
+    return ray.get(vote.finalize.remote(outcomes))
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="hiast-select", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--config", help="YAML config (default: the embedded synthscape config)")
+    p.add_argument("--storage", default="./results", help="local folder or pyarrow URI (s3://, gs://, ...)")
+    p.add_argument("--resume", action="store_true", help="continue the experiment found under --storage")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    try:
+        cfg = load_config(args.config)
+        faults = json.loads(os.environ[FAULTS_ENV]) if os.environ.get(FAULTS_ENV) else None
+        # Checked before Ray starts: a bad config costs nothing.
+        preflight(cfg)
+        with ray_cluster():
+            choice = run(cfg, args.storage, resume=args.resume, faults=faults)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ResourceError as e:
+        print(f"error: resources: {e}", file=sys.stderr)
+        return 3
+    except JobError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not choice.get("parameters"):
+        print(f"no choice: {choice.get('notes')}", file=sys.stderr)
+        return 1
+    print(json.dumps(choice, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
