@@ -82,9 +82,10 @@ class TargetTrainingSet(Dataset):
     def __getitem__(self, j: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         weak, strong, label = self.draw(j)
         return (
-            torch.from_numpy(np.ascontiguousarray(weak)),
-            torch.from_numpy(np.ascontiguousarray(strong)),
-            torch.from_numpy(np.ascontiguousarray(label)).long(),
+            # np.array copies: PIL-backed arrays are read-only, which torch warns about.
+            torch.from_numpy(np.array(weak)),
+            torch.from_numpy(np.array(strong)),
+            torch.from_numpy(np.array(label)).long(),
         )
 
 

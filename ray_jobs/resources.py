@@ -55,8 +55,9 @@ def _worker_slots(node: dict[str, float], worker: dict[str, float], reserved_cpu
     return max(0, int(slots))
 
 
-def _fits(nodes: list[dict[str, float]], worker: dict[str, float], num_workers: int, trials: int,
-          driver_cpu: float) -> bool:
+def _fits(
+    nodes: list[dict[str, float]], worker: dict[str, float], num_workers: int, trials: int, driver_cpu: float
+) -> bool:
     """Can ``trials`` candidates run at once? Drivers are assumed packed onto a single node."""
     for host in range(len(nodes)):
         slots = sum(
@@ -98,9 +99,9 @@ def plan_resources(
             # Two ranks of one DDP group could land on the same card; NCCL then refuses to start
             # ("Duplicate GPU detected", ray#48012).
             raise ResourceError(
-                f"ray.gpus_per_worker={g:g} with ray.num_workers={cfg.num_workers}: DDP ranks of one candidate "
-                "must not share a GPU; use gpus_per_worker > 0.5 (candidates may still share cards with "
-                "num_workers: 1)"
+                f"ray.gpus_per_worker={g:g} with ray.num_workers={cfg.num_workers}: DDP ranks of one "
+                "candidate must not share a GPU; use gpus_per_worker > 0.5 (candidates may still share "
+                "cards with num_workers: 1)"
             )
         worker["GPU"] = g
     if cfg.cpus_per_worker > max_cpu + _EPS:
@@ -116,11 +117,11 @@ def plan_resources(
         need = f"{cfg.num_workers} worker(s) x {cfg.cpus_per_worker:g} CPU"
         if cfg.use_gpu:
             need += f" + {cfg.gpus_per_worker:g} GPU"
+        fields = "ray.num_workers, ray.cpus_per_worker" + (", ray.gpus_per_worker" if cfg.use_gpu else "")
+        driver_part = "" if has_driver_resource else f" plus {DRIVER_SLIVER} CPU for its driver"
         raise ResourceError(
-            f"one candidate needs {need} (ray.num_workers, ray.cpus_per_worker"
-            f"{', ray.gpus_per_worker' if cfg.use_gpu else ''})"
-            f"{'' if has_driver_resource else f' plus {DRIVER_SLIVER} CPU for its driver'}, which this cluster "
-            f"cannot place ({_describe(nodes)}); it would wait forever. Lower them or add nodes."
+            f"one candidate needs {need} ({fields}){driver_part}, which this cluster cannot place "
+            f"({_describe(nodes)}); it would wait forever. Lower them or add nodes."
         )
 
     limit = max(1, num_trials)

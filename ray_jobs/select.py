@@ -36,7 +36,7 @@ from hiast.config import ConfigError, HIASTConfig, load_config
 from hiast.data import DatasetError, build_dataset
 from ray_jobs.cluster import node_resources, ray_cluster
 from ray_jobs.resources import ResourceError, TrialResources, plan_resources
-from ray_jobs.storage import ExperimentPaths, exists, read_bytes, upload_file, write_bytes_atomic
+from ray_jobs.storage import ExperimentPaths, exists, join, read_bytes, upload_file, write_bytes_atomic
 from ray_jobs.train_loop import FAULTS_ENV, SearchSpec, replicate_seed, warmup_task
 from ray_jobs.tune_grid import make_tuner, trial_specs
 from ray_jobs.vote_actor import ProvisionalVote, VoteActor, vote_actor_name
@@ -96,17 +96,19 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
 
 def _check_experiment(cfg: HIASTConfig, paths: ExperimentPaths, resume: bool) -> bool:
     """True when the Tune run is to be restored. Refuses to mix two different searches."""
-    snapshot_uri = f"{paths.root}/{_CONFIG_SNAPSHOT}" if "://" in paths.root else os.path.join(paths.root, _CONFIG_SNAPSHOT)
+    snapshot_uri = join(paths.root, _CONFIG_SNAPSHOT)
     current = cfg.model_dump(mode="json")
     if exists(snapshot_uri):
         saved = json.loads(read_bytes(snapshot_uri))
         if not resume:
             raise JobError(
-                f"{paths.root} already holds the experiment {cfg.experiment!r}: pass --resume to continue it, "
-                "or choose another --storage or experiment name"
+                f"{paths.root} already holds the experiment {cfg.experiment!r}: pass --resume to continue "
+                "it, or choose another --storage or experiment name"
             )
         if _comparable(saved) != _comparable(current):
-            changed = sorted(k for k in set(saved) | set(current) if k != "ray" and saved.get(k) != current.get(k))
+            changed = sorted(
+                k for k in set(saved) | set(current) if k != "ray" and saved.get(k) != current.get(k)
+            )
             raise JobError(
                 f"--resume: the config differs from the one {paths.root} was started with (sections: "
                 f"{', '.join(changed)}); resume with the same config"
@@ -176,9 +178,19 @@ def _trial_outcomes(results: ray.tune.ResultGrid, paths: ExperimentPaths) -> lis
     return out
 
 
-def run(cfg: HIASTConfig, storage: str, *, resume: bool = False, faults: dict[str, Any] | None = None) -> dict:
-    """The whole job on the connected Ray cluster; returns the choice (also in choice.json)."""
-    candidates, subset = preflight(cfg)
+def run(
+    cfg: HIASTConfig,
+    storage: str,
+    *,
+    resume: bool = False,
+    faults: dict[str, Any] | None = None,
+    prepared: tuple[list[Candidate], list[str]] | None = None,
+) -> dict:
+    """The whole job on the connected Ray cluster; returns the choice (also in choice.json).
+
+    ``prepared``: :func:`preflight`'s result when the caller already ran it.
+    """
+    candidates, subset = prepared or preflight(cfg)
     paths = ExperimentPaths(storage, cfg.experiment)
     replicates = cfg.selection.replicates
     plan = plan_resources(cfg.ray, node_resources(), len(candidates) * replicates, replicates)
@@ -187,7 +199,10 @@ def run(cfg: HIASTConfig, storage: str, *, resume: bool = False, faults: dict[st
     restore = _check_experiment(cfg, paths, resume)
     log.info(
         "%d candidates x %d replicate(s), %d at a time, under %s",
-        len(candidates), replicates, plan.max_concurrent_trials, paths.root,
+        len(candidates),
+        replicates,
+        plan.max_concurrent_trials,
+        paths.root,
     )
     subset = _subset(paths, subset, cfg)
     run_warmups(cfg, paths, plan)
@@ -228,10 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.config)
         faults = json.loads(os.environ[FAULTS_ENV]) if os.environ.get(FAULTS_ENV) else None
-        # Checked before Ray starts: a bad config costs nothing.
-        preflight(cfg)
+        # Checked before Ray starts: a bad config or a missing dataset costs nothing.
+        prepared = preflight(cfg)
         with ray_cluster():
-            choice = run(cfg, args.storage, resume=args.resume, faults=faults)
+            choice = run(cfg, args.storage, resume=args.resume, faults=faults, prepared=prepared)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -29,12 +29,12 @@ from selection._fs import atomic_output, exists, read_bytes, resolve, write_byte
 __all__ = [
     "normalize_storage",
     "join",
-    "is_local",
     "exists",
     "read_bytes",
     "write_bytes_atomic",
     "upload_file",
     "fetch_file",
+    "list_names",
     "ExperimentPaths",
 ]
 
@@ -42,10 +42,6 @@ __all__ = [
 def normalize_storage(storage: str | os.PathLike[str]) -> str:
     s = os.fspath(storage)
     return s if "://" in s else os.path.abspath(os.path.expanduser(s))
-
-
-def is_local(uri: str) -> bool:
-    return "://" not in uri or uri.startswith("file://")
 
 
 def join(uri: str, *parts: str) -> str:

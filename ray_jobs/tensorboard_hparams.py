@@ -31,7 +31,7 @@ from typing import Any
 from tensorboardX.proto import api_pb2, event_pb2, plugin_hparams_pb2, summary_pb2
 from tensorboardX.record_writer import masked_crc32c
 
-from ray_jobs.dashboard import write_atomic
+from selection._fs import write_bytes_atomic
 
 __all__ = ["HPARAMS_EVENT_FILE", "METRICS", "write_hparams", "encode_records"]
 
@@ -174,4 +174,4 @@ def write_hparams(
         )
     )
     target = posixpath.join(trial_dir.rstrip("/"), HPARAMS_EVENT_FILE)
-    write_atomic(target, encode_records(events))
+    write_bytes_atomic(target, encode_records(events))

@@ -107,7 +107,11 @@ class Faults:
         if self.marker_dir is not None and rank == 0:
             starts = self.marker_dir / "starts"
             starts.mkdir(parents=True, exist_ok=True)
-            record = {"candidate_id": self.candidate_id, "replicate": self.replicate, "resumed_round": resumed_round}
+            record = {
+                "candidate_id": self.candidate_id,
+                "replicate": self.replicate,
+                "resumed_round": resumed_round,
+            }
             (starts / f"{uuid.uuid4().hex}.json").write_text(json.dumps(record))
         if self.candidate_id in self.fail_candidates:
             raise RuntimeError(f"candidate {self.candidate_id!r}: failure injected by {FAULTS_ENV}")
@@ -170,13 +174,17 @@ def _report_round(result: pipeline.RoundResult, rank: int, faults: Faults) -> No
     faults.after_round(result.round, rank)
 
 
-def _predict_and_evaluate(cfg: HIASTConfig, final: Path, config: dict[str, Any], device: torch.device) -> dict:
+def _predict_and_evaluate(
+    cfg: HIASTConfig, final: Path, config: dict[str, Any], device: torch.device
+) -> dict:
     """Rank 0, after the last round: subset predictions to the store, then the labelled metrics."""
     model = pipeline.load_model(final, device)
     target = build_dataset(cfg.data.target, cfg.data, with_labels=False)
     ids = config["subset_ids"]
     with PredictionWriter(config["predictions_uri"], config["candidate_id"], cfg.data.num_classes, ids) as w:
-        for image_id, labels in pipeline.predict_labels(model, target, ids, size=cfg.data.eval_size, device=device):
+        for image_id, labels in pipeline.predict_labels(
+            model, target, ids, size=cfg.data.eval_size, device=device
+        ):
             w.write(image_id, labels)
     metrics: dict[str, float] = {}
     # Reported for the dashboard and audit only; the selection never sees them.
@@ -187,8 +195,12 @@ def _predict_and_evaluate(cfg: HIASTConfig, final: Path, config: dict[str, Any],
         dataset = build_dataset(spec, cfg.data)
         if dataset.has_labels:
             metrics[key] = pipeline.evaluate(
-                model, dataset, num_classes=cfg.data.num_classes, eval_classes=cfg.data.eval_classes,
-                size=cfg.data.eval_size, device=device,
+                model,
+                dataset,
+                num_classes=cfg.data.num_classes,
+                eval_classes=cfg.data.eval_classes,
+                size=cfg.data.eval_size,
+                device=device,
             )["miou"]
     return metrics
 

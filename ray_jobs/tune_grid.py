@@ -44,7 +44,9 @@ def trial_dirname(trial: Trial) -> str:
 
 def _trainable(spec: SearchSpec):
     # The driver only waits on its TorchTrainer: a sliver of a CPU, or the driver resource.
-    return ray.tune.with_resources(ray.tune.with_parameters(candidate_trainable, spec=spec), spec.resources.driver)
+    return ray.tune.with_resources(
+        ray.tune.with_parameters(candidate_trainable, spec=spec), spec.resources.driver
+    )
 
 
 def make_tuner(

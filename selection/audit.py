@@ -35,8 +35,17 @@ __all__ = [
 ]
 
 AUDIT_COLUMNS = [
-    "group", "score", "higher_is_better", "n_candidates", "spearman", "kendall",
-    "pick", "pick_true_miou", "best", "best_true_miou", "regret",
+    "group",
+    "score",
+    "higher_is_better",
+    "n_candidates",
+    "spearman",
+    "kendall",
+    "pick",
+    "pick_true_miou",
+    "best",
+    "best_true_miou",
+    "regret",
 ]
 
 
@@ -82,8 +91,12 @@ def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:
     return float((dx * dy).sum() / np.sqrt(float(nx) * float(ny)))
 
 
-def pick(ids: Sequence[str], values: Mapping[str, float], higher_is_better: bool,
-         eligible: Collection[str] | None = None) -> str | None:
+def pick(
+    ids: Sequence[str],
+    values: Mapping[str, float],
+    higher_is_better: bool,
+    eligible: Collection[str] | None = None,
+) -> str | None:
     """The best-scored candidate among ``eligible`` with a finite score; first in ``ids`` on ties."""
     best_id, best_v = None, None
     for i in ids:
@@ -122,11 +135,21 @@ def audit_group(
     best = max(known, key=lambda i: true_miou[i])
     best_t = float(true_miou[best])
 
-    def row(score: str, hib: bool | None, n: int, rho: float, tau: float, chosen: str | None, chosen_t: float):
+    def row(
+        score: str, hib: bool | None, n: int, rho: float, tau: float, chosen: str | None, chosen_t: float
+    ):
         return {
-            "group": group, "score": score, "higher_is_better": hib, "n_candidates": n,
-            "spearman": rho, "kendall": tau, "pick": chosen, "pick_true_miou": chosen_t,
-            "best": best, "best_true_miou": best_t, "regret": best_t - chosen_t,
+            "group": group,
+            "score": score,
+            "higher_is_better": hib,
+            "n_candidates": n,
+            "spearman": rho,
+            "kendall": tau,
+            "pick": chosen,
+            "pick_true_miou": chosen_t,
+            "best": best,
+            "best_true_miou": best_t,
+            "regret": best_t - chosen_t,
         }
 
     for name, sc in scores.items():
@@ -138,27 +161,52 @@ def audit_group(
         t = [float(true_miou[i]) for i in both]
         chosen = pick(ids, sc.values, sc.higher_is_better, sc.eligible)
         chosen_t = float(true_miou[chosen]) if chosen in true_miou else float("nan")
-        rows.append(row(name, sc.higher_is_better, len(both), spearman(s, t), kendall_tau_b(s, t), chosen, chosen_t))
+        rows.append(
+            row(name, sc.higher_is_better, len(both), spearman(s, t), kendall_tau_b(s, t), chosen, chosen_t)
+        )
     if centre_id is not None and centre_id in true_miou:
-        rows.append(row("centre", None, len(known), float("nan"), float("nan"), centre_id,
-                        float(true_miou[centre_id])))
-    rows.append(row("random", None, len(known), float("nan"), float("nan"), None,
-                    float(np.mean([true_miou[i] for i in known]))))
+        rows.append(
+            row(
+                "centre", None, len(known), float("nan"), float("nan"), centre_id, float(true_miou[centre_id])
+            )
+        )
+    rows.append(
+        row(
+            "random",
+            None,
+            len(known),
+            float("nan"),
+            float("nan"),
+            None,
+            float(np.mean([true_miou[i] for i in known])),
+        )
+    )
     return rows
 
 
 def summarize_audit(audit: pd.DataFrame) -> pd.DataFrame:
     """Per score over all groups: mean and max regret, how often it picked the best, mean correlations."""
     if audit.empty:
-        return pd.DataFrame(columns=["score", "groups", "mean_regret", "max_regret", "picked_best",
-                                     "mean_spearman", "mean_kendall"])
+        return pd.DataFrame(
+            columns=[
+                "score",
+                "groups",
+                "mean_regret",
+                "max_regret",
+                "picked_best",
+                "mean_spearman",
+                "mean_kendall",
+            ]
+        )
     g = audit.groupby("score", sort=False)
-    out = pd.DataFrame({
-        "groups": g.size(),
-        "mean_regret": g["regret"].mean(),
-        "max_regret": g["regret"].max(),
-        "picked_best": g.apply(lambda d: int((d["regret"] <= 1e-12).sum()), include_groups=False),
-        "mean_spearman": g["spearman"].mean(),
-        "mean_kendall": g["kendall"].mean(),
-    })
+    out = pd.DataFrame(
+        {
+            "groups": g.size(),
+            "mean_regret": g["regret"].mean(),
+            "max_regret": g["regret"].max(),
+            "picked_best": g.apply(lambda d: int((d["regret"] <= 1e-12).sum()), include_groups=False),
+            "mean_spearman": g["spearman"].mean(),
+            "mean_kendall": g["kendall"].mean(),
+        }
+    )
     return out.reset_index()

@@ -122,7 +122,9 @@ def build_candidates(
     if mode not in MODES:
         raise SelectionError(f"selection.mode must be one of {', '.join(MODES)}; got {mode!r}")
     if not parameters:
-        raise SelectionError(f"selection.parameters is empty: a {mode} needs at least one parameter with values")
+        raise SelectionError(
+            f"selection.parameters is empty: a {mode} needs at least one parameter with values"
+        )
     for name in parameters:
         if name not in defaults:
             raise SelectionError(

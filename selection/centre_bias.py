@@ -53,8 +53,14 @@ def windows_for_line(line: Line, min_values: int = MIN_LINE_VALUES) -> list[Wind
         return []
     sizes = sorted({s for s in (3, m - 2) if s % 2 == 1})
     return [
-        Window(line.name, line.parameter, start, size,
-               line.candidate_ids[start : start + size], line.values[start : start + size])
+        Window(
+            line.name,
+            line.parameter,
+            start,
+            size,
+            line.candidate_ids[start : start + size],
+            line.values[start : start + size],
+        )
         for size in sizes
         for start in range(m - size + 1)
     ]
@@ -95,23 +101,23 @@ def centre_bias_verdict(
     skipped = tuple(w.name for w in windows if w not in assessed)
     if not assessed:
         why = "fewer than 5 values" if not windows else "every window held a degenerate candidate"
-        return CentreBiasVerdict(name, parameter, None, (), (), (), skipped,
-                                 f"{name}: centre bias not assessed ({why}).")
+        return CentreBiasVerdict(
+            name, parameter, None, (), (), (), skipped, f"{name}: centre bias not assessed ({why})."
+        )
     pick_ids = tuple(picks[w.name] for w in assessed)
     centres = tuple(w.centre_id for w in assessed)
     hits = sum(p == c for p, c in zip(pick_ids, centres, strict=True))
     bound = hits == len(assessed)
     if bound:
         sentence = (
-            f"{name} is centre_bound: re-voted on its own, each of its {len(assessed)} windows of neighbouring "
-            f"values picked that window's centre value, so the vote did not discriminate between these values "
-            f"of {parameter}; its pick reflects where the grid is centred, not which value is best. Shift the "
+            f"{name} is centre_bound: re-voted on its own, each of its {len(assessed)} windows of "
+            "neighbouring values picked that window's centre value, so the vote did not discriminate "
+            f"between these values of {parameter}; its pick reflects where the grid is centred, not which "
+            "value is best. Shift the "
             "grid or weigh the other scores."
         )
     else:
-        off = [
-            f"{w.name}->{p}" for w, p, c in zip(assessed, pick_ids, centres, strict=True) if p != c
-        ]
+        off = [f"{w.name}->{p}" for w, p, c in zip(assessed, pick_ids, centres, strict=True) if p != c]
         sentence = (
             f"{name}: {len(assessed) - hits} of {len(assessed)} windows picked off their centre "
             f"({', '.join(off)}); the vote does discriminate between values of {parameter}."

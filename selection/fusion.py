@@ -68,17 +68,29 @@ def _who(names: Sequence[str] | None, j: int, image_id: Any) -> str:
     return cand if image_id is None else f"{cand}, image {image_id!r}"
 
 
-def _as_pixels(stack: Any, n: int, names: Sequence[str] | None, image_id: Any, device: str | None):
-    """(n, *pixels) label stack -> C-contiguous (n, P) uint8 array or tensor (on ``device``)."""
-    if device is not None or _is_torch(stack):
+def _use_torch(stack: Any, device: str | None, backend: str) -> bool:
+    """numpy on CPU (faster there), torch for CUDA tensors/devices; ``backend`` forces one."""
+    if backend not in ("auto", "numpy", "torch"):
+        raise SelectionError(f"backend must be 'auto', 'numpy' or 'torch', got {backend!r}")
+    if backend != "auto":
+        return backend == "torch"
+    if device is not None:
+        return str(device) != "cpu"
+    return _is_torch(stack) and stack.device.type != "cpu"
+
+
+def _as_pixels(
+    stack: Any, n: int, names: Sequence[str] | None, image_id: Any, device: str | None, backend: str = "auto"
+):
+    """(n, *pixels) label stack -> C-contiguous (n, P) uint8 numpy array, or tensor on ``device``."""
+    if _use_torch(stack, device, backend):
         import torch
 
-        t = stack if _is_torch(stack) else torch.from_numpy(np.ascontiguousarray(stack))
+        arr = stack if _is_torch(stack) else torch.from_numpy(np.ascontiguousarray(stack))
         if device is not None:
-            t = t.to(device)
-        arr = t
+            arr = arr.to(device)
     else:
-        arr = np.asarray(stack)
+        arr = stack.detach().cpu().numpy() if _is_torch(stack) else np.asarray(stack)
     where = f"image {image_id!r}: " if image_id is not None else ""
     if arr.ndim < 2:
         raise SelectionError(f"{where}expected a stack (n_candidates, H, W), got shape {tuple(arr.shape)}")
@@ -102,7 +114,9 @@ def _to_uint8_numpy(arr: np.ndarray, names, image_id) -> np.ndarray:
     bad = (flat < 0) | (flat > 255)
     if bad.any():
         j = int(np.argmax(bad.any(axis=1)))
-        raise SelectionError(f"{_who(names, j, image_id)}: label {int(flat[j][bad[j]][0])} does not fit uint8")
+        raise SelectionError(
+            f"{_who(names, j, image_id)}: label {int(flat[j][bad[j]][0])} does not fit uint8"
+        )
     return arr.astype(np.uint8)
 
 
@@ -113,7 +127,9 @@ def _to_uint8_torch(t, names, image_id):
     bad = (flat < 0) | (flat > 255)
     if bool(bad.any()):
         j = int(bad.any(dim=1).int().argmax())
-        raise SelectionError(f"{_who(names, j, image_id)}: label {int(flat[j][bad[j]][0])} does not fit uint8")
+        raise SelectionError(
+            f"{_who(names, j, image_id)}: label {int(flat[j][bad[j]][0])} does not fit uint8"
+        )
     return t.to(__import__("torch").uint8)
 
 
@@ -265,25 +281,27 @@ def _vote_torch(v, ignore_index: int):
 
 
 def _counts_torch(p, fused, num_classes: int, ignore_index: int):
+    """Same counts as :func:`_counts_numpy`, in few full passes over small dtypes (GPU memory traffic)."""
     import torch
 
     n = p.shape[0]
     c = num_classes
-    rows, cols = c + 1, c + 2  # column C = ignore, column C+1 = invalid label
-    f = torch.clamp(fused, max=c).to(torch.int32) * cols
-    col = torch.where(p == ignore_index, c, torch.where(p >= c, c + 1, p.to(torch.int32)))
-    codes = col + f
-    per = rows * cols
+    k = c + 1
+    per = k * k
     chunk = max(1, _TORCH_BINS_PER_CALL // per)
+    code_dtype = torch.int16 if chunk * per <= 32767 else torch.int32
+    col = torch.clamp(p, max=c)  # uint8; ignore and any invalid label land in column C
+    fk = torch.clamp(fused, max=c).to(code_dtype) * k
     parts = []
     for j0 in range(0, n, chunk):
         j1 = min(n, j0 + chunk)
-        off = (torch.arange(j1 - j0, device=p.device, dtype=torch.int32) * per)[:, None]
-        parts.append(torch.bincount((codes[j0:j1] + off).reshape(-1), minlength=(j1 - j0) * per))
-    raw = torch.cat(parts).reshape(n, rows, cols)
-    bad = raw[:, :, c + 1].sum(dim=1) > 0
+        off = (torch.arange(j1 - j0, device=p.device, dtype=code_dtype) * per)[:, None]
+        parts.append(torch.bincount((col[j0:j1] + (fk + off)).reshape(-1), minlength=(j1 - j0) * per))
+    counts = torch.cat(parts).reshape(n, k, k)
+    # Column C holds ignore and invalid labels alike: every one of them must be the ignore index.
+    bad = counts[:, :, c].sum(dim=1) != (p == ignore_index).sum(dim=1)
     first_bad = int(bad.int().argmax()) if bool(bad.any()) else None
-    return raw[:, :, : c + 1], first_bad
+    return counts, first_bad
 
 
 def _pair_inter_torch(p, pairs: Sequence[tuple[int, int]], num_classes: int):
@@ -320,20 +338,22 @@ def _numpy(x) -> np.ndarray:
 # public API
 
 
-def majority_vote(preds: Any, num_classes: int, ignore_index: int = IGNORE_INDEX) -> Any:
+def majority_vote(
+    preds: Any, num_classes: int, ignore_index: int = IGNORE_INDEX, *, backend: str = "auto"
+) -> Any:
     """Fuse (n, H, W) uint8 label maps into one (H, W) uint8 map by majority vote.
 
     Each candidate votes its label; ``ignore_index`` abstains. The class with the most votes wins;
     a tie for the most votes, or no vote, gives ``ignore_index``. A torch tensor in gives a tensor
-    out (computed on its device); any label that is neither a class nor ignore raises
-    :class:`SelectionError` naming the candidate.
+    out (CUDA tensors computed on their device; ``backend`` as in :class:`FusionAccumulator`); any
+    label that is neither a class nor ignore raises :class:`SelectionError` naming the candidate.
     """
     _check_classes(num_classes, ignore_index)
     arr = preds if _is_torch(preds) else np.asarray(preds)
     if arr.ndim < 2 or arr.shape[0] < 1:
         raise SelectionError(f"majority_vote expects (n_candidates, H, W) maps, got shape {tuple(arr.shape)}")
     n = arr.shape[0]
-    p = _as_pixels(arr, n, None, None, None)
+    p = _as_pixels(arr, n, None, None, None, backend)
     if _is_torch(p):
         import torch
 
@@ -347,6 +367,10 @@ def majority_vote(preds: Any, num_classes: int, ignore_index: int = IGNORE_INDEX
         if j is not None:
             _raise_bad_label(p, j, num_classes, ignore_index, None, None)
         fused = _vote_numpy(p, ignore_index)
+        if _is_torch(preds):  # a CPU tensor in: computed with numpy (faster), handed back as a tensor
+            import torch
+
+            fused = torch.from_numpy(fused)
     return fused.reshape(tuple(arr.shape[1:]))
 
 
@@ -362,8 +386,9 @@ class FusionAccumulator:
         pairwise: also accumulate candidate-vs-candidate agreement (:attr:`agreement`); costs one
             bincount per pair per image, so :func:`f_miou` turns it off.
         names: candidate ids used in error messages and tables.
-        device: torch device for the torch back-end (``"cuda"``); None uses numpy for numpy input
-            and the tensor's own device for tensor input. Results are identical.
+        device: where to compute: ``"cuda"`` uses the torch back-end there; None or ``"cpu"`` uses
+            numpy (faster on CPU), except for CUDA tensors, computed on their device.
+        backend: ``"auto"`` (as above), or force ``"numpy"`` / ``"torch"``. Results are identical.
 
     ``update`` takes one image (n, H, W) or several concatenated along extra axes (n, B, H, W):
     the vote is per pixel and counts are sums, so batching images is exact.
@@ -382,10 +407,14 @@ class FusionAccumulator:
         pairwise: bool = True,
         names: Sequence[str] | None = None,
         device: str | None = None,
+        backend: str = "auto",
     ) -> None:
         _check_classes(num_classes, ignore_index)
+        _use_torch(None, None, backend)  # validates the name
         if n < 2:
-            raise SelectionError(f"a vote needs at least 2 candidates, got {n}" + (f": {list(names)}" if names else ""))
+            raise SelectionError(
+                f"a vote needs at least 2 candidates, got {n}" + (f": {list(names)}" if names else "")
+            )
         if names is not None and len(names) != n:
             raise SelectionError(f"{len(names)} names given for {n} candidates")
         self.n = int(n)
@@ -400,18 +429,21 @@ class FusionAccumulator:
                 voters = None
         self.voters = voters
         self.device = device
+        self.backend = backend
         self._counts: Any = np.zeros((n, num_classes + 1, num_classes + 1), dtype=np.int64)
         self.images = 0
         self.pixels = 0
         self._pairwise = (
-            PairwiseAgreement(n, num_classes, ignore_index, names=names, device=device) if pairwise else None
+            PairwiseAgreement(n, num_classes, ignore_index, names=names, device=device, backend=backend)
+            if pairwise
+            else None
         )
 
     # -- streaming ---------------------------------------------------------------------------
 
     def update(self, stack: Any, image_id: Any = None) -> Any:
         """Add one image's (n, H, W) stack (or a batch (n, B, H, W)); returns the fused map."""
-        p = _as_pixels(stack, self.n, self.names, image_id, self.device)
+        p = _as_pixels(stack, self.n, self.names, image_id, self.device, self.backend)
         if _is_torch(p):
             import torch
 
@@ -446,7 +478,8 @@ class FusionAccumulator:
         for attr in ("n", "num_classes", "ignore_index", "voters", "names"):
             if getattr(self, attr) != getattr(other, attr):
                 raise SelectionError(
-                    f"cannot merge accumulators with different {attr}: {getattr(self, attr)} vs {getattr(other, attr)}"
+                    f"cannot merge accumulators with different {attr}: "
+                    f"{getattr(self, attr)} vs {getattr(other, attr)}"
                 )
         if (self._pairwise is None) != (other._pairwise is None):
             raise SelectionError("cannot merge an accumulator with pairwise agreement into one without")
@@ -520,18 +553,22 @@ def f_miou(
     ignore_index: int = IGNORE_INDEX,
     *,
     device: str | None = None,
+    backend: str = "auto",
 ) -> np.ndarray:
     """F-mIoU of every candidate against the majority-vote fusion over a stream of images.
 
     ``stacks`` yields one (n, H, W) uint8 stack per image (images may differ in size; n may not).
     Returns (n,) floats, higher is better (see the module docstring for the exact semantics).
-    Memory stays O(n*H*W): only one stack is held at a time.
+    Memory stays O(n*H*W): only one stack is held at a time. ``device="cuda"`` computes on the
+    GPU (same results); see :class:`FusionAccumulator` for ``backend``.
     """
     acc: FusionAccumulator | None = None
     for i, stack in enumerate(stacks):
         if acc is None:
             n = int(stack.shape[0]) if hasattr(stack, "shape") else len(stack)
-            acc = FusionAccumulator(n, num_classes, ignore_index, pairwise=False, device=device)
+            acc = FusionAccumulator(
+                n, num_classes, ignore_index, pairwise=False, device=device, backend=backend
+            )
         acc.update(stack, image_id=i)
     if acc is None:
         raise SelectionError("f_miou got no images (an empty iterable of stacks)")
@@ -559,8 +596,10 @@ class PairwiseAgreement:
         pairs: Sequence[tuple[int, int]] | None = None,
         names: Sequence[str] | None = None,
         device: str | None = None,
+        backend: str = "auto",
     ) -> None:
         _check_classes(num_classes, ignore_index)
+        _use_torch(None, None, backend)
         if pairs is None:
             pairs = [(a, b) for a in range(n) for b in range(a + 1, n)]
         norm = sorted({(min(a, b), max(a, b)) for a, b in pairs if a != b})
@@ -571,13 +610,15 @@ class PairwiseAgreement:
         self.pairs = norm
         self.names = list(names) if names is not None else None
         self.device = device
+        self.backend = backend
         self.hist = np.zeros((n, num_classes), dtype=np.int64)
         self.inter = np.zeros((len(norm), num_classes), dtype=np.int64)
         self.images = 0
 
     def update(self, stack: Any, image_id: Any = None) -> None:
         """Add one image's (n, H, W) stack (or a batch (n, B, H, W))."""
-        self._add_pixels(_as_pixels(stack, self.n, self.names, image_id, self.device), image_id)
+        p = _as_pixels(stack, self.n, self.names, image_id, self.device, self.backend)
+        self._add_pixels(p, image_id)
 
     def _add_pixels(self, p: Any, image_id: Any) -> None:
         c = self.num_classes
@@ -590,7 +631,9 @@ class PairwiseAgreement:
         if bad.any():
             _raise_bad_label(p, int(np.argmax(bad.any(axis=1))), c, self.ignore_index, self.names, image_id)
         if self.pairs:
-            inter = _pair_inter_torch(p, self.pairs, c) if _is_torch(p) else _pair_inter_numpy(p, self.pairs, c)
+            inter = (
+                _pair_inter_torch(p, self.pairs, c) if _is_torch(p) else _pair_inter_numpy(p, self.pairs, c)
+            )
             self.inter += _numpy(inter)
         self.hist += raw[:, :c]
         self.images += 1

@@ -34,7 +34,7 @@ from selection.centre_bias import Window, windows_for_line
 from selection.errors import SelectionError
 from selection.fusion import IGNORE_INDEX, FusionAccumulator, PairwiseAgreement
 from selection.store import stream_stacks
-from selection.trimming import TrimRule, find_degenerate
+from selection.trimming import DEFAULT_TRIM_RULE, TrimRule, find_degenerate
 
 __all__ = [
     "VotePlan",
@@ -74,7 +74,7 @@ class VotePlan:
     num_classes: int
     ignore_index: int = IGNORE_INDEX
     voters: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    trim_rule: TrimRule | None = TrimRule()
+    trim_rule: TrimRule | None = DEFAULT_TRIM_RULE
     stage: str = "first"
 
     def trimmed(self, first: PlanAccumulator) -> VotePlan | None:
@@ -119,7 +119,7 @@ def make_plan(
     num_classes: int,
     *,
     ignore_index: int = IGNORE_INDEX,
-    trim_rule: TrimRule | None = TrimRule(),
+    trim_rule: TrimRule | None = DEFAULT_TRIM_RULE,
     centre_bias: bool = True,
     agreement: bool = True,
 ) -> VotePlan:
@@ -154,7 +154,9 @@ def make_plan(
     groups = {g: tuple(v) for g, v in vote_groups(candidates).items()}
     for g, v in groups.items():
         if len(v) < 2:
-            raise SelectionError(f"vote group {g!r} has {len(v)} candidate(s) ({list(v)}); a vote needs at least 2")
+            raise SelectionError(
+                f"vote group {g!r} has {len(v)} candidate(s) ({list(v)}); a vote needs at least 2"
+            )
     windows: list[Window] = []
     if centre_bias:
         for line in lines(candidates):
@@ -199,14 +201,23 @@ class PlanAccumulator:
             if g in plan.voters:
                 voters = [k for k, i in enumerate(ids) if i in set(plan.voters[g])]
             self.fusion[g] = FusionAccumulator(
-                len(ids), plan.num_classes, plan.ignore_index, voters=voters, pairwise=False,
-                names=list(ids), device=device,
+                len(ids),
+                plan.num_classes,
+                plan.ignore_index,
+                voters=voters,
+                pairwise=False,
+                names=list(ids),
+                device=device,
             )
         self.agreement: PairwiseAgreement | None = None
         if plan.pairs:
             self.agreement = PairwiseAgreement(
-                len(plan.members), plan.num_classes, plan.ignore_index,
-                pairs=[(index[a], index[b]) for a, b in plan.pairs], names=list(plan.members), device=device,
+                len(plan.members),
+                plan.num_classes,
+                plan.ignore_index,
+                pairs=[(index[a], index[b]) for a, b in plan.pairs],
+                names=list(plan.members),
+                device=device,
             )
         self.images = 0
 
@@ -214,7 +225,8 @@ class PlanAccumulator:
         """Add one image's stack, rows in ``plan.members`` order."""
         if stack.shape[0] != len(self.plan.members):
             raise SelectionError(
-                f"image {image_id!r}: stack has {stack.shape[0]} rows, the plan has {len(self.plan.members)} members"
+                f"image {image_id!r}: stack has {stack.shape[0]} rows, "
+                f"the plan has {len(self.plan.members)} members"
             )
         for g, acc in self.fusion.items():
             acc.update(stack[self._rows[g]], image_id)
@@ -247,11 +259,15 @@ def image_chunks(num_images: int, num_chunks: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
 
-def accumulate(plan: VotePlan, start: int = 0, stop: int | None = None, *, device: str | None = None) -> PlanAccumulator:
+def accumulate(
+    plan: VotePlan, start: int = 0, stop: int | None = None, *, device: str | None = None
+) -> PlanAccumulator:
     """Stream the plan's files over subset images ``start:stop`` into a fresh accumulator."""
     acc = PlanAccumulator(plan, device=device)
     uris = {m: plan.member_uris[m] for m in plan.members}
-    for image_id, stack in stream_stacks(uris, plan.subset_ids, num_classes=plan.num_classes, start=start, stop=stop):
+    for image_id, stack in stream_stacks(
+        uris, plan.subset_ids, num_classes=plan.num_classes, start=start, stop=stop
+    ):
         acc.update(stack, image_id)
     return acc
 

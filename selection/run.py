@@ -32,7 +32,7 @@ from selection.plan import PlanAccumulator, VotePlan, accumulate, make_plan
 from selection.scores import ScoreValues, direction, seed_agreement
 from selection.subset import save_subset, subset_hash
 from selection.tables import GroupScores, build_results_table, write_json, write_parquet
-from selection.trimming import TrimRule, find_degenerate
+from selection.trimming import DEFAULT_TRIM_RULE, TrimRule, find_degenerate
 
 __all__ = ["SelectionResult", "run_selection", "score_from_accumulators"]
 
@@ -89,7 +89,9 @@ class SelectionResult:
                 if has_true:
                     tv = self.table.set_index("candidate_id").loc[cid, "true_miou"]
                     t = f" {tv:.4f} |"
-                out.append(f"| {cid} | {_fmt(s['f_miou'])} | {_fmt(s['f_miou_trimmed'])} |{t} {' '.join(marks)} |")
+                out.append(
+                    f"| {cid} | {_fmt(s['f_miou'])} | {_fmt(s['f_miou_trimmed'])} |{t} {' '.join(marks)} |"
+                )
             out.append("")
         if self.notes:
             out += ["## Notes", ""] + [f"- {n}" for n in self.notes] + [""]
@@ -203,21 +205,33 @@ def score_from_accumulators(
         chosen = pick(gids, ft if use_trim else f, True, eligible)
         paper = pick(gids, f, True)
         undecided = acc.undecided_pixels / acc.pixels if acc.pixels else float("nan")
-        groups[g] = GroupScores(g, gids, f, ft, pci, tuple(deg), chosen, paper,
-                                "f_miou_trimmed" if use_trim else "f_miou", undecided)
+        groups[g] = GroupScores(
+            g,
+            gids,
+            f,
+            ft,
+            pci,
+            tuple(deg),
+            chosen,
+            paper,
+            "f_miou_trimmed" if use_trim else "f_miou",
+            undecided,
+        )
         label = f"sweep {g!r}" if g != GRID_GROUP else "the grid"
         if chosen is None:
             notes.append(f"In {label} no candidate has a finite F-mIoU: the vote decided no pixel.")
         if len(gids) == 2:
             notes.append(
-                f"{label[0].upper() + label[1:]} has only 2 candidates: any disagreement is a tie, so the vote "
+                f"{label[0].upper() + label[1:]} has only 2 candidates: any disagreement is a tie, "
+                "so the vote "
                 "cannot discriminate between them."
             )
         if deg:
             scores_txt = ", ".join(f"{i} {f[i]:.3f}" for i in deg)
             med = float(np.nanmedian(list(f.values())))
             notes.append(
-                f"In {label}, {len(deg)} candidate(s) scored far below the rest and are reported as degenerate "
+                f"In {label}, {len(deg)} candidate(s) scored far below the rest and are reported as "
+                "degenerate "
                 f"({scores_txt}; median {med:.3f}; rule: {plan.trim_rule.describe()}). The vote was redone "
                 "without them; they cannot be picked."
             )
@@ -230,8 +244,11 @@ def score_from_accumulators(
 
     # Centre-bias diagnostic: pick of every window's own vote, judged per parameter.
     window_picks = {
-        w.name: pick(w.candidate_ids, dict(zip(w.candidate_ids, first.fusion[w.name].f_miou.tolist(),
-                                               strict=True)), True)
+        w.name: pick(
+            w.candidate_ids,
+            dict(zip(w.candidate_ids, first.fusion[w.name].f_miou.tolist(), strict=True)),
+            True,
+        )
         for w in plan.windows
     }
     by_param: dict[str, list] = {}
@@ -271,9 +288,14 @@ def score_from_accumulators(
         if unknown:
             raise SelectionError(f"true_miou has values for unknown candidate(s) {unknown}")
     table = build_results_table(
-        list(plan.candidates), groups, agreement=agreement, extra_scores=extra,
-        seed_agreement=seed, replicates={c: len(plan.replicates[c]) for c in ids},
-        centre_bound_ids=centre_ids, true_miou=true_miou,
+        list(plan.candidates),
+        groups,
+        agreement=agreement,
+        extra_scores=extra,
+        seed_agreement=seed,
+        replicates={c: len(plan.replicates[c]) for c in ids},
+        centre_bound_ids=centre_ids,
+        true_miou=true_miou,
     )
 
     # The choice.
@@ -286,7 +308,9 @@ def score_from_accumulators(
             "f_miou_trimmed": gs.f_miou_trimmed.get(gs.pick) if gs.pick else None,
             "score_used": gs.score_used,
             "untrimmed_pick": gs.untrimmed_pick,
-            "centre_bound": (verdicts[g].centre_bound if g in verdicts else None) if mode == "sweep" else None,
+            "centre_bound": (verdicts[g].centre_bound if g in verdicts else None)
+            if mode == "sweep"
+            else None,
             "degenerate": list(gs.degenerate),
             "undecided_fraction": gs.undecided_fraction,
             "candidates": {
@@ -310,8 +334,14 @@ def score_from_accumulators(
         for g, gs in groups.items():
             if gs.pick is not None:
                 chosen_params[g] = by_id[gs.pick].params[g]
-        chosen_id = next((c.id for c in plan.candidates
-                          if all(float(c.params[p]) == float(v) for p, v in chosen_params.items())), None)
+        chosen_id = next(
+            (
+                c.id
+                for c in plan.candidates
+                if all(float(c.params[p]) == float(v) for p, v in chosen_params.items())
+            ),
+            None,
+        )
         vals = [getattr(gs, score_used)[gs.pick] for gs in groups.values() if gs.pick]
         summary = float(np.mean(vals)) if vals else float("nan")
         if chosen_id is None:
@@ -327,7 +357,9 @@ def score_from_accumulators(
         for g, gs in groups.items():
             sc: dict[str, AuditScore] = {
                 "f_miou": AuditScore(gs.f_miou, True),
-                "f_miou_trimmed": AuditScore(gs.f_miou_trimmed, True, [i for i in gs.ids if i not in gs.degenerate]),
+                "f_miou_trimmed": AuditScore(
+                    gs.f_miou_trimmed, True, [i for i in gs.ids if i not in gs.degenerate]
+                ),
             }
             for name, vals in extra.items():
                 sc[name] = AuditScore(vals, extra_dirs[name])
@@ -344,8 +376,15 @@ def score_from_accumulators(
         "score_used": score_used,
         "per_sweep": per_sweep,
         "centre_bound": centre_bound,
-        "centre_bias": {p: {"centre_bound": v.centre_bound, "sentence": v.sentence,
-                            "windows": list(v.windows), "picks": list(v.picks)} for p, v in verdicts.items()},
+        "centre_bias": {
+            p: {
+                "centre_bound": v.centre_bound,
+                "sentence": v.sentence,
+                "windows": list(v.windows),
+                "picks": list(v.picks),
+            }
+            for p, v in verdicts.items()
+        },
         "degenerate": all_deg,
         "trim_rule": plan.trim_rule.describe() if plan.trim_rule else None,
         "notes": notes,
@@ -355,8 +394,13 @@ def score_from_accumulators(
     return SelectionResult(table, choice, notes, windows_df, list(plan.subset_ids), audit_df, verdicts)
 
 
-def _windows_table(plan: VotePlan, first: PlanAccumulator, window_picks: Mapping[str, str | None],
-                   degenerate: Sequence[str], true_miou: Mapping[str, float] | None) -> pd.DataFrame:
+def _windows_table(
+    plan: VotePlan,
+    first: PlanAccumulator,
+    window_picks: Mapping[str, str | None],
+    degenerate: Sequence[str],
+    true_miou: Mapping[str, float] | None,
+) -> pd.DataFrame:
     rows = []
     for w in plan.windows:
         f = first.fusion[w.name].f_miou
@@ -378,11 +422,26 @@ def _windows_table(plan: VotePlan, first: PlanAccumulator, window_picks: Mapping
             known = [i for i in w.candidate_ids if i in true_miou and np.isfinite(true_miou[i])]
             best = max(known, key=lambda i: true_miou[i]) if known else None
             row["true_best"] = best
-            row["pick_regret"] = (float(true_miou[best] - true_miou[window_picks[w.name]])
-                                  if best and window_picks[w.name] in true_miou else float("nan"))
+            row["pick_regret"] = (
+                float(true_miou[best] - true_miou[window_picks[w.name]])
+                if best and window_picks[w.name] in true_miou
+                else float("nan")
+            )
         rows.append(row)
-    cols = ["parameter", "line", "window", "start", "size", "candidate_ids", "values", "f_miou", "centre",
-            "pick", "picked_centre", "assessed"] + (["true_best", "pick_regret"] if true_miou is not None else [])
+    cols = [
+        "parameter",
+        "line",
+        "window",
+        "start",
+        "size",
+        "candidate_ids",
+        "values",
+        "f_miou",
+        "centre",
+        "pick",
+        "picked_centre",
+        "assessed",
+    ] + (["true_best", "pick_regret"] if true_miou is not None else [])
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -396,7 +455,7 @@ def run_selection(
     true_miou: Mapping[str, float] | None = None,
     ignore_index: int = IGNORE_INDEX,
     trim_outliers: bool = True,
-    trim_rule: TrimRule = TrimRule(),
+    trim_rule: TrimRule = DEFAULT_TRIM_RULE,
     centre_bias: bool = True,
     agreement: bool = True,
     device: str | None = None,
@@ -409,8 +468,14 @@ def run_selection(
     on large maps). Raises SelectionError/PredictionStoreError naming candidate, image or file.
     """
     plan = make_plan(
-        candidates, prediction_uris, subset_ids, num_classes, ignore_index=ignore_index,
-        trim_rule=trim_rule if trim_outliers else None, centre_bias=centre_bias, agreement=agreement,
+        candidates,
+        prediction_uris,
+        subset_ids,
+        num_classes,
+        ignore_index=ignore_index,
+        trim_rule=trim_rule if trim_outliers else None,
+        centre_bias=centre_bias,
+        agreement=agreement,
     )
     first = accumulate(plan, device=device)
     second_plan = plan.trimmed(first)

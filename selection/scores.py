@@ -86,7 +86,8 @@ def direction(name: str, given: ScoreValues | Mapping[str, float]) -> bool:
     if name in SCORES:
         return SCORES[name].higher_is_better
     raise SelectionError(
-        f"score {name!r} is not a known score ({', '.join(SCORES)}); pass ScoreValues(values, higher_is_better=...)"
+        f"score {name!r} is not a known score ({', '.join(SCORES)}); "
+        "pass ScoreValues(values, higher_is_better=...)"
     )
 
 

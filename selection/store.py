@@ -146,18 +146,21 @@ class PredictionWriter:
         expected = self.image_ids[pos]
         if str(image_id) != expected:
             raise PredictionStoreError(
-                f"candidate {self.candidate_id!r}: image {pos} of the subset is {expected!r}, got {image_id!r} "
+                f"candidate {self.candidate_id!r}: image {pos} of the subset is {expected!r}, "
+                f"got {image_id!r} "
                 "(write in subset order)"
             )
         arr = label_map.detach().cpu().numpy() if _is_torch(label_map) else np.asarray(label_map)
         if arr.ndim != 2:
             raise PredictionStoreError(
-                f"candidate {self.candidate_id!r}, image {image_id!r}: label map must be (H, W), got {arr.shape}"
+                f"candidate {self.candidate_id!r}, image {image_id!r}: "
+                f"label map must be (H, W), got {arr.shape}"
             )
         if arr.dtype != np.uint8:
             if not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0 or arr.max() > 255:
                 raise PredictionStoreError(
-                    f"candidate {self.candidate_id!r}, image {image_id!r}: labels must be uint8, got {arr.dtype}"
+                    f"candidate {self.candidate_id!r}, image {image_id!r}: "
+                    f"labels must be uint8, got {arr.dtype}"
                 )
             arr = arr.astype(np.uint8)
         problem = _label_problem(arr, self.num_classes, self.ignore_index)
@@ -200,7 +203,8 @@ class PredictionWriter:
             self.abort()
             missing = self.image_ids[self._written]
             raise PredictionStoreError(
-                f"candidate {self.candidate_id!r}: only {self._written} of {len(self.image_ids)} subset images "
+                f"candidate {self.candidate_id!r}: only {self._written} of {len(self.image_ids)} "
+                "subset images "
                 f"written (next expected {missing!r}); nothing committed to {self.uri}"
             )
         try:
@@ -233,6 +237,14 @@ class PredictionFile:
     ) -> None:
         self.uri = os.fspath(uri)
         self._who = f"candidate {candidate_id!r}" if candidate_id is not None else "predictions"
+        self._file: Any = None
+        try:
+            self._open(candidate_id, num_classes)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, candidate_id: str | None, num_classes: int | None) -> None:
         fs, path = resolve(self.uri)
         info = fs.get_file_info(path)
         if info.type == pafs.FileType.NotFound:
@@ -241,16 +253,23 @@ class PredictionFile:
             self._file = fs.open_input_file(path)
             self._pf = pq.ParquetFile(self._file, page_checksum_verification=True)
             schema = self._pf.schema_arrow
-            raw_meta = (schema.metadata or {}).get(_META_KEY)
-            ids = self._pf.read(columns=["image_id"]).column("image_id").to_pylist()
-        except (pa.ArrowException, OSError, KeyError) as e:
-            raise PredictionStoreError(f"{self._who}: predictions file {self.uri} is corrupt or unreadable: {e}") from None
+        except (pa.ArrowException, OSError) as e:
+            raise PredictionStoreError(
+                f"{self._who}: predictions file {self.uri} is corrupt or unreadable: {e}"
+            ) from None
         for field in PREDICTIONS_SCHEMA:
             if field.name not in schema.names or schema.field(field.name).type != field.type:
                 raise PredictionStoreError(
-                    f"{self._who}: {self.uri} is not a predictions file (column {field.name!r} of type {field.type} "
-                    f"missing; has {schema})"
+                    f"{self._who}: {self.uri} is not a predictions file "
+                    f"(column {field.name!r} of type {field.type} missing; has {schema})"
                 )
+        raw_meta = (schema.metadata or {}).get(_META_KEY)
+        try:
+            ids = self._pf.read(columns=["image_id"]).column("image_id").to_pylist()
+        except (pa.ArrowException, OSError) as e:
+            raise PredictionStoreError(
+                f"{self._who}: predictions file {self.uri} is corrupt or unreadable: {e}"
+            ) from None
         try:
             meta = json.loads(raw_meta) if raw_meta is not None else None
         except ValueError:
@@ -262,18 +281,27 @@ class PredictionFile:
         self.num_classes = int(meta["num_classes"])
         self.ignore_index = int(meta.get("ignore_index", IGNORE_INDEX))
         # A replicate's member id is "<candidate>#r<k>"; its file may carry either form.
-        if candidate_id is not None and self.candidate_id not in (candidate_id, candidate_id.split("#", 1)[0]):
+        if candidate_id is not None and self.candidate_id not in (
+            candidate_id,
+            candidate_id.split("#", 1)[0],
+        ):
             raise PredictionStoreError(
-                f"candidate {candidate_id!r}: {self.uri} holds the predictions of candidate {self.candidate_id!r}"
+                f"candidate {candidate_id!r}: {self.uri} holds the predictions of "
+                f"candidate {self.candidate_id!r}"
             )
         self._who = f"candidate {self.candidate_id!r}"
         if num_classes is not None and self.num_classes != num_classes:
             raise PredictionStoreError(
-                f"{self._who}: {self.uri} was written with num_classes={self.num_classes}, expected {num_classes}"
+                f"{self._who}: {self.uri} was written with num_classes={self.num_classes}, "
+                f"expected {num_classes}"
             )
         self.image_ids = [str(i) for i in ids]
-        if len(self.image_ids) != meta.get("num_images") or subset_hash(self.image_ids) != meta.get("subset_hash"):
-            raise PredictionStoreError(f"{self._who}: {self.uri} image ids do not match its own metadata (corrupt?)")
+        if len(self.image_ids) != meta.get("num_images") or subset_hash(self.image_ids) != meta.get(
+            "subset_hash"
+        ):
+            raise PredictionStoreError(
+                f"{self._who}: {self.uri} image ids do not match its own metadata (corrupt?)"
+            )
         md = self._pf.metadata
         self._group_rows = [md.row_group(g).num_rows for g in range(md.num_row_groups)]
 
@@ -286,7 +314,8 @@ class PredictionFile:
             if got != exp:
                 where = "missing" if exp not in set(self.image_ids) else "out of order"
                 raise PredictionStoreError(
-                    f"{self._who}: {self.uri} has image {got!r} at position {pos} where the subset has {exp!r} "
+                    f"{self._who}: {self.uri} has image {got!r} at position {pos} "
+                    f"where the subset has {exp!r} "
                     f"({exp!r} is {where} in the file)"
                 )
         if len(self.image_ids) < len(expected):
@@ -342,7 +371,8 @@ class PredictionFile:
         return arr
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
 
 def read_predictions(
@@ -403,10 +433,13 @@ def stream_stacks(
             stack = np.empty((n, *shape), dtype=np.uint8)
             for j, (f, (iid, arr)) in enumerate(zip(files, items, strict=True)):
                 if iid != image_id:  # defensive: ids were checked against the same reference above
-                    raise PredictionStoreError(f"candidate {f.candidate_id!r}: image {iid!r} where {image_id!r} expected")
+                    raise PredictionStoreError(
+                        f"candidate {f.candidate_id!r}: image {iid!r} where {image_id!r} expected"
+                    )
                 if arr.shape != shape:
                     raise PredictionStoreError(
-                        f"candidate {f.candidate_id!r}, image {image_id!r}: map is {arr.shape[0]}x{arr.shape[1]}, "
+                        f"candidate {f.candidate_id!r}, image {image_id!r}: "
+                        f"map is {arr.shape[0]}x{arr.shape[1]}, "
                         f"candidate {files[0].candidate_id!r}'s is {shape[0]}x{shape[1]}"
                     )
                 stack[j] = arr

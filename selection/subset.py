@@ -49,9 +49,7 @@ def select_subset(ids: Sequence[str], size: int, seed: int, *, allow_smaller: bo
             raise SelectionError(
                 f"selection.subset_size is {size} but the target training set has only {len(ids)} images"
             )
-        warnings.warn(
-            f"subset_size {size} > {len(ids)} available images: using all {len(ids)}", stacklevel=2
-        )
+        warnings.warn(f"subset_size {size} > {len(ids)} available images: using all {len(ids)}", stacklevel=2)
         size = len(ids)
     chosen = sorted(ids, key=lambda i: (_rank(seed, i), i))[:size]
     return sorted(chosen)
@@ -62,10 +60,18 @@ def subset_hash(ids: Sequence[str]) -> str:
     return hashlib.sha256(json.dumps(list(ids)).encode()).hexdigest()[:16]
 
 
-def save_subset(uri: str | os.PathLike[str], ids: Sequence[str], *, seed: int | None = None, **extra: Any) -> None:
+def save_subset(
+    uri: str | os.PathLike[str], ids: Sequence[str], *, seed: int | None = None, **extra: Any
+) -> None:
     """Write the subset as JSON (atomically, local path or cluster URI), with its hash and seed."""
-    doc = {"format": SUBSET_FORMAT, "seed": seed, "size": len(ids), "hash": subset_hash(ids), **extra,
-           "image_ids": list(ids)}
+    doc = {
+        "format": SUBSET_FORMAT,
+        "seed": seed,
+        "size": len(ids),
+        "hash": subset_hash(ids),
+        **extra,
+        "image_ids": list(ids),
+    }
     write_bytes_atomic(uri, (json.dumps(doc, indent=1) + "\n").encode())
 
 

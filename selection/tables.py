@@ -57,8 +57,21 @@ __all__ = [
 ]
 
 RESERVED_COLUMNS = {
-    "candidate_id", "digest", "role", "sweep", "sweeps", "f_miou", "f_miou_trimmed", "per_class_iou",
-    "degenerate", "degenerate_in", "picked_in", "centre_bound", "seed_agreement", "replicates", "true_miou",
+    "candidate_id",
+    "digest",
+    "role",
+    "sweep",
+    "sweeps",
+    "f_miou",
+    "f_miou_trimmed",
+    "per_class_iou",
+    "degenerate",
+    "degenerate_in",
+    "picked_in",
+    "centre_bound",
+    "seed_agreement",
+    "replicates",
+    "true_miou",
 }
 
 

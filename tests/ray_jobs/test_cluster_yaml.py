@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import copy
+import fnmatch
 import ipaddress
+import json
 import re
 import socket
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +183,47 @@ def test_dashboard_not_open_to_the_internet(raw: dict[str, Any]) -> None:
 def test_open_to_world_checker(rule: dict[str, Any], exposed: bool) -> None:
     """The security-group check above can actually fail."""
     assert open_to_world(rule, DASHBOARD_PORT) is exposed
+
+
+def _tracked_files() -> list[str]:
+    try:
+        out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout: cannot list the project's tracked files")
+    return [line for line in out.stdout.splitlines() if line]
+
+
+def _rsync_excluded(path: str, pattern: str) -> bool:
+    """rsync --exclude semantics for the simple patterns we use: "/x" anchored, "x" at any depth."""
+    pattern = pattern.rstrip("/")
+    parts = path.split("/")
+    if pattern.startswith("/"):
+        return fnmatch.fnmatch(parts[0], pattern[1:])
+    return any(fnmatch.fnmatch(p, pattern) for p in parts)
+
+
+def test_file_mount_keeps_every_source_file(raw: dict[str, Any]) -> None:
+    # An unanchored "data" would drop hiast/data and `pip install -e` would install a broken package.
+    tracked = _tracked_files()
+    assert "hiast/config.py" in tracked
+    for pattern in raw["rsync_exclude"]:
+        dropped = [f for f in tracked if _rsync_excluded(f, pattern)]
+        assert not dropped, f"rsync_exclude {pattern!r} drops tracked files: {dropped[:5]}"
+    assert _rsync_excluded("data/GTA5/images/00001.png", "/data")
+    assert not _rsync_excluded("hiast/data/real.py", "/data")
+    assert _rsync_excluded("hiast/data/real.py", "data")  # the trap the anchoring avoids
+
+
+def test_documented_job_excludes_keep_every_source_file() -> None:
+    """The --runtime-env-json excludes in docs/cluster.md, applied the way Ray applies them."""
+    from ray._private.runtime_env.packaging import _get_excludes
+
+    doc = (ROOT / "docs" / "cluster.md").read_text()
+    m = re.search(r"--runtime-env-json '([^']+)'", doc)
+    assert m, "docs/cluster.md lost its ray job submit excludes"
+    excludes = json.loads(m[1])["excludes"]
+    excluded = _get_excludes(ROOT, excludes)
+    dropped = [f for f in _tracked_files() if excluded(ROOT / f)]
+    assert not dropped, f"job upload excludes drop tracked files: {dropped[:5]}"
+    for heavy in ("data/GTA5/x.png", "results/exp/candidates.parquet", "runs/x", ".git/HEAD", "w.pt"):
+        assert excluded(ROOT / heavy), heavy

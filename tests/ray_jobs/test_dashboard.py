@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import math
 import os
 import re
 import shutil
@@ -18,10 +20,74 @@ from ray_jobs.dashboard import CENTRE_BOUND_SENTENCE, render_dashboard, write_da
 
 CLASSES = ["road", "sidewalk", "building", "pole", "sign", "vegetation", "sky", "person", "car"]
 HOSTILE_NOTE = '<script>alert("x")</script> & "quotes"'
+FAILED_ID = "k=5"
+COLLAPSED_ID = "lambda_i=3"
 
 
-def make_inputs() -> tuple[pd.DataFrame, dict[str, Any], Any]:
-    """A sweep over the synthscape config: 11 candidates, one failed, one degenerate, labels known."""
+def real_inputs(tmp: Path) -> tuple[pd.DataFrame, dict[str, Any], Any, list[dict[str, Any]]]:
+    """A real selection (selection.run_selection) over the synthscape config's 11 candidates.
+
+    Predictions are built so that the alpha sweep is centre-bound (each candidate's error is a
+    shift proportional to alpha, so neighbours agree most and every window picks its centre),
+    one candidate collapses to "road" (degenerate) and one fails (it never reaches the vote and
+    comes in as ``ray_jobs.select`` reports it). Target labels exist, so true mIoU is shown.
+    """
+    from hiast.metrics import confusion_matrix, mean_iou
+    from selection.candidates import build_candidates
+    from selection.run import run_selection
+    from selection.store import PredictionWriter
+
+    cfg = load_config(None)
+    cands = build_candidates(cfg.parameters(), cfg.selection.parameters, cfg.selection.mode)
+    rng = np.random.default_rng(0)
+    image_ids = [f"img{i}" for i in range(4)]
+    classes = np.array(cfg.data.eval_classes)
+    grid = np.add.outer(np.arange(32) // 8, np.arange(64) // 8)
+    truth = [classes[(grid + i) % len(classes)].astype(np.uint8) for i in range(4)]
+    finished = [c for c in cands if c.id != FAILED_ID]
+    uris, true_miou = {}, {}
+    for c in finished:
+        p = c.params
+        noise = 0.03 + 0.04 * abs(math.log2(p["gamma"] / 8)) + 0.03 * abs(p["k"] - 3)
+        preds = []
+        for t in truth:
+            pred = np.roll(t, int(round(p["alpha"] * 20)), axis=1)
+            if c.id == COLLAPSED_ID:
+                pred[rng.random(pred.shape) < 0.9] = 0
+            flip = rng.random(pred.shape) < noise
+            pred[flip] = rng.choice(classes, int(flip.sum()))
+            preds.append(pred)
+        uris[c.id] = str(tmp / f"{c.id}.parquet")
+        with PredictionWriter(uris[c.id], c.id, cfg.data.num_classes, image_ids) as w:
+            for i, pred in zip(image_ids, preds, strict=True):
+                w.write(i, pred)
+        cm = sum(confusion_matrix(pr, t, cfg.data.num_classes) for pr, t in zip(preds, truth, strict=True))
+        true_miou[c.id] = mean_iou(cm, classes.tolist())
+    result = run_selection(
+        finished,
+        uris,
+        image_ids,
+        cfg.data.num_classes,
+        extra_scores={"mean_confidence": {c.id: float(rng.uniform(0.8, 0.95)) for c in finished}},
+        true_miou=true_miou,
+    )
+    choice = {**result.choice, "notes": [*result.choice["notes"], HOSTILE_NOTE]}
+    lost = next(c for c in cands if c.id == FAILED_ID)
+    failed = [
+        {
+            "candidate_id": lost.id,
+            "replicate": 0,
+            "params": dict(lost.params),
+            "sweeps": list(lost.sweeps),
+            "status": "failed",
+            "error": "RayTaskError: CUDA out of memory",
+        }
+    ]
+    return result.table, choice, cfg, failed
+
+
+def brief_inputs() -> tuple[pd.DataFrame, dict[str, Any], Any]:
+    """The simpler table layout (sweep strings, status, iou_<class>, agree_<id>), hand-built."""
     cfg = load_config(None)
     defaults = cfg.parameters()
     rows: list[dict[str, Any]] = []
@@ -87,16 +153,66 @@ def make_inputs() -> tuple[pd.DataFrame, dict[str, Any], Any]:
 # Content (no browser needed)
 
 
+def _card(page: str, param: str) -> str:
+    return page.split(f'id="sweep-{param}"')[1].split('<div class="card sweep"')[0].split("</section>")[0]
+
+
+def test_real_selection_output(tmp_path: Path) -> None:
+    table, choice, cfg, failed = real_inputs(tmp_path)
+    # The scenario is what it claims to be, so the assertions below mean something.
+    assert choice["centre_bound"] == ["alpha"]
+    assert COLLAPSED_ID in choice["degenerate"]
+    page = render_dashboard(table, choice, cfg, failed=failed)
+    for cid in [*table["candidate_id"], FAILED_ID]:
+        assert html.escape(cid) in page
+    # The centre-bias banner sits in the alpha card only.
+    assert CENTRE_BOUND_SENTENCE in _card(page, "alpha")
+    for p in ("gamma", "lambda_i", "k"):
+        assert "centre-bound" not in _card(page, p)
+    # Every sweep marks its own pick, by candidate id, and rings exactly one point.
+    for g, info in choice["per_sweep"].items():
+        card = _card(page, g)
+        assert f'data-pick="{g}"' in card
+        assert f"({html.escape(info['candidate_id'])}, f_miou_trimmed" in card
+        assert card.count('class="pick-ring"') == 1
+        assert "true mIoU (audit)" in card
+    # The failed candidate is listed with its error and plotted as a cross in its sweep.
+    assert "RayTaskError: CUDA out of memory" in page
+    assert 'class="failed-point"' in _card(page, "k")
+    # Degenerate candidate listed with where it was flagged; trimming rule shown.
+    excluded = page.split("<h2>Excluded candidates</h2>")[1].split("</section>")[0]
+    assert f"<b>{COLLAPSED_ID}</b>" in excluded and html.escape(choice["trim_rule"]) in excluded
+    # Per-class IoU under class names, restricted to the config's eval classes.
+    per_class = page.split("Per-class IoU against the fusion")[1].split("</section>")[0]
+    assert [m for m in re.findall(r'<th class="vert">([^<]+)</th>', per_class)] == [
+        "road", "sidewalk", "building", "pole", "traffic sign", "vegetation", "sky", "person", "car"
+    ]  # fmt: skip
+    agreement = page.split("Agreement between candidates")[1].split("</section>")[0]
+    assert agreement.count('<th class="cid">') == len(table)
+    scores = page.split("Label-free scores side by side")[1].split("</section>")[0]
+    for name in ("f_miou_trimmed", "mean_confidence", "true_miou"):
+        assert f"<td>{name}" in scores
+    assert "<td>replicates" not in scores and "agreement__" not in scores
+    # Each score picks within each sweep: one column per sweep, and the trimmed F-mIoU (the
+    # vote's own score) agrees with the vote wherever its maximum is unique (2-candidate votes tie).
+    picks = scores.split('<table class="data picks">')[1].split("</table>")[0]
+    assert re.findall(r"<th>([^<]+)</th>", picks)[2:6] == ["alpha", "gamma", "lambda_i", "k"]
+    trimmed_row = next(r for r in picks.split("<tr>") if r.startswith("<td>f_miou_trimmed<"))
+    cells = re.findall(r"<td( class=\"\w+\")?[^>]*>", trimmed_row)[2:6]
+    assert cells and all(c in (' class="agree"', ' class="tie"') for c in cells)
+    assert ' class="agree"' in cells
+
+
 def test_page_content_and_offline() -> None:
-    df, choice, cfg = make_inputs()
+    df, choice, cfg = brief_inputs()
     page = render_dashboard(df, choice, cfg)
     for cid in df["candidate_id"]:
         assert cid in page
     assert CENTRE_BOUND_SENTENCE in page
     # One banner, inside the gamma card, and only there.
-    gamma_card = page.split('id="sweep-gamma"')[1].split('<div class="card sweep"')[0]
+    gamma_card = _card(page, "gamma")
     assert "centre-bound" in gamma_card
-    alpha_card = page.split('id="sweep-alpha"')[1].split('<div class="card sweep"')[0]
+    alpha_card = _card(page, "alpha")
     assert "centre-bound" not in alpha_card
     assert 'data-pick="alpha"' in alpha_card and "alpha = 0.3" in alpha_card
     assert "true mIoU" in alpha_card  # second series present because true_miou is non-null
@@ -114,7 +230,7 @@ def test_page_content_and_offline() -> None:
 
 
 def test_provisional_banner_counts_and_sparse_table() -> None:
-    df, _, cfg = make_inputs()
+    df, _, cfg = brief_inputs()
     # Halfway through: only some rows exist, no choice yet, no optional columns at all.
     part = df.loc[:3, ["candidate_id", "alpha", "f_miou"]]
     page = render_dashboard(part, None, cfg, provisional=True)
@@ -125,8 +241,16 @@ def test_provisional_banner_counts_and_sparse_table() -> None:
     assert "PROVISIONAL — 4 of 20 candidates finished" in page
 
 
+def test_empty_and_running_tables_render() -> None:
+    cfg = load_config(None)
+    assert "No choice yet" in render_dashboard(pd.DataFrame(), None, None)
+    running = pd.DataFrame({"candidate_id": ["default", "alpha=0.1"], "status": ["running", "done"]})
+    page = render_dashboard(running, None, cfg, provisional=True)
+    assert "PROVISIONAL — 1 of 11 candidates finished" in page
+
+
 def test_grid_mode_and_separate_agreement_frame() -> None:
-    df, _, cfg = make_inputs()
+    df, _, cfg = brief_inputs()
     grid = pd.DataFrame(
         {
             "candidate_id": ["g0", "g1", "g2", "g3"],
@@ -145,7 +269,7 @@ def test_grid_mode_and_separate_agreement_frame() -> None:
 
 
 def test_write_is_atomic_and_accepts_uris(tmp_path: Path) -> None:
-    df, choice, cfg = make_inputs()
+    df, choice, cfg = brief_inputs()
     target = tmp_path / "out" / "dashboard.html"
     write_dashboard(str(target), df, choice, cfg)
     first = target.read_text(encoding="utf-8")
@@ -155,21 +279,20 @@ def test_write_is_atomic_and_accepts_uris(tmp_path: Path) -> None:
 
 
 def test_failed_write_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    df, choice, cfg = make_inputs()
+    df, choice, cfg = brief_inputs()
     target = tmp_path / "dashboard.html"
     write_dashboard(str(target), df, choice, cfg)
     before = target.read_bytes()
 
-    import ray_jobs.dashboard as dash
+    import selection._fs as shared_fs
 
-    real = dash._filesystem
+    real = shared_fs.resolve
 
     class FailingMove:
         """The real local file system, except that the final rename fails (disk full, EIO…)."""
 
         def __init__(self, fs: Any) -> None:
             self._fs = fs
-            self.type_name = fs.type_name
 
         def __getattr__(self, name: str) -> Any:
             return getattr(self._fs, name)
@@ -181,7 +304,7 @@ def test_failed_write_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.Mo
         fs, path = real(uri)
         return FailingMove(fs), path
 
-    monkeypatch.setattr(dash, "_filesystem", failing)
+    monkeypatch.setattr(shared_fs, "resolve", failing)
     with pytest.raises(OSError, match="disk full"):
         write_dashboard(str(target), df.iloc[:2], choice, cfg)
     assert target.read_bytes() == before
@@ -222,9 +345,9 @@ def test_renders_in_headless_chromium(tmp_path: Path) -> None:
     from PIL import Image
 
     exe = _chromium()
-    df, choice, cfg = make_inputs()
+    df, choice, cfg, failed = real_inputs(tmp_path)
     page_path = tmp_path / "dashboard.html"
-    write_dashboard(str(page_path), df, choice, cfg)
+    write_dashboard(str(page_path), df, choice, cfg, failed=failed)
     html_text = page_path.read_text(encoding="utf-8")
     assert not re.search(r"https?://", html_text)
 
@@ -240,8 +363,8 @@ def test_renders_in_headless_chromium(tmp_path: Path) -> None:
     ).stdout
     assert 'class="pick-marker"' in dom and 'data-pick="alpha"' in dom
     assert CENTRE_BOUND_SENTENCE in dom
-    for cid in df["candidate_id"]:
-        assert cid in dom
+    for cid in [*df["candidate_id"], FAILED_ID]:
+        assert html.escape(cid) in dom
     assert "<script>alert" not in dom  # the hostile note stayed text
 
     png = tmp_path / "shot.png"

@@ -98,9 +98,10 @@ def _tune_like_trial(trial: Path, alpha: float) -> None:
             w.file_writer.add_summary(summary)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # tensorboard's vendored html5lib
 def test_tensorboard_hparams_view_shows_f_miou(tmp_path: Path) -> None:
     """TensorBoard's own HParams plugin, over trial directories that Tune already wrote to."""
-    pytest.importorskip("tensorboard")
+    pytest.importorskip("tensorboard", reason="tensorboard not installed (pip install tensorboard)")
     from tensorboard import context
     from tensorboard.backend.event_processing import data_provider
     from tensorboard.backend.event_processing import plugin_event_multiplexer as pem

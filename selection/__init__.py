@@ -1,0 +1,117 @@
+"""Label-free hyperparameter selection for HIAST (paper §4.5), plus what consensus cannot see.
+
+Pure numpy / torch / pyarrow / pandas; no Ray (the Ray jobs call into this package).
+
+* :mod:`selection.fusion` — ``majority_vote``, ``f_miou``, ``FusionAccumulator`` (streaming, mergeable).
+* :mod:`selection.subset` — the deterministic image subset and its JSON record.
+* :mod:`selection.store` — per-candidate predictions files (Parquet via pyarrow.fs), streamed back.
+* :mod:`selection.candidates` — sweep / grid candidates with stable ids.
+* :mod:`selection.centre_bias`, :mod:`selection.trimming`, :mod:`selection.scores`,
+  :mod:`selection.audit` — the diagnostics and extra scores beside F-mIoU.
+* :mod:`selection.plan`, :mod:`selection.run` — one pass over the store, fan-out/merge, the choice.
+* :mod:`selection.tables` — the results table and atomic writers.
+"""
+
+from selection.audit import kendall_tau_b, rankdata, spearman, summarize_audit
+from selection.candidates import Candidate, Line, build_candidates, format_value, lines, vote_groups
+from selection.centre_bias import CentreBiasVerdict, Window, centre_bias_verdict, windows_for_line
+from selection.errors import PredictionStoreError, SelectionError
+from selection.fusion import (
+    IGNORE_INDEX,
+    FusionAccumulator,
+    PairwiseAgreement,
+    f_miou,
+    majority_vote,
+)
+from selection.plan import (
+    PlanAccumulator,
+    VotePlan,
+    accumulate,
+    image_chunks,
+    make_plan,
+    merge_accumulators,
+    replicate_member_id,
+)
+from selection.run import SelectionResult, run_selection, score_from_accumulators
+from selection.scores import (
+    SCORES,
+    MeanMapAccumulator,
+    ScoreSpec,
+    ScoreValues,
+    entropy_map,
+    max_prob_map,
+    mean_confidence,
+    mean_entropy,
+    rescale_accumulator,
+    rescale_consistency,
+    seed_agreement,
+    source_val_miou,
+)
+from selection.store import PredictionFile, PredictionWriter, read_predictions, stream_stacks
+from selection.subset import load_subset, save_subset, select_subset, subset_hash
+from selection.tables import build_results_table, write_json, write_parquet
+from selection.trimming import TrimRule, find_degenerate
+
+__all__ = [
+    "IGNORE_INDEX",
+    "SelectionError",
+    "PredictionStoreError",
+    # fusion
+    "majority_vote",
+    "f_miou",
+    "FusionAccumulator",
+    "PairwiseAgreement",
+    # subset and store
+    "select_subset",
+    "subset_hash",
+    "save_subset",
+    "load_subset",
+    "PredictionWriter",
+    "PredictionFile",
+    "read_predictions",
+    "stream_stacks",
+    # candidates and diagnostics
+    "Candidate",
+    "Line",
+    "build_candidates",
+    "format_value",
+    "vote_groups",
+    "lines",
+    "Window",
+    "CentreBiasVerdict",
+    "windows_for_line",
+    "centre_bias_verdict",
+    "TrimRule",
+    "find_degenerate",
+    # scores and audit
+    "SCORES",
+    "ScoreSpec",
+    "ScoreValues",
+    "MeanMapAccumulator",
+    "max_prob_map",
+    "entropy_map",
+    "mean_confidence",
+    "mean_entropy",
+    "rescale_accumulator",
+    "rescale_consistency",
+    "source_val_miou",
+    "seed_agreement",
+    "rankdata",
+    "spearman",
+    "kendall_tau_b",
+    "summarize_audit",
+    # running
+    "VotePlan",
+    "PlanAccumulator",
+    "make_plan",
+    "accumulate",
+    "merge_accumulators",
+    "image_chunks",
+    "replicate_member_id",
+    "SelectionResult",
+    "run_selection",
+    "score_from_accumulators",
+    "build_results_table",
+    "write_parquet",
+    "write_json",
+]

@@ -1,0 +1,233 @@
+"""Config errors name the field (dotted path) or the file; overrides and ``with_parameters``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from hiast.config import DEFAULT_CONFIG, TUNABLE_PARAMETERS, ConfigError, HIASTConfig, load_config
+
+MINIMAL = """\
+data:
+  source: {name: synthscape, domain: source}
+  target: {name: synthscape, domain: target}
+"""
+
+
+def _write(tmp_path: Path, text: str, name: str = "run.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# ---------------------------------------------------------------- loading
+def test_load_none_gives_the_embedded_synthscape_default() -> None:
+    cfg = load_config(None)
+    assert isinstance(cfg, HIASTConfig)
+    assert cfg == load_config(DEFAULT_CONFIG)
+    assert cfg.data.source.name == cfg.data.target.name == "synthscape"
+    assert (cfg.data.source.domain, cfg.data.target.domain) == ("source", "target")
+    assert set(cfg.parameters()) == set(TUNABLE_PARAMETERS)
+    assert isinstance(cfg.parameters()["k"], int)
+
+
+def test_minimal_file_gets_defaults(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, MINIMAL))
+    assert cfg.ias.alpha == 0.5 and cfg.hpla.k == 14 and cfg.selection.parameters == {}
+
+
+def test_missing_file_names_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "no_such_dir" / "absent.yaml"
+    with pytest.raises(ConfigError, match="not found") as e:
+        load_config(missing)
+    assert str(missing) in str(e.value)
+    # A folder is not a config file either.
+    with pytest.raises(ConfigError, match="not found") as e:
+        load_config(tmp_path)
+    assert str(tmp_path) in str(e.value)
+
+
+def test_yaml_syntax_error_names_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, "data:\n  source: {name: synthscape, domain: source\n  x: [1, 2\n", "broken.yaml")
+    with pytest.raises(ConfigError, match="not valid YAML") as e:
+        load_config(path)
+    assert str(path) in str(e.value)
+
+
+def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
+    for text in ("- 1\n- 2\n", "", "just a string\n"):
+        path = _write(tmp_path, text, "list.yaml")
+        with pytest.raises(ConfigError, match="mapping") as e:
+            load_config(path)
+        assert str(path) in str(e.value)
+
+
+# ---------------------------------------------------------------- field errors
+@pytest.mark.parametrize("alpha", [0.0, -0.2, 1.5, 1.0000001])
+def test_alpha_outside_zero_one_fails_naming_ias_alpha(alpha: float) -> None:
+    with pytest.raises(ConfigError, match=r"ias\.alpha") as e:
+        load_config(None, {"ias.alpha": alpha})
+    assert str(DEFAULT_CONFIG) in str(e.value)  # ...and which file it came from
+    assert repr(alpha) in str(e.value)  # ...and the value given
+
+
+@pytest.mark.parametrize("alpha", [1.0, 1e-6, 0.5])
+def test_alpha_inside_zero_one_is_accepted(alpha: float) -> None:
+    assert load_config(None, {"ias.alpha": alpha}).ias.alpha == alpha
+
+
+def test_every_offending_field_is_listed(tmp_path: Path) -> None:
+    text = MINIMAL + "ias: {alpha: 2.0, beta: 1.0}\nhpla: {k: 0}\nselftrain: {rounds: 0}\n"
+    with pytest.raises(ConfigError) as e:
+        load_config(_write(tmp_path, text))
+    msg = str(e.value)
+    for field in ("ias.alpha", "ias.beta", "hpla.k", "selftrain.rounds"):
+        assert field in msg, (field, msg)
+
+
+def test_unknown_top_level_key_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"learning_rate: Extra inputs are not permitted"):
+        load_config(None, {"learning_rate": 0.1})
+
+
+def test_unknown_nested_key_is_named_with_its_path() -> None:
+    with pytest.raises(ConfigError, match=r"ias\.alhpa: Extra inputs"):
+        load_config(None, {"ias.alhpa": 0.3})
+
+
+def test_unknown_selection_parameter_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"selection\.parameters.*unknown parameter 'tau'") as e:
+        load_config(None, {"selection.parameters": {"alpha": [0.5], "tau": [0.9]}})
+    for name in TUNABLE_PARAMETERS:  # the message lists what is allowed
+        assert name in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "field"),
+    [
+        ("alpha", [0.5, 1.5], "ias.alpha"),
+        ("beta", [1.0], "ias.beta"),
+        ("gamma", [-1.0], "ias.gamma"),
+        ("lambda_i", [-0.5], "loss.lambda_i"),
+        ("k", [3, 0], "hpla.k"),
+        ("k", [2.5], "hpla.k"),
+    ],
+)
+def test_selection_value_out_of_range_names_the_parameter(name: str, values: list, field: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config(None, {"selection.parameters": {name: values}})
+    msg = str(e.value)
+    assert f"selection.parameters.{name}" in msg, msg
+    assert field in msg, msg
+
+
+def test_empty_or_repeated_selection_values_fail() -> None:
+    with pytest.raises(ConfigError, match=r"'gamma' has an empty list"):
+        load_config(None, {"selection.parameters": {"gamma": []}})
+    with pytest.raises(ConfigError, match=r"'alpha' lists a value twice"):
+        load_config(None, {"selection.parameters": {"alpha": [0.3, 0.3]}})
+
+
+def test_valid_selection_is_kept() -> None:
+    cfg = load_config(None, {"selection.parameters": {"alpha": [0.1, 1.0], "k": [1, 5]}})
+    assert cfg.selection.parameters == {"alpha": [0.1, 1.0], "k": [1.0, 5.0]}
+
+
+# ---------------------------------------------------------------- overrides
+def test_dotted_overrides_reach_nested_fields() -> None:
+    cfg = load_config(
+        None,
+        {
+            "selftrain.iters_per_round": 7,
+            "data.synthscape.image_size": [32, 64],
+            "data.target.limit": 5,
+            "warmup.checkpoint": "runs/x/warmup.pt",
+            "seed": 11,
+        },
+    )
+    assert cfg.selftrain.iters_per_round == 7
+    assert cfg.data.synthscape.image_size == (32, 64)
+    assert cfg.data.target.limit == 5
+    assert cfg.warmup.checkpoint == Path("runs/x/warmup.pt")
+    assert cfg.seed == 11
+    # Untouched siblings keep the file's values.
+    assert cfg.selftrain.batch_size == 8 and cfg.data.synthscape.n_target_train == 240
+
+
+def test_dotted_override_creates_a_missing_section(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, MINIMAL), {"ias.alpha": 0.3, "hpla.k": 2})
+    assert cfg.ias.alpha == 0.3 and cfg.hpla.k == 2
+    assert cfg.ias.beta == 0.9  # the rest of the new section is defaulted
+
+
+def test_override_with_a_bad_value_names_the_field() -> None:
+    with pytest.raises(ConfigError, match=r"data\.synthscape\.image_size"):
+        load_config(None, {"data.synthscape.image_size": [30, 64]})
+    with pytest.raises(ConfigError, match=r"selftrain\.iters_per_round"):
+        load_config(None, {"selftrain.iters_per_round": 0})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=TypeError,
+    reason="BUG hiast/config.py load_config: an override through a non-section value "
+    "(seed.x, or a section set to null) raises TypeError instead of ConfigError naming the key",
+)
+@pytest.mark.parametrize("dotted", ["seed.x", "ias.alpha.low"])
+def test_override_through_a_non_section_is_a_config_error(dotted: str) -> None:
+    with pytest.raises(ConfigError, match=dotted.replace(".", r"\.")):
+        load_config(None, {dotted: 1})
+
+
+# ---------------------------------------------------------------- with_parameters
+def test_with_parameters_applies_validates_and_copies() -> None:
+    cfg = load_config(None)
+    new = cfg.with_parameters({"alpha": 0.2, "k": 5.0, "lambda_i": 3})
+    assert new.ias.alpha == 0.2 and new.loss.lambda_i == 3.0
+    assert new.hpla.k == 5 and isinstance(new.hpla.k, int)
+    assert new.selection.parameters == {}  # a candidate does not sweep again
+    assert cfg.ias.alpha == 0.5 and cfg.hpla.k == 3  # the original is unchanged
+    assert new.parameters() == {**cfg.parameters(), "alpha": 0.2, "k": 5, "lambda_i": 3.0}
+
+
+@pytest.mark.parametrize(
+    ("params", "pattern"),
+    [
+        ({"k": 2.5}, r"hpla\.k must be an integer"),
+        ({"k": 0}, r"hpla\.k"),
+        ({"alpha": 0}, r"ias\.alpha"),
+        ({"alpha": 1.01}, r"ias\.alpha"),
+        ({"beta": 1.0}, r"ias\.beta"),
+        ({"lambda_cst": -1}, r"loss\.lambda_cst"),
+        ({"tau": 0.5}, r"unknown parameter 'tau'"),
+    ],
+)
+def test_with_parameters_rejects_bad_values(params: dict, pattern: str) -> None:
+    with pytest.raises(ConfigError, match=pattern):
+        load_config(None).with_parameters(params)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=(ValueError, OverflowError),
+    reason="BUG hiast/config.py with_parameters: k = nan/inf/'x' raise ValueError/OverflowError "
+    "instead of ConfigError naming hpla.k",
+)
+@pytest.mark.parametrize("k", [math.nan, math.inf, "x"])
+def test_with_parameters_non_number_k_is_a_config_error(k: object) -> None:
+    with pytest.raises(ConfigError, match=r"hpla\.k"):
+        load_config(None).with_parameters({"k": k})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=(OverflowError, AssertionError),
+    reason="BUG hiast/config.py with_parameters: selection k: [.inf] escapes as OverflowError "
+    "(pydantic does not wrap it), [.nan] loses the selection.parameters.k name",
+)
+@pytest.mark.parametrize("k", [math.inf, math.nan])
+def test_selection_non_finite_k_names_the_parameter(k: float) -> None:
+    with pytest.raises(ConfigError, match=r"selection\.parameters\.k"):
+        load_config(None, {"selection.parameters": {"k": [k]}})

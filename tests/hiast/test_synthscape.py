@@ -1,0 +1,187 @@
+"""synthscape: the embedded procedural benchmark (hiast/data/synthscape.py) and its dispatch."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from hiast.config import load_config
+from hiast.data import build_dataset
+from hiast.data.synthscape import (
+    _SOURCE_RGB,
+    PERSON,
+    POLE,
+    SIGN,
+    SYNTHSCAPE_CLASSES,
+    SynthscapeDataset,
+)
+
+SIZE = (64, 128)
+
+
+def _samples(domain: str, n: int, *, shift: float = 1.0, seed: int = 0, split: str = "train") -> list:
+    ds = SynthscapeDataset(domain, split, n, SIZE, shift, seed)
+    return [ds[i] for i in range(n)]
+
+
+def _class_freq(samples: list) -> np.ndarray:
+    counts = np.bincount(np.concatenate([s.label.ravel() for s in samples]), minlength=256)
+    return counts / counts.sum()
+
+
+def _class_mean_rgb(samples: list, cls: int) -> np.ndarray:
+    return np.concatenate([s.image[s.label == cls] for s in samples]).astype(np.float64).mean(0)
+
+
+def _within_region_gradient(samples: list) -> float:
+    """Mean |horizontal colour step| between neighbours of the same class: texture, blur, noise."""
+    steps = []
+    for s in samples:
+        img = s.image.astype(np.float64)
+        same = s.label[:, 1:] == s.label[:, :-1]
+        steps.append(np.abs(np.diff(img, axis=1))[same].mean())
+    return float(np.mean(steps))
+
+
+# ---------------------------------------------------------------- determinism
+@pytest.mark.parametrize("domain", ["source", "target"])
+def test_same_seed_same_images_and_labels(domain: str) -> None:
+    # Two separate datasets (no shared cache): everything comes from (seed, domain, split, index).
+    a = _samples(domain, 6, seed=3)
+    b = _samples(domain, 6, seed=3)
+    for x, y in zip(a, b, strict=True):
+        assert x.id == y.id
+        np.testing.assert_array_equal(x.image, y.image)
+        np.testing.assert_array_equal(x.label, y.label)
+        assert x.image.dtype == np.uint8 and x.image.shape == (*SIZE, 3)
+        assert x.label.dtype == np.uint8 and x.label.shape == SIZE
+
+
+def test_different_seed_split_or_index_differ() -> None:
+    a = _samples("target", 4, seed=0)
+    b = _samples("target", 4, seed=1)
+    val = _samples("target", 4, seed=0, split="val")
+    for x, y, v in zip(a, b, val, strict=True):
+        assert not np.array_equal(x.label, y.label)
+        assert not np.array_equal(x.image, y.image)
+        assert not np.array_equal(x.label, v.label)
+    # Images within one split differ from each other too.
+    assert not np.array_equal(a[0].label, a[1].label)
+
+
+def test_order_of_access_does_not_matter() -> None:
+    fwd = SynthscapeDataset("target", "train", 5, SIZE, 1.0, 0)
+    rev = SynthscapeDataset("target", "train", 5, SIZE, 1.0, 0)
+    first = [fwd[i].image for i in range(5)]
+    last = [rev[i].image for i in reversed(range(5))][::-1]
+    for x, y in zip(first, last, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+# ---------------------------------------------------------------- classes
+def test_only_the_nine_classes_and_all_of_them() -> None:
+    samples = _samples("source", 30) + _samples("target", 30)
+    seen = set(np.unique(np.concatenate([s.label.ravel() for s in samples])).tolist())
+    assert seen == set(SYNTHSCAPE_CLASSES)  # no ignore (255), no other trainId, none missing
+    assert len(SYNTHSCAPE_CLASSES) == 9
+
+
+@pytest.mark.parametrize("domain", ["source", "target"])
+def test_small_classes_present_but_rare(domain: str) -> None:
+    samples = _samples(domain, 50)
+    freq = _class_freq(samples)
+    for cls in (POLE, SIGN, PERSON):
+        assert 0 < freq[cls] < 0.05, (cls, freq[cls])
+        # Present in a fair share of images, not in a single outlier.
+        assert sum(bool((s.label == cls).any()) for s in samples) >= 10, cls
+    # ...and rarer than every large class.
+    large = [c for c in SYNTHSCAPE_CLASSES if c not in (POLE, SIGN, PERSON)]
+    assert max(freq[[POLE, SIGN, PERSON]]) < min(freq[large])
+
+
+# ---------------------------------------------------------------- the camera gap
+def test_target_images_differ_from_source_but_layout_distribution_is_shared() -> None:
+    src = _samples("source", 60)
+    tgt = _samples("target", 60, shift=1.0)
+    # Class frequencies (the layout distribution) agree within sampling noise...
+    f_src, f_tgt = _class_freq(src), _class_freq(tgt)
+    assert np.abs(f_src - f_tgt).max() < 0.03, (f_src, f_tgt)
+    # ...while the colours of a class differ clearly between the domains.
+    gaps = [np.abs(_class_mean_rgb(src, c) - _class_mean_rgb(tgt, c)).max() for c in SYNTHSCAPE_CLASSES]
+    assert np.median(gaps) > 30, gaps
+    # Target texture, blur and noise: neighbouring pixels of one region are no longer flat.
+    assert _within_region_gradient(tgt) > 5 * max(_within_region_gradient(src), 0.5)
+
+
+def test_layout_does_not_depend_on_the_camera_gap() -> None:
+    a = _samples("target", 5, shift=0.0)
+    b = _samples("target", 5, shift=2.0)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x.label, y.label)
+        assert not np.array_equal(x.image, y.image)
+
+
+def test_zero_shift_target_is_rendered_like_the_source() -> None:
+    src = _samples("source", 40)
+    t0 = _samples("target", 40, shift=0.0)
+    t1 = _samples("target", 40, shift=1.0)
+    for c in SYNTHSCAPE_CLASSES:
+        m0 = _class_mean_rgb(t0, c)
+        # Clean flat colours of the renderer palette (per-instance jitter of sd 12 only).
+        assert np.abs(m0 - np.array(_SOURCE_RGB[c])).max() < 12, (c, m0)
+        assert np.abs(m0 - _class_mean_rgb(src, c)).max() < 12, c
+    # No texture, blur or noise at shift 0: regions are as flat as the source's.
+    g_src, g0, g1 = (_within_region_gradient(s) for s in (src, t0, t1))
+    assert g0 < 1.0 and g_src < 1.0, (g_src, g0)
+    assert g1 > 5.0, g1
+    # Shift 1 moves the palette away.
+    far = [np.abs(_class_mean_rgb(t1, c) - np.array(_SOURCE_RGB[c])).max() for c in SYNTHSCAPE_CLASSES]
+    assert np.median(far) > 30, far
+
+
+def test_generation_is_fast() -> None:
+    ds = SynthscapeDataset("target", "train", 100, SIZE, 1.0, 7)
+    start = time.process_time()  # CPU time: other processes on a shared machine do not count
+    for i in range(100):
+        ds[i]
+    elapsed = time.process_time() - start
+    # About 0.6 s here; a regression to per-pixel Python loops takes minutes.
+    assert elapsed < 3.0, elapsed
+
+
+# ---------------------------------------------------------------- dispatch and hidden labels
+def test_build_dataset_sizes_ids_and_hidden_labels() -> None:
+    cfg = load_config(
+        None,
+        {
+            "data.synthscape.n_target_train": 7,
+            "data.synthscape.n_target_val": 3,
+            "data.synthscape.image_size": [32, 64],
+        },
+    )
+    labelled = build_dataset(cfg.data.target, cfg.data)
+    hidden = build_dataset(cfg.data.target, cfg.data, with_labels=False)
+    val = build_dataset(cfg.data.target_val, cfg.data)
+    assert len(labelled) == len(hidden) == 7 and len(val) == 3
+    assert labelled.has_labels and not hidden.has_labels
+    assert hidden.ids == labelled.ids == sorted(labelled.ids)
+    assert hidden.num_classes == labelled.num_classes == 19
+    for i in range(len(hidden)):
+        s, h = labelled[i], hidden[i]
+        assert h.label is None and s.label is not None
+        assert h.id == s.id
+        np.testing.assert_array_equal(h.image, s.image)
+        assert h.image.shape == (32, 64, 3)
+    assert hidden[hidden.index_of(labelled.ids[2])].label is None
+    assert set(val.ids).isdisjoint(labelled.ids)
+
+
+def test_bad_domain_or_split() -> None:
+    with pytest.raises(ValueError, match="domain"):
+        SynthscapeDataset("night", "train", 1)
+    with pytest.raises(ValueError, match="split"):
+        SynthscapeDataset("source", "test", 1)
+    with pytest.raises(IndexError, match="out of range"):
+        SynthscapeDataset("source", "train", 2)[2]
