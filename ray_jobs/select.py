@@ -22,6 +22,7 @@ import argparse
 import json
 import logging
 import os
+import posixpath
 import sys
 import tempfile
 import time
@@ -172,7 +173,8 @@ def _trial_outcomes(results: ray.tune.ResultGrid, paths: ExperimentPaths) -> lis
                 "metrics": record["metrics"] if record is not None else {},
                 "prediction_uri": record["prediction_uri"] if record is not None else None,
                 "error": error,
-                "trial_dir": result.path,
+                # Trial folders sit directly under the experiment; keep the URI's scheme.
+                "trial_dir": join(paths.root, posixpath.basename(result.path.rstrip("/"))),
             }
         )
     return out

@@ -30,6 +30,7 @@ from selection.errors import SelectionError
 from selection.plan import PlanAccumulator, VotePlan, accumulate, image_chunks, make_plan, merge_accumulators
 from selection.run import SelectionResult, score_from_accumulators
 from selection.tables import write_json, write_parquet
+from selection.trimming import DEFAULT_TRIM_RULE
 
 __all__ = ["VoteActor", "ProvisionalVote", "vote_actor_name", "voting_candidates"]
 
@@ -142,7 +143,7 @@ class _Vote:
             uris,
             self.subset_ids,
             self.cfg.data.num_classes,
-            trim_rule=plan_trim_rule(self.cfg.selection.trim_outliers),
+            trim_rule=DEFAULT_TRIM_RULE if self.cfg.selection.trim_outliers else None,
         )
         first_pass = self._accumulate(plan, fan_out)
         trimmed_plan = plan.trimmed(first_pass)
@@ -202,7 +203,7 @@ class _Vote:
                 return {}
             raise
         table = self._table(result, outcomes, provisional)
-        failed = [
+        unfinished = [
             c.id
             for c in self.candidates
             if not any(o["candidate_id"] == c.id and o["status"] == "done" for o in outcomes)
@@ -212,16 +213,18 @@ class _Vote:
             choice["notes"] = list(notes) + list(result.notes)
         else:
             choice = {"parameters": {}, "candidate_id": None, "f_miou": None, "notes": list(notes)}
-        if failed and not provisional:
-            choice["notes"].insert(
-                0,
-                f"{len(failed)} candidate(s) failed and were left out of the vote: "
-                + ", ".join(failed)
-                + ".",
-            )
-        choice["failed"] = failed
+        if provisional:
+            choice["unfinished"] = unfinished
+        else:
+            choice["failed"] = unfinished
+            if unfinished:
+                choice["notes"].insert(
+                    0,
+                    f"{len(unfinished)} candidate(s) failed and were left out of the vote: "
+                    f"{', '.join(unfinished)}.",
+                )
         choice["provisional"] = provisional
-        choice["finished"] = len(self.candidates) - len(failed)
+        choice["finished"] = len(self.candidates) - len(unfinished)
         choice["total"] = len(self.candidates)
         if not provisional:
             write_parquet(table, self.paths.candidates)
@@ -251,12 +254,6 @@ class _Vote:
                 write_hparams(o["trial_dir"], params, metrics, failed=o["status"] != "done")
             except OSError as e:  # a view for people; never fail the job over it
                 log.warning("TensorBoard hparams for %s not written: %s", o["candidate_id"], e)
-
-
-def plan_trim_rule(trim: bool):
-    from selection.trimming import DEFAULT_TRIM_RULE
-
-    return DEFAULT_TRIM_RULE if trim else None
 
 
 @ray.remote(num_cpus=0)

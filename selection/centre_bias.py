@@ -113,8 +113,7 @@ def centre_bias_verdict(
             f"{name} is centre_bound: re-voted on its own, each of its {len(assessed)} windows of "
             "neighbouring values picked that window's centre value, so the vote did not discriminate "
             f"between these values of {parameter}; its pick reflects where the grid is centred, not which "
-            "value is best. Shift the "
-            "grid or weigh the other scores."
+            "value is best. Shift the grid or weigh the other scores."
         )
     else:
         off = [f"{w.name}->{p}" for w, p, c in zip(assessed, pick_ids, centres, strict=True) if p != c]

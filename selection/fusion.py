@@ -121,7 +121,9 @@ def _to_uint8_numpy(arr: np.ndarray, names, image_id) -> np.ndarray:
 
 
 def _to_uint8_torch(t, names, image_id):
-    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == __import__("torch").bool:
+    import torch
+
+    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
         raise SelectionError(f"label maps must be integer (uint8) tensors, got dtype {t.dtype}")
     flat = t.reshape(t.shape[0], -1)
     bad = (flat < 0) | (flat > 255)
@@ -130,7 +132,7 @@ def _to_uint8_torch(t, names, image_id):
         raise SelectionError(
             f"{_who(names, j, image_id)}: label {int(flat[j][bad[j]][0])} does not fit uint8"
         )
-    return t.to(__import__("torch").uint8)
+    return t.to(torch.uint8)
 
 
 def _raise_bad_label(p, j: int, num_classes: int, ignore_index: int, names, image_id) -> None:
@@ -462,7 +464,7 @@ class FusionAccumulator:
             if counts.device.type == "cpu":
                 counts = counts.numpy()
             elif not _is_torch(self._counts):
-                # Keep the running sum on the GPU: no device sync per image.
+                # Keep the running sum on the GPU: no device-to-host copy per update.
                 self._counts = counts.new_tensor(self._counts)
         elif _is_torch(self._counts):
             self._counts = _numpy(self._counts)

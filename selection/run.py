@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from selection._fs import write_bytes_atomic
 from selection.audit import AUDIT_COLUMNS, AuditScore, audit_group, pick, summarize_audit
 from selection.candidates import GRID_GROUP, Candidate, format_value
 from selection.centre_bias import CentreBiasVerdict, centre_bias_verdict
@@ -68,7 +69,7 @@ class SelectionResult:
             f"# Label-free selection ({ch['mode']}, {len(self.table)} candidates, "
             f"{ch['subset']['size']} subset images)",
             "",
-            f"**Choice:** {params}  (score: {ch['score_used']}, {ch['f_miou']!s:.6})",
+            f"**Choice:** {params}  (score: {ch['score_used']}, {_fmt(ch['f_miou'])})",
             "",
         ]
         has_true = "true_miou" in self.table.columns
@@ -76,7 +77,8 @@ class SelectionResult:
             flag = " — centre_bound" if info.get("centre_bound") else ""
             out.append(f"## {g}{flag}")
             out.append("")
-            head = "| candidate | F-mIoU | F-mIoU trimmed |" + (" true mIoU |" if has_true else "") + " |"
+            truth_col = " true mIoU |" if has_true else ""
+            head = f"| candidate | F-mIoU | F-mIoU trimmed |{truth_col} flags |"
             out.append(head)
             out.append("|" + "---|" * (head.count("|") - 1))
             for cid, s in info["candidates"].items():
@@ -114,8 +116,6 @@ class SelectionResult:
             write_parquet(self.audit, paths["audit"])
         save_subset(paths["subset"], self.subset_ids)
         write_json(self.choice, paths["choice"])
-        from selection._fs import write_bytes_atomic
-
         write_bytes_atomic(paths["summary"], self.summary_markdown().encode())
         return paths
 
@@ -154,6 +154,21 @@ def _centre_of_group(group: str, ids: Sequence[str], by_id: Mapping[str, Candida
         if all(float(c.params[p]) == v for p, v in target.items()):
             return c.id
     return None
+
+
+def _default_params(candidates: Sequence[Candidate]) -> dict[str, float]:
+    """The default setting; rebuilt from the varied candidates when the default one is missing
+    (its training failed): a parameter's default is its value in any candidate that does not vary it.
+    """
+    for c in candidates:
+        if c.is_default:
+            return dict(c.params)
+    out = dict(candidates[0].params)
+    for p in out:
+        keep = next((c for c in candidates if p not in c.varied), None)
+        if keep is not None:
+            out[p] = keep.params[p]
+    return out
 
 
 def score_from_accumulators(
@@ -223,17 +238,15 @@ def score_from_accumulators(
         if len(gids) == 2:
             notes.append(
                 f"{label[0].upper() + label[1:]} has only 2 candidates: any disagreement is a tie, "
-                "so the vote "
-                "cannot discriminate between them."
+                "so the vote cannot discriminate between them."
             )
         if deg:
             scores_txt = ", ".join(f"{i} {f[i]:.3f}" for i in deg)
             med = float(np.nanmedian(list(f.values())))
             notes.append(
                 f"In {label}, {len(deg)} candidate(s) scored far below the rest and are reported as "
-                "degenerate "
-                f"({scores_txt}; median {med:.3f}; rule: {plan.trim_rule.describe()}). The vote was redone "
-                "without them; they cannot be picked."
+                f"degenerate ({scores_txt}; median {med:.3f}; rule: {plan.trim_rule.describe()}). "
+                "The vote was redone without them; they cannot be picked."
             )
             if chosen != paper:
                 notes.append(
@@ -329,8 +342,7 @@ def score_from_accumulators(
         chosen_id = gs.pick
         summary = getattr(gs, score_used).get(gs.pick, float("nan")) if gs.pick else float("nan")
     else:
-        default = next(c for c in plan.candidates if c.is_default)
-        chosen_params = dict(default.params)
+        chosen_params = _default_params(plan.candidates)
         for g, gs in groups.items():
             if gs.pick is not None:
                 chosen_params[g] = by_id[gs.pick].params[g]

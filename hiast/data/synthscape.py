@@ -91,17 +91,18 @@ def _layout(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.nd
         d = (y - horizon) / (h - horizon)
         return vanish_x + side * (0.04 + (0.5 + frac) * d) * w
 
-    # Poles with signs, on the sidewalk edges (thin: hard).
-    for _ in range(rng.integers(0, 4)):
+    # Poles with signs, on the sidewalk edges (thin: hard). Sizes are floored so that a model
+    # with output stride 8 can still resolve them at 64x128.
+    for _ in range(rng.integers(1, 4)):
         side = rng.choice([-1.0, 1.0])
         base = rng.uniform(horizon + 0.15 * (h - horizon), h - 2)
         px = ground_x(rng.uniform(0.1, 0.35), side, base)
         scale = 0.4 + (base - horizon) / (h - horizon)
         top = base - rng.uniform(0.35, 0.6) * h * scale
-        pw = max(2.0, 2.5 * scale)
+        pw = max(3.0, 4.0 * scale)
         paint((np.abs(xx - px) < pw / 2) & (yy >= top) & (yy <= base), POLE)
-        if rng.random() < 0.7:
-            s = max(3.0, 5.0 * scale)
+        if rng.random() < 0.8:
+            s = max(6.0, 8.0 * scale)
             sy = top + s / 2
             paint((np.abs(xx - px) < s / 2 + 0.5) & (np.abs(yy - sy) < s / 2), SIGN)
     # Cars on the road.
@@ -114,13 +115,13 @@ def _layout(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.nd
         cabin = (np.abs(xx - cx) < cw / 3) & (yy > base - ch) & (yy <= base - ch * 0.6)
         paint(body | cabin, CAR)
     # People on the sidewalks (small: hard).
-    for _ in range(rng.integers(0, 4)):
+    for _ in range(rng.integers(1, 5)):
         side = rng.choice([-1.0, 1.0])
         base = rng.uniform(horizon + 0.1 * (h - horizon), h)
         d = (base - horizon) / (h - horizon)
         px = ground_x(rng.uniform(0.05, 0.5), side, base)
-        ph = (0.1 + 0.3 * d) * h
-        pw = max(2.5, ph * 0.28)
+        ph = (0.18 + 0.3 * d) * h
+        pw = max(4.0, ph * 0.3)
         torso = ((xx - px) / (pw / 2)) ** 2 + ((yy - (base - ph * 0.45)) / (ph * 0.45)) ** 2 < 1
         head = (xx - px) ** 2 + (yy - (base - ph * 0.95)) ** 2 < (pw * 0.45) ** 2
         paint(torso | head, PERSON)

@@ -89,7 +89,9 @@ def test_evaluate_prints_miou(run_dir: dict, capsys: pytest.CaptureFixture[str])
         assert printed["miou"] == pytest.approx(report["hiast"][split])
 
 
-def test_train_resumes_from_a_round(run_dir: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_resumes_from_a_round(
+    run_dir: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = run_dir["out"]
     args = ["train", "--warmup", str(out / "warmup.pt"), "--out", str(tmp_path), "--device", "cpu"]
     rc = main([*args, "--resume", str(out / "round1.pt"), *_sets("selftrain.rounds=2")])
@@ -110,7 +112,9 @@ def test_predict_folder_writes_pred_pngs(run_dir: dict, tmp_path: Path) -> None:
     _png(images / "b.png", 40, 48, 1)  # another size: predicted at its own size
     preds = tmp_path / "preds"
     ckpt = str(run_dir["out"] / "round1.pt")
-    rc = main(["predict", "--checkpoint", ckpt, "--images", str(images), "--out", str(preds), "--device", "cpu"])
+    rc = main(
+        ["predict", "--checkpoint", ckpt, "--images", str(images), "--out", str(preds), "--device", "cpu"]
+    )
     assert rc == 0
     assert sorted(p.name for p in preds.iterdir()) == ["a_pred.png", "b_pred.png"]
     for name, shape in (("a_pred.png", (32, 64)), ("b_pred.png", (40, 48))):

@@ -118,7 +118,9 @@ def test_warmup_is_deterministic(cfg: HIASTConfig, warm: Path, tmp_path: Path) -
     assert not _same_state(_state(other, "model"), _state(warm, "model"))
 
 
-def test_given_warmup_checkpoint_is_validated_and_reused(cfg: HIASTConfig, warm: Path, tmp_path: Path) -> None:
+def test_given_warmup_checkpoint_is_validated_and_reused(
+    cfg: HIASTConfig, warm: Path, tmp_path: Path
+) -> None:
     reuse = cfg.model_copy(update={"warmup": cfg.warmup.model_copy(update={"checkpoint": warm})})
     assert run_warmup(reuse, tmp_path, device="cpu") == warm
     assert not (tmp_path / "warmup.pt").exists()  # nothing trained
@@ -180,7 +182,9 @@ def test_pseudo_label_folder_content(cfg: HIASTConfig, run1: dict) -> None:
     assert _leftovers(run1["cache"]) == []
 
 
-def test_same_seed_same_weights_other_seed_differs(cfg: HIASTConfig, warm: Path, run1: dict, tmp_path: Path) -> None:
+def test_same_seed_same_weights_other_seed_differs(
+    cfg: HIASTConfig, warm: Path, run1: dict, tmp_path: Path
+) -> None:
     again = train_rounds(cfg, warm, tmp_path / "again", device="cpu")
     other = train_rounds(cfg, warm, tmp_path / "other", device="cpu", seed=1)
     for key in ("student", "teacher"):
@@ -205,7 +209,9 @@ def test_resume_runs_only_the_remaining_rounds(warm: Path, run1: dict, tmp_path:
     cfg2 = tiny_config(**{"selftrain.rounds": 2})
     round1_mtime = run1["last"].stat().st_mtime_ns
     seen: list[RoundResult] = []
-    last = train_rounds(cfg2, warm, tmp_path / "resumed", device="cpu", resume_from=run1["last"], on_round=seen.append)
+    last = train_rounds(
+        cfg2, warm, tmp_path / "resumed", device="cpu", resume_from=run1["last"], on_round=seen.append
+    )
     assert [r.round for r in seen] == [2]
     assert last == tmp_path / "resumed" / "round2.pt" and load_checkpoint(last)["round"] == 2
     assert sorted(p.name for p in (tmp_path / "resumed").iterdir() if p.suffix == ".pt") == ["round2.pt"]
@@ -220,7 +226,9 @@ def test_resume_runs_only_the_remaining_rounds(warm: Path, run1: dict, tmp_path:
         assert _same_state(_state(full, key), _state(last, key)), key
 
 
-def test_resume_after_the_last_round_does_nothing(cfg: HIASTConfig, warm: Path, run1: dict, tmp_path: Path) -> None:
+def test_resume_after_the_last_round_does_nothing(
+    cfg: HIASTConfig, warm: Path, run1: dict, tmp_path: Path
+) -> None:
     seen: list[RoundResult] = []
     out = train_rounds(cfg, warm, tmp_path, device="cpu", resume_from=run1["last"], on_round=seen.append)
     assert out == run1["last"] and seen == []
@@ -235,7 +243,9 @@ def test_cache_shared_across_lambda_and_k_but_not_alpha(cfg: HIASTConfig, warm: 
     for i, params in enumerate(({"lambda_i": 3.0}, {"k": 1})):
         cand = cfg.with_parameters(params)
         seen: list[RoundResult] = []
-        train_rounds(cand, warm, run1["root"] / f"lam{i}", device="cpu", pseudo_label_cache=cache, on_round=seen.append)
+        train_rounds(
+            cand, warm, run1["root"] / f"lam{i}", device="cpu", pseudo_label_cache=cache, on_round=seen.append
+        )
         assert [p.name for p in cache.iterdir()] == [folder.name]  # same key, reused
         assert (folder.stat().st_ino, (folder / "meta.json").stat().st_mtime_ns) == before  # not rewritten
         assert seen[0].thresholds == run1["seen"][0].thresholds
@@ -249,7 +259,9 @@ def test_cache_shared_across_lambda_and_k_but_not_alpha(cfg: HIASTConfig, warm: 
 
 def test_pseudo_label_key_depends_on_what_it_should(cfg: HIASTConfig) -> None:
     key = pseudo_label_key(cfg, "digest", 1)
-    assert key == pseudo_label_key(cfg.with_parameters({"lambda_i": 0.0, "lambda_c": 2.0, "k": 9}), "digest", 1)
+    assert key == pseudo_label_key(
+        cfg.with_parameters({"lambda_i": 0.0, "lambda_c": 2.0, "k": 9}), "digest", 1
+    )
     for changed in (
         pseudo_label_key(cfg.with_parameters({"alpha": 0.9}), "digest", 1),
         pseudo_label_key(cfg.with_parameters({"gamma": 1.0}), "digest", 1),
@@ -303,7 +315,9 @@ def _bn_buffers(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if k.endswith(("running_mean", "running_var"))}
 
 
-def test_freeze_bn_keeps_running_stats_and_unfrozen_updates_them(warm: Path, run1: dict, tmp_path: Path) -> None:
+def test_freeze_bn_keeps_running_stats_and_unfrozen_updates_them(
+    warm: Path, run1: dict, tmp_path: Path
+) -> None:
     start = _bn_buffers(_state(warm, "model"))
     assert start
     frozen = _bn_buffers(_state(run1["last"], "student"))
@@ -323,7 +337,9 @@ def test_empty_target_set_fails_early_with_its_name(
 ) -> None:
     empty = SynthscapeDataset("target", "train", 0, (32, 64))
     with pytest.raises(ValueError, match=r"synthscape-target-train.*empty"):
-        generate_pseudo_labels(load_model(warm), empty, cfg, tmp_path / "pl", order_seed=0, device=torch.device("cpu"))
+        generate_pseudo_labels(
+            load_model(warm), empty, cfg, tmp_path / "pl", order_seed=0, device=torch.device("cpu")
+        )
     assert not (tmp_path / "pl").exists() and _leftovers(tmp_path) == []
     # Through train_rounds: no round is trained and no checkpoint written.
     import hiast.selftrain
@@ -392,7 +408,9 @@ def _truncated(src: Path, dst: Path) -> Path:
     return dst
 
 
-def test_truncated_checkpoint_error_names_the_file(cfg: HIASTConfig, warm: Path, run1: dict, tmp_path: Path) -> None:
+def test_truncated_checkpoint_error_names_the_file(
+    cfg: HIASTConfig, warm: Path, run1: dict, tmp_path: Path
+) -> None:
     bad_round = _truncated(run1["last"], tmp_path / "round1.pt")
     bad_warm = _truncated(warm, tmp_path / "warmup.pt")
     for call in (

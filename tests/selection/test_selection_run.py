@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -260,3 +262,61 @@ def test_bad_scores_and_labels_inputs(tmp_path):
 def test_selection_imports_no_ray():
     code = "import sys, selection; assert 'ray' not in sys.modules, 'ray imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_candidates_from_the_project_config_are_valid_settings():
+    from hiast.config import load_config
+
+    cfg = load_config(None)  # the embedded synthscape default
+    cands = build_candidates(cfg.parameters(), cfg.selection.parameters, cfg.selection.mode)
+    assert sum(c.is_default for c in cands) == 1
+    for c in cands:
+        assert cfg.with_parameters(c.params).parameters() == pytest.approx(c.params)
+
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def run_bench(name, argv, monkeypatch, capsys):
+    """Run a bench script's main() in this process (no second torch import), return its stdout."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(sys, "argv", [name, *argv])
+    assert mod.main() == 0
+    return capsys.readouterr().out
+
+
+def test_bench_vote_runs_and_reports_equal_scores(monkeypatch, capsys):
+    argv = [
+        "--images",
+        "2",
+        "--candidates",
+        "3",
+        "--height",
+        "32",
+        "--width",
+        "48",
+        "--repeats",
+        "1",
+        "--min-ratio",
+        "0",
+    ]
+    report = json.loads(run_bench("bench_vote", argv, monkeypatch, capsys).splitlines()[0])
+    assert report["scores_equal"] is True and report["max_abs_diff"] == 0
+
+
+def test_gpu_vote_smoke_runs_on_cpu(monkeypatch, capsys):
+    argv = ["--smoke", "--images", "2", "--candidates", "3", "--size", "32", "64", "--repeats", "1"]
+    rec = json.loads(run_bench("gpu_vote", argv, monkeypatch, capsys).splitlines()[1])
+    assert rec["equal_to_numpy_path"] is True and rec["n_candidates"] == 3 and rec["hw"] == [32, 64]
+
+
+def test_sweeps_vote_without_the_default_candidate(tmp_path):
+    # the default's training failed: each sweep votes among its other values, defaults still known
+    cands, uris, ids, _ = sweep_setup(tmp_path)
+    rest = [c for c in cands if not c.is_default]
+    res = run_selection(rest, {c.id: uris[c.id] for c in rest}, ids, C)
+    assert res.choice["parameters"]["k"] == 3.0
+    assert {g: i["candidate_id"] for g, i in res.choice["per_sweep"].items()}.keys() == {"alpha", "gamma"}
+    assert res.choice["parameters"]["alpha"] in (0.1, 0.3, 0.7)

@@ -1,0 +1,72 @@
+"""Plain helpers for the ray_jobs tests: the tiny config and what the fault hooks record."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+# ray_jobs.train_loop.FAULTS_ENV (spelled out: importing Ray here would slow every test module).
+FAULTS_ENV = "HIAST_SELECT_TEST_FAULTS"
+
+# The tiny search the tests run: 3 candidates (alpha sweep), 2 rounds of 4 iterations, 8 images.
+TINY_CONFIG: dict[str, Any] = {
+    "experiment": "tiny",
+    "seed": 0,
+    "data": {
+        "num_classes": 19,
+        "eval_classes": [0, 1, 2, 5, 7, 8, 10, 11, 13],
+        "source": {"name": "synthscape", "domain": "source", "split": "train"},
+        "target": {"name": "synthscape", "domain": "target", "split": "train"},
+        "source_val": {"name": "synthscape", "domain": "source", "split": "val"},
+        "target_val": {"name": "synthscape", "domain": "target", "split": "val"},
+        "synthscape": {
+            "image_size": [32, 64],
+            "n_source_train": 16,
+            "n_source_val": 8,
+            "n_target_train": 16,
+            "n_target_val": 8,
+            "shift": 1.0,
+            "seed": 0,
+        },
+        "crop_size": [32, 64],
+        "source_crop_height": [24, 32],
+        "target_crop_height": [24, 32],
+    },
+    "model": {"arch": "deeplab_v2_small", "width": 8},
+    "warmup": {"source_iters": 15, "adversarial_iters": 5, "batch_size": 4, "lr": 2.0e-3},
+    "ias": {"alpha": 0.5, "beta": 0.9, "gamma": 8.0},
+    "hpla": {"enabled": True, "k": 3},
+    "loss": {"lambda_i": 1.0, "lambda_c": 0.1, "lambda_cst": 0.5},
+    "selftrain": {"rounds": 2, "iters_per_round": 4, "batch_size": 4, "lr": 5.0e-4, "tau": 0.99},
+    "selection": {"mode": "sweep", "parameters": {"alpha": [0.3, 0.5, 0.7]}, "subset_size": 8},
+    "ray": {
+        "num_workers": 1,
+        "use_gpu": False,
+        "cpus_per_worker": 1,
+        "max_concurrent_trials": 2,
+        "trial_max_failures": 1,
+        "worker_max_failures": 1,
+    },
+}
+
+
+def write_config(path: Path, **overrides: Any) -> Path:
+    """TINY_CONFIG with dotted overrides (``{"ray.use_gpu": True}``) written as YAML."""
+    cfg = json.loads(json.dumps(TINY_CONFIG))
+    for dotted, value in overrides.items():
+        node = cfg
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def training_starts(marker_dir: Path) -> list[dict]:
+    """The training starts the fault hook recorded (one per Train run start, rank 0)."""
+    return [json.loads(p.read_text()) for p in sorted((marker_dir / "starts").glob("*.json"))]
