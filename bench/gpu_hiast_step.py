@@ -14,8 +14,9 @@ The anchor is ``train_steps(bf16=True, channels_last=True)`` of ``gpu_anchor.py`
 synthetic tensors already on the GPU, no data pipeline. Both run in this process with the same
 backend flags (the anchor's: cudnn.benchmark, TF32), alternating ``--repeat`` times. Two "ours"
 numbers are printed: ``ours_hiast_step`` (everything) and ``ours_fixed_batch`` (the same loop fed
-precomputed batches: model + loss + EMA only), so a gap can be put on the data pipeline or on the
-device work. The verdict is ours / anchor images per second, target >= 0.95.
+precomputed samples without workers: collate, copy to the device, model, loss, EMA), so a gap can
+be put on the data pipeline or on the device work. The verdict is ours / anchor images per second,
+target >= 0.95.
 
     python bench/gpu_hiast_step.py [--anchor PATH] [--repeat 2] [--iters 20] [--workers 8]
     python bench/gpu_hiast_step.py --smoke          # tiny, on the CPU, < 1 minute: plumbing only
@@ -150,7 +151,7 @@ def oracle_pseudo_labels(
         coarse = (rng.random((max(h // 32, 2), max(w // 32, 2))) * 255).astype(np.uint8)
         field = np.asarray(Image.fromarray(coarse).resize((w, h), Image.BILINEAR))
         pseudo = lab.copy()
-        pseudo[_dilate(edge, max(1, h // 128)) | (field < 40)] = 255
+        pseudo[_dilate(edge, 1) | (field < 40)] = 255
         pixels += np.bincount(lab.ravel(), minlength=NUM_CLASSES)[:NUM_CLASSES]
         kept += np.bincount(pseudo[pseudo != 255].ravel(), minlength=NUM_CLASSES)[:NUM_CLASSES]
         Image.fromarray(pseudo).save(folder / f"{pos:06d}.png", optimize=False, compress_level=1)
@@ -310,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-anchor", action="store_true", help="time ours only")
     p.add_argument("--device", default=None, help="default: cuda when present (cpu with --smoke)")
     p.add_argument("--iters", type=int, default=None, help="timed steps of ours (default 20; smoke 2)")
-    p.add_argument("--warm", type=int, default=None, help="untimed first steps (default 3; smoke 1)")
+    p.add_argument("--warm", type=int, default=None, help="untimed first steps, >= 1 (default 3; smoke 1)")
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default min(8, cores-2))")
     p.add_argument("--images", type=int, default=None, help="target images in memory (default 24; smoke 6)")
     p.add_argument("--pseudo", choices=["oracle", "generate"], default="oracle")
@@ -319,21 +320,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="results JSON (default on a GPU: bench/results/<device>-hiast-step.json)")
     args = p.parse_args(argv)
     smoke = args.smoke
-    iters = args.iters or (2 if smoke else 20)
-    warm = args.warm or (1 if smoke else 3)
-    n_images = args.images or (6 if smoke else 24)
-    repeat = args.repeat or (1 if smoke else 2)
+    iters = args.iters if args.iters is not None else (2 if smoke else 20)
+    warm = args.warm if args.warm is not None else (1 if smoke else 3)
+    n_images = args.images if args.images is not None else (6 if smoke else 24)
+    repeat = args.repeat if args.repeat is not None else (1 if smoke else 2)
+    if min(iters, warm, n_images, repeat) < 1:
+        p.error("--iters, --warm, --images and --repeat must be >= 1")
     cores = os.cpu_count() or 2
     workers = args.workers if args.workers is not None else (1 if smoke else max(1, min(8, cores - 2)))
     dev = torch.device(args.device or ("cpu" if smoke or not torch.cuda.is_available() else "cuda"))
     if smoke:
-        torch.set_num_threads(min(2, torch.get_num_threads()))
+        torch.set_num_threads(1)  # tiny work on a shared CPU: a second thread only contends
     if dev.type == "cuda" and not args.no_cudnn_benchmark:
         # The anchor's own settings (its __main__): the same for both sides.
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     h, w, batch = (64, 128, 2) if smoke else (512, 1024, 6)
+    t = time.perf_counter()
+    ids, images, labels = target_arrays(n_images, h, w, 1 if smoke else min(n_images, cores))
+    target = WithoutLabels(InMemoryDataset(ids, images, None, NUM_CLASSES, name="bench-target"))
+    emit(what="target_set", images=n_images, hw=[h, w], s=round(time.perf_counter() - t, 2))
+
     emit(
         what="env",
         torch=torch.__version__,
@@ -348,11 +356,6 @@ def main(argv: list[str] | None = None) -> int:
         pseudo=args.pseudo,
         cudnn_benchmark=torch.backends.cudnn.benchmark,
     )
-
-    t = time.perf_counter()
-    ids, images, labels = target_arrays(n_images, h, w, 1 if smoke else min(n_images, cores))
-    target = WithoutLabels(InMemoryDataset(ids, images, None, NUM_CLASSES, name="bench-target"))
-    emit(what="target_set", images=n_images, hw=[h, w], s=round(time.perf_counter() - t, 2))
 
     anchor = None
     if not args.no_anchor:

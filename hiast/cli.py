@@ -23,6 +23,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from hiast.checkpoint import CheckpointError
 from hiast.config import ConfigError, HIASTConfig, load_config
 from hiast.data import DatasetError, build_dataset
 from hiast.data.base import Sample, SegDataset
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     try:
         args.fn(args)
-    except (ConfigError, DatasetError, FileNotFoundError) as e:
+    except (ConfigError, DatasetError, FileNotFoundError, CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -268,7 +268,11 @@ class HIASTConfig(_Strict):
                 )
             section, field = TUNABLE_PARAMETERS[name]
             if name == "k":
-                if float(value) != int(value):
+                try:
+                    integral = float(value) == int(value)
+                except (TypeError, ValueError, OverflowError):
+                    integral = False
+                if not integral:
                     raise ConfigError(f"hpla.k must be an integer, got {value!r}")
                 value = int(value)
             raw[section][field] = value
@@ -312,6 +316,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         *parents, leaf = dotted.split(".")
         for p in parents:
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{path}: override {dotted!r}: {p!r} is not a section")
         node[leaf] = value
     try:
         return HIASTConfig.model_validate(raw)

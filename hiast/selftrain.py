@@ -220,13 +220,15 @@ def train_rounds(
     first_round = 1
     if resume_from is not None:
         ckpt = load_checkpoint(resume_from)
-        load_model_state(student, ckpt["student"])
+        if "student" not in ckpt or "round" not in ckpt:
+            raise ValueError(f"{resume_from}: not a round checkpoint (has {sorted(ckpt)})")
+        load_model_state(student, ckpt["student"], what=f"{resume_from} (student weights)")
         teacher_state = ckpt["teacher"]
         first_round = int(ckpt["round"]) + 1
         log.info("resuming after round %d from %s", first_round - 1, resume_from)
     else:
         ckpt = load_checkpoint(warmup_checkpoint)
-        load_model_state(student, ckpt["model"])
+        load_model_state(student, ckpt["model"], what=f"{warmup_checkpoint} (warm-up weights)")
         teacher_state = None
     last = _round_checkpoint(work_dir, first_round - 1) if resume_from is not None else None
     if first_round > cfg.selftrain.rounds:

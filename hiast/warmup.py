@@ -30,10 +30,14 @@ def validate_warmup_checkpoint(path: Path, cfg: HIASTConfig) -> Path:
         if key not in ckpt:
             raise ValueError(f"{path}: not a warm-up checkpoint (missing {key!r})")
     theirs = HIASTConfig.model_validate(ckpt["config"])
-    if theirs.model.arch != cfg.model.arch or theirs.data.num_classes != cfg.data.num_classes:
+    def shape(c: HIASTConfig) -> str:
+        width = f", width {c.model.width}" if c.model.arch == "deeplab_v2_small" else ""
+        return f"{c.model.arch} with {c.data.num_classes} classes{width}"
+
+    if shape(theirs) != shape(cfg):
         raise ValueError(
-            f"{path}: warm-up checkpoint is {theirs.model.arch} with {theirs.data.num_classes} classes; "
-            f"this run needs {cfg.model.arch} with {cfg.data.num_classes} (model.arch, data.num_classes)"
+            f"{path}: warm-up checkpoint is {shape(theirs)}; this run needs {shape(cfg)} "
+            "(model.arch, data.num_classes, model.width)"
         )
     return path
 

@@ -68,9 +68,7 @@ def _fits(
     return False
 
 
-def plan_resources(
-    cfg: RayConfig, nodes: list[dict[str, float]], num_trials: int, replicates: int = 1
-) -> TrialResources:
+def plan_resources(cfg: RayConfig, nodes: list[dict[str, float]], num_trials: int) -> TrialResources:
     """Check ``cfg`` against the cluster's nodes (total resources each) and size the search.
 
     Raises ResourceError for use_gpu without GPUs, a worker larger than every node, DDP ranks
@@ -136,8 +134,9 @@ def plan_resources(
             f"that is how many candidates fit on {_describe(nodes)}"
         )
 
-    # The warm-ups run before any candidate, alone: each may use a node's share of the CPUs.
-    warmup_cpus = min(max_cpu, max(cfg.cpus_per_worker * cfg.num_workers, max_cpu // max(1, replicates), 1.0))
+    # A warm-up is one process with one worker's share. (More threads than that is no gain: on a
+    # shared or oversubscribed node torch's spinning threads made a warm-up 15-30x slower.)
+    warmup_cpus = cfg.cpus_per_worker
     warmup_gpus = min(cfg.gpus_per_worker, 1.0) if cfg.use_gpu else 0.0
     return TrialResources(
         driver=driver,

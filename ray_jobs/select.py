@@ -45,7 +45,7 @@ from selection.candidates import Candidate, build_candidates
 from selection.errors import SelectionError
 from selection.subset import load_subset, save_subset, select_subset
 
-__all__ = ["main", "run", "preflight", "JobError"]
+__all__ = ["main", "run", "preflight", "check_experiment", "JobError"]
 
 log = logging.getLogger("ray_jobs")
 _CONFIG_SNAPSHOT = "job_config.json"
@@ -95,28 +95,37 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k != "ray"}
 
 
-def _check_experiment(cfg: HIASTConfig, paths: ExperimentPaths, resume: bool) -> bool:
-    """True when the Tune run is to be restored. Refuses to mix two different searches."""
+def check_experiment(cfg: HIASTConfig, paths: ExperimentPaths, resume: bool) -> bool:
+    """True when a saved Tune run is to be restored. Refuses to mix two different searches.
+
+    Reads storage only, so it runs before Ray starts.
+    """
     snapshot_uri = join(paths.root, _CONFIG_SNAPSHOT)
+    if not exists(snapshot_uri):
+        return False  # nothing started here yet (--resume then simply starts)
+    if not resume:
+        raise JobError(
+            f"{paths.root} already holds the experiment {cfg.experiment!r}: pass --resume to continue "
+            "it, or choose another --storage or experiment name"
+        )
+    saved = json.loads(read_bytes(snapshot_uri))
     current = cfg.model_dump(mode="json")
-    if exists(snapshot_uri):
-        saved = json.loads(read_bytes(snapshot_uri))
-        if not resume:
-            raise JobError(
-                f"{paths.root} already holds the experiment {cfg.experiment!r}: pass --resume to continue "
-                "it, or choose another --storage or experiment name"
-            )
-        if _comparable(saved) != _comparable(current):
-            changed = sorted(
-                k for k in set(saved) | set(current) if k != "ray" and saved.get(k) != current.get(k)
-            )
-            raise JobError(
-                f"--resume: the config differs from the one {paths.root} was started with (sections: "
-                f"{', '.join(changed)}); resume with the same config"
-            )
-    else:
-        write_bytes_atomic(snapshot_uri, json.dumps(current, indent=1).encode())
-    return resume and ray.tune.Tuner.can_restore(paths.root)
+    if _comparable(saved) != _comparable(current):
+        changed = sorted(
+            k for k in set(saved) | set(current) if k != "ray" and saved.get(k) != current.get(k)
+        )
+        raise JobError(
+            f"--resume: the config differs from the one {paths.root} was started with (sections: "
+            f"{', '.join(changed)}); resume with the same config"
+        )
+    return ray.tune.Tuner.can_restore(paths.root)
+
+
+def _save_config(cfg: HIASTConfig, paths: ExperimentPaths) -> None:
+    # Marks the experiment as started; a later run must --resume it with the same config.
+    uri = join(paths.root, _CONFIG_SNAPSHOT)
+    if not exists(uri):
+        write_bytes_atomic(uri, json.dumps(cfg.model_dump(mode="json"), indent=1).encode())
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,10 +204,11 @@ def run(
     candidates, subset = prepared or preflight(cfg)
     paths = ExperimentPaths(storage, cfg.experiment)
     replicates = cfg.selection.replicates
-    plan = plan_resources(cfg.ray, node_resources(), len(candidates) * replicates, replicates)
+    plan = plan_resources(cfg.ray, node_resources(), len(candidates) * replicates)
     for note in plan.notes:
         log.warning("%s", note)
-    restore = _check_experiment(cfg, paths, resume)
+    restore = check_experiment(cfg, paths, resume)
+    _save_config(cfg, paths)
     log.info(
         "%d candidates x %d replicate(s), %d at a time, under %s",
         len(candidates),
@@ -247,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         faults = json.loads(os.environ[FAULTS_ENV]) if os.environ.get(FAULTS_ENV) else None
         # Checked before Ray starts: a bad config or a missing dataset costs nothing.
         prepared = preflight(cfg)
+        check_experiment(cfg, ExperimentPaths(args.storage, cfg.experiment), args.resume)
         with ray_cluster():
             choice = run(cfg, args.storage, resume=args.resume, faults=faults, prepared=prepared)
     except ConfigError as e:

@@ -196,7 +196,8 @@ class _Vote:
         kind = "provisional" if provisional else "final"
         log.info("%s vote over %d finished trial(s)", kind, sum(o["status"] == "done" for o in outcomes))
         try:
-            result, notes = self._select(outcomes, fan_out=not provisional)
+            # Provisional votes stay in the actor: their tasks would queue behind the trials' workers.
+            result, notes = self._select(outcomes, fan_out=not provisional and ray.is_initialized())
         except SelectionError as e:
             if provisional:  # a partial search can be unvotable; the final one says why
                 log.warning("provisional vote skipped: %s", e)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from hiast.checkpoint import CheckpointError, load_checkpoint
+from hiast.checkpoint import load_checkpoint
 from hiast.cli import main
 
 pytestmark = pytest.mark.slow
@@ -153,12 +153,6 @@ def test_other_input_errors_exit_2(run_dir: dict, tmp_path: Path, capsys: pytest
     assert str(absent) in capsys.readouterr().err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CheckpointError,
-    reason="BUG hiast/cli.py main: CheckpointError (truncated/corrupt checkpoint) is not caught, "
-    "so the CLI dies with a traceback and exit code 1 instead of 'error: <path> ...' and 2",
-)
 def test_truncated_checkpoint_exits_2_naming_it(run_dir: dict, tmp_path: Path, capsys) -> None:
     data = (run_dir["out"] / "round1.pt").read_bytes()
     bad = tmp_path / "round1.pt"
@@ -167,12 +161,6 @@ def test_truncated_checkpoint_exits_2_naming_it(run_dir: dict, tmp_path: Path, c
     assert str(bad) in capsys.readouterr().err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="BUG hiast/config.py load_config: --set through a non-section (seed.x=1) raises "
-    "TypeError, so the CLI dies with a traceback instead of exit code 2",
-)
 def test_set_through_a_non_section_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["warmup", "--out", str(tmp_path), "--set", "seed.x=1"]) == 2
     assert "seed.x" in capsys.readouterr().err

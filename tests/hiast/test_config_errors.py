@@ -169,12 +169,6 @@ def test_override_with_a_bad_value_names_the_field() -> None:
         load_config(None, {"selftrain.iters_per_round": 0})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="BUG hiast/config.py load_config: an override through a non-section value "
-    "(seed.x, or a section set to null) raises TypeError instead of ConfigError naming the key",
-)
 @pytest.mark.parametrize("dotted", ["seed.x", "ias.alpha.low"])
 def test_override_through_a_non_section_is_a_config_error(dotted: str) -> None:
     with pytest.raises(ConfigError, match=dotted.replace(".", r"\.")):
@@ -209,24 +203,12 @@ def test_with_parameters_rejects_bad_values(params: dict, pattern: str) -> None:
         load_config(None).with_parameters(params)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(ValueError, OverflowError),
-    reason="BUG hiast/config.py with_parameters: k = nan/inf/'x' raise ValueError/OverflowError "
-    "instead of ConfigError naming hpla.k",
-)
 @pytest.mark.parametrize("k", [math.nan, math.inf, "x"])
 def test_with_parameters_non_number_k_is_a_config_error(k: object) -> None:
     with pytest.raises(ConfigError, match=r"hpla\.k"):
         load_config(None).with_parameters({"k": k})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(OverflowError, AssertionError),
-    reason="BUG hiast/config.py with_parameters: selection k: [.inf] escapes as OverflowError "
-    "(pydantic does not wrap it), [.nan] loses the selection.parameters.k name",
-)
 @pytest.mark.parametrize("k", [math.inf, math.nan])
 def test_selection_non_finite_k_names_the_parameter(k: float) -> None:
     with pytest.raises(ConfigError, match=r"selection\.parameters\.k"):

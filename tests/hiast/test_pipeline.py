@@ -377,24 +377,12 @@ def test_warmup_checkpoint_of_another_arch_or_class_count(cfg: HIASTConfig, tmp_
         validate_warmup_checkpoint(tmp_path / "round.pt", cfg)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="BUG hiast/warmup.py validate_warmup_checkpoint compares arch and classes but not "
-    "model.width: a width-8 warm-up passes for a width-16 run",
-)
 def test_warmup_checkpoint_of_another_width_is_rejected(cfg: HIASTConfig, warm: Path) -> None:
     wide = tiny_config(**{"model.width": 16})
     with pytest.raises(ValueError, match=r"model\.width"):
         validate_warmup_checkpoint(warm, wide)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG hiast/selftrain.py train_rounds loads the warm-up weights with the default "
-    "what='state dict': the mismatch error does not name the checkpoint file",
-)
 def test_train_rounds_with_mismatched_warmup_names_the_file(warm: Path, tmp_path: Path) -> None:
     wide = tiny_config(**{"model.width": 16})
     with pytest.raises((ValueError, RuntimeError)) as e:
@@ -427,12 +415,6 @@ def test_truncated_checkpoint_error_names_the_file(
     assert not any(tmp_path.glob("w*/round*.pt"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG hiast/selftrain.py train_rounds: resume_from a warm-up checkpoint raises a bare "
-    "KeyError('student') instead of an error naming the file",
-)
 def test_resume_from_a_warmup_checkpoint_names_the_file(cfg: HIASTConfig, warm: Path, tmp_path: Path) -> None:
     with pytest.raises((ValueError, KeyError, RuntimeError)) as e:
         train_rounds(cfg, warm, tmp_path, device="cpu", resume_from=warm)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from jobtools import FAULTS_ENV, REPO
+from jobtools import FAULTS_ENV, REPO, write_config
 
 # Temp dirs of heads started in this session: the leak check looks for processes naming them.
 _HEAD_TEMP_DIRS: list[str] = []
@@ -149,6 +149,34 @@ def ray_head() -> Iterator[RayHead]:
     finally:
         _stop(process)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def submitted(ray_head: RayHead, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The tiny search, fault-free, through ``ray job submit --working-dir .``; run once and shared
+    (the fault tests compare their choice with it)."""
+    root = tmp_path_factory.mktemp("submitted")
+    config = write_config(root / "tiny.yaml")
+    storage = root / "results"
+    cmd = [
+        sys.executable, "-m", "ray.scripts.scripts", "job", "submit",
+        "--working-dir", ".",
+        # Only the code travels: results, runs and git history stay behind.
+        "--runtime-env-json", json.dumps({"excludes": [".git", "results", "runs", "bench/results"]}),
+        "--", "python", "-m", "ray_jobs.select", "--config", str(config), "--storage", str(storage),
+    ]  # fmt: skip
+    start = time.perf_counter()
+    proc = subprocess.run(
+        cmd, cwd=REPO, env=ray_head.client_env(), capture_output=True, text=True, timeout=600
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-6000:]
+    return {
+        "config": config,
+        "experiment": storage / "tiny",
+        "output": output,
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def _ray_processes_of(temp_dirs: list[str]) -> list[str]:

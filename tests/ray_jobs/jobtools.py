@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,3 +71,27 @@ def write_config(path: Path, **overrides: Any) -> Path:
 def training_starts(marker_dir: Path) -> list[dict]:
     """The training starts the fault hook recorded (one per Train run start, rank 0)."""
     return [json.loads(p.read_text()) for p in sorted((marker_dir / "starts").glob("*.json"))]
+
+
+PARAMETER_COLUMNS = ["alpha", "gamma", "lambda_i", "lambda_c", "lambda_cst", "k"]
+TINY_IDS = {"default", "alpha=0.3", "alpha=0.7"}
+
+
+def check_outputs(experiment: Path, expected_ids: set[str]) -> tuple[pd.DataFrame, dict]:
+    """The three outputs exist and agree with each other; returns (table, choice)."""
+    table = pd.read_parquet(experiment / "candidates.parquet")
+    choice = json.loads((experiment / "choice.json").read_text())
+    page = (experiment / "dashboard.html").read_text()
+    assert set(table["candidate_id"]) == expected_ids
+    for col in [*PARAMETER_COLUMNS, "sweep", "f_miou", "true_miou", "status"]:
+        assert col in table.columns, col
+    done = table[table["status"] == "done"]
+    assert done["f_miou"].between(0, 1).all()
+    assert done["true_miou"].between(0, 1).all()  # synthscape has target labels
+    assert choice["parameters"] and choice["candidate_id"] in expected_ids
+    assert choice["provisional"] is False
+    assert "PROVISIONAL" not in page
+    for cid in expected_ids:
+        assert cid in page
+        assert (experiment / "predictions" / f"{cid}.parquet").is_file() or cid in choice["failed"]
+    return table, choice

@@ -1,0 +1,108 @@
+"""The vote actor's logic without a cluster: failures, provisional votes, what is written where."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from jobtools import write_config
+
+from hiast.config import load_config
+from ray_jobs.storage import ExperimentPaths
+from ray_jobs.vote_actor import ProvisionalVote, _Vote, voting_candidates
+from selection.candidates import build_candidates
+from selection.store import PredictionWriter
+
+SUBSET = [f"img{i:02d}" for i in range(6)]
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[_Vote, list, ExperimentPaths]:
+    cfg = load_config(
+        write_config(tmp_path / "c.yaml", **{"selection.parameters": {"alpha": [0.1, 0.3, 0.5, 0.7]}})
+    )
+    candidates = build_candidates(cfg.parameters(), cfg.selection.parameters, cfg.selection.mode)
+    paths = ExperimentPaths(str(tmp_path / "store"), cfg.experiment)
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 4, (len(SUBSET), 8, 16), dtype=np.uint8)
+    for j, c in enumerate(candidates):  # candidate j disagrees with the truth on j/10 of the pixels
+        with PredictionWriter(paths.predictions(c.id, 0), c.id, 19, SUBSET) as w:
+            for image_id, t in zip(SUBSET, truth, strict=True):
+                noisy = t.copy()
+                noisy[rng.random(t.shape) < j / 10] = 5
+                w.write(image_id, noisy)
+    return _Vote(cfg.model_dump(mode="json"), paths, SUBSET, candidates), candidates, paths
+
+
+def outcome(cid: str, status: str = "done", replicate: int = 0, **metrics: float) -> dict:
+    return {
+        "candidate_id": cid, "replicate": replicate, "params": {}, "status": status,
+        "metrics": metrics, "error": None if status == "done" else "RuntimeError: boom", "trial_dir": None,
+    }  # fmt: skip
+
+
+def test_a_failed_candidate_is_marked_and_the_rest_vote(setup: tuple) -> None:
+    vote, candidates, paths = setup
+    ids = [c.id for c in candidates]  # default, alpha=0.1, alpha=0.3, alpha=0.7
+    outcomes = [outcome(i, true_miou=0.5) for i in ids[:3]] + [outcome(ids[3], "failed")]
+    choice = vote.vote(outcomes, provisional=False)
+
+    table = pd.read_parquet(paths.candidates)
+    assert list(table["candidate_id"]) == ids
+    rows = table.set_index("candidate_id")
+    assert rows.loc["alpha=0.7", "status"] == "failed"
+    assert rows.loc["alpha=0.7", "error"] == "RuntimeError: boom"
+    assert np.isnan(rows.loc["alpha=0.7", "f_miou"])
+    assert rows.loc["alpha=0.7", "alpha"] == 0.7
+    assert (rows.loc[ids[:3], "status"] == "done").all()
+    assert rows.loc[ids[:3], "f_miou"].between(0, 1).all()
+    assert rows.loc["default", "true_miou"] == 0.5
+
+    saved = json.loads(Path(paths.choice).read_text())
+    assert saved["failed"] == ["alpha=0.7"] == choice["failed"]
+    assert saved["notes"][0].startswith("1 candidate(s) failed")
+    assert saved["parameters"]["alpha"] in (0.1, 0.3, 0.5)
+    page = Path(paths.dashboard).read_text()
+    assert "PROVISIONAL" not in page and "alpha=0.7" in page
+
+
+def test_provisional_vote_writes_only_the_dashboard(setup: tuple) -> None:
+    vote, candidates, paths = setup
+    ids = [c.id for c in candidates]
+    choice = vote.vote([outcome(ids[0]), outcome(ids[1])], provisional=True)
+    assert choice["provisional"] is True
+    assert choice["unfinished"] == ids[2:]
+    assert "PROVISIONAL" in Path(paths.dashboard).read_text()
+    assert not Path(paths.candidates).exists() and not Path(paths.choice).exists()
+
+
+def test_no_vote_without_the_default_in_a_sweep(setup: tuple) -> None:
+    vote, candidates, paths = setup
+    ids = [c.id for c in candidates]
+    choice = vote.vote([outcome(ids[0], "failed")] + [outcome(i) for i in ids[1:]], provisional=False)
+    assert choice["parameters"] == {}
+    assert any("default candidate did not finish" in n for n in choice["notes"])
+    assert Path(paths.choice).exists() and Path(paths.candidates).exists()
+
+
+def test_sweeps_left_with_one_finished_candidate_do_not_vote(tmp_path: Path) -> None:
+    cfg = load_config(
+        write_config(tmp_path / "c.yaml", **{"selection.parameters": {"alpha": [0.3, 0.5], "k": [1, 3, 5]}})
+    )
+    candidates = build_candidates(cfg.parameters(), cfg.selection.parameters, "sweep")
+    voters, notes = voting_candidates(candidates, {"default", "k=1", "k=5"})  # alpha=0.3 failed
+    assert [c.id for c in voters] == ["default", "k=1", "k=5"]
+    assert all(c.sweeps == ("k",) for c in voters)
+    assert notes == ["sweep 'alpha' has 1 finished candidate(s): no vote there."]
+
+
+def test_provisional_callback_pickles_without_its_state() -> None:
+    cb = ProvisionalVote("hiast-vote-x", 5)
+    cb._finished["t1"] = {"candidate_id": "default"}
+    clone = pickle.loads(pickle.dumps(cb))
+    assert clone.actor_name == "hiast-vote-x" and clone.total_trials == 5
+    assert clone._finished == {} and clone._pending is None
