@@ -204,7 +204,15 @@ def run(
     candidates, subset = prepared or preflight(cfg)
     paths = ExperimentPaths(storage, cfg.experiment)
     replicates = cfg.selection.replicates
-    plan = plan_resources(cfg.ray, node_resources(), len(candidates) * replicates)
+    nodes = node_resources()
+    plan = plan_resources(cfg.ray, nodes, len(candidates) * replicates)
+    if len(nodes) > 1 and "://" not in storage:
+        log.warning(
+            "--storage %s is a local path on a %d-node cluster: every node must see it (NFS), "
+            "or use an s3:// / gs:// URI",
+            storage,
+            len(nodes),
+        )
     for note in plan.notes:
         log.warning("%s", note)
     restore = check_experiment(cfg, paths, resume)

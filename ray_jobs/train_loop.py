@@ -135,6 +135,13 @@ class Faults:
 # Train worker
 
 
+def _cpu_settings(threads: int) -> None:
+    torch.set_num_threads(threads)
+    # Denormal floats appear in the gradients after a few steps; on CPU they made each backward
+    # pass ~5x slower (0.1 s -> 0.5 s for the small model). Flushing them to zero costs nothing.
+    torch.set_flush_denormal(True)
+
+
 def _device(use_gpu: bool, memory_fraction: float | None) -> torch.device:
     if not use_gpu:
         return torch.device("cpu")
@@ -211,7 +218,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     candidate_id, replicate, seed = config["candidate_id"], config["replicate"], config["seed"]
     ctx = ray.train.get_context()
     rank, world_size = ctx.get_world_rank(), ctx.get_world_size()
-    torch.set_num_threads(config["torch_threads"])
+    _cpu_settings(config["torch_threads"])
     device = _device(config["use_gpu"], config["gpu_memory_fraction"])
     faults = Faults.from_config(config["faults"], candidate_id, replicate)
 
@@ -327,7 +334,7 @@ def warmup_task(config: dict[str, Any], out_uri: str, seed: int, use_gpu: bool, 
     """Train one replicate's warm-up model and store it at ``out_uri`` (skipped if already there)."""
     if exists(out_uri):
         return out_uri
-    torch.set_num_threads(threads)
+    _cpu_settings(threads)
     device = "cuda" if use_gpu else "cpu"
     cfg = HIASTConfig.model_validate(config)
     with tempfile.TemporaryDirectory(prefix="hiast-warmup-") as d:

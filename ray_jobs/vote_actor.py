@@ -43,7 +43,7 @@ def vote_actor_name(experiment: str) -> str:
     return f"hiast-vote-{experiment}"
 
 
-@ray.remote(num_cpus=0)
+@ray.remote(num_cpus=1)
 def _accumulate_chunk(plan: VotePlan, start: int, stop: int) -> PlanAccumulator:
     return accumulate(plan, start, stop)
 
@@ -110,7 +110,8 @@ class _Vote:
             len(plan.subset_ids), max(1, min(cpus, len(plan.subset_ids) // _MIN_IMAGES_PER_TASK))
         )
         parts = ray.get([_accumulate_chunk.remote(plan, a, b) for a, b in chunks])
-        return merge_accumulators(parts)
+        # ray.get hands back read-only arrays: sum into a fresh accumulator, not into parts[0].
+        return merge_accumulators([PlanAccumulator(plan), *parts])
 
     def _select(
         self, outcomes: list[dict[str, Any]], fan_out: bool

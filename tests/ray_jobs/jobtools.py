@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 # ray_jobs.train_loop.FAULTS_ENV (spelled out: importing Ray here would slow every test module).
 FAULTS_ENV = "HIAST_SELECT_TEST_FAULTS"
 
-# The tiny search the tests run: 3 candidates (alpha sweep), 2 rounds of 4 iterations, 8 images.
+# The tiny search the tests run: 3 candidates (alpha sweep), 2 rounds of 4 iterations, 16 images.
 TINY_CONFIG: dict[str, Any] = {
     "experiment": "tiny",
     "seed": 0,
@@ -43,7 +43,8 @@ TINY_CONFIG: dict[str, Any] = {
     "hpla": {"enabled": True, "k": 3},
     "loss": {"lambda_i": 1.0, "lambda_c": 0.1, "lambda_cst": 0.5},
     "selftrain": {"rounds": 2, "iters_per_round": 4, "batch_size": 4, "lr": 5.0e-4, "tau": 0.99},
-    "selection": {"mode": "sweep", "parameters": {"alpha": [0.3, 0.5, 0.7]}, "subset_size": 8},
+    # 16 images: the final vote fans out over two 8-image chunks and merges them.
+    "selection": {"mode": "sweep", "parameters": {"alpha": [0.3, 0.5, 0.7]}, "subset_size": 16},
     "ray": {
         "num_workers": 1,
         "use_gpu": False,
