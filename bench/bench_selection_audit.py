@@ -64,6 +64,34 @@ def write_predictions(
     return str(path)
 
 
+def write_results(args, rows, candidates, started) -> dict:
+    summary: dict = {}
+    for grid in GRIDS:
+        for score in sorted({r["score"] for r in rows}):
+            sel = [r for r in rows if r["grid"] == grid and r["score"] == score]
+            regrets = [r["regret"] for r in sel if r["regret"] is not None]
+            sp = [r["spearman"] for r in sel if r.get("spearman") is not None]
+            summary[f"{grid}/{score}"] = {
+                "mean_regret": float(np.mean(regrets)) if regrets else None,
+                "mean_spearman": float(np.mean(sp)) if sp else None,
+                "n": len(sel),
+            }
+    out = {
+        "seeds": args.seeds,
+        "replicates": args.replicates,
+        "grids": GRIDS,
+        "seconds": time.perf_counter() - started,
+        "torch_threads": torch.get_num_threads(),
+        "candidates": candidates,
+        "rows": rows,
+        "summary": summary,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out + ".tmp").write_text(json.dumps(out, indent=2, default=str))
+    os.replace(args.out + ".tmp", args.out)
+    return summary
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default=None, help="default: the embedded synthscape config")
@@ -76,7 +104,7 @@ def main() -> None:
     tval = build_dataset(base.data.target_val, base.data)
     sval = build_dataset(base.data.source_val, base.data)
     subset = select_subset(target.ids, base.selection.subset_size, base.selection.subset_seed)
-    rows, started = [], time.perf_counter()
+    rows, cand_rows, started = [], [], time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             runs: dict[tuple[int, float], dict] = {}
@@ -89,10 +117,8 @@ def main() -> None:
                     runs[rep, alpha] = train_candidate(
                         cfg, alpha, warm, work, rseed, target, tval, sval, subset
                     )
-                    print(
-                        json.dumps({"seed": seed, "replicate": rep, "alpha": alpha, **runs[rep, alpha]}),
-                        flush=True,
-                    )
+                    cand_rows.append({"seed": seed, "replicate": rep, "alpha": alpha, **runs[rep, alpha]})
+                    print(json.dumps(cand_rows[-1]), flush=True)
             for grid, values in GRIDS.items():
                 centre = values[len(values) // 2]
                 cands = build_candidates({**base.parameters(), "alpha": centre}, {"alpha": values}, "sweep")
@@ -129,29 +155,8 @@ def main() -> None:
                         {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in rec.items()}
                     )
                     print(json.dumps(rows[-1], default=str), flush=True)
-    summary: dict = {}
-    for grid in GRIDS:
-        for score in sorted({r["score"] for r in rows}):
-            sel = [r for r in rows if r["grid"] == grid and r["score"] == score]
-            regrets = [r["regret"] for r in sel if r["regret"] is not None]
-            sp = [r["spearman"] for r in sel if r.get("spearman") is not None]
-            summary[f"{grid}/{score}"] = {
-                "mean_regret": float(np.mean(regrets)) if regrets else None,
-                "mean_spearman": float(np.mean(sp)) if sp else None,
-                "n": len(sel),
-            }
-    out = {
-        "seeds": args.seeds,
-        "replicates": args.replicates,
-        "grids": GRIDS,
-        "seconds": time.perf_counter() - started,
-        "torch_threads": torch.get_num_threads(),
-        "rows": rows,
-        "summary": summary,
-    }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out + ".tmp").write_text(json.dumps(out, indent=2, default=str))
-    os.replace(args.out + ".tmp", args.out)
+            write_results(args, rows, cand_rows, started)  # partial results survive an interrupted run
+    summary = write_results(args, rows, cand_rows, started)
     print(json.dumps(summary, indent=2))
 
 
