@@ -104,27 +104,13 @@ def run_seed(seed: int, base, work: Path, rounds_iters: int | None) -> dict:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--config", default=None)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--iters-per-round", type=int, default=None, help="override selftrain.iters_per_round")
-    ap.add_argument("--out", default="bench/results/synthscape.json")
-    args = ap.parse_args()
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
-    cfg = load_config(args.config)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in args.seeds:
-            row = run_seed(seed, cfg, Path(tmp), args.iters_per_round)
-            print(json.dumps(row), flush=True)
-            rows.append(row)
+def write_results(args, cfg, rows: list[dict], step_seconds: float) -> dict:
     summary = {}
     for key in rows[0]:
         vals = [r[key] for r in rows if isinstance(r.get(key), float)]
         if vals and key != "seed":
             summary[key] = {"mean": statistics.mean(vals), "min": min(vals), "max": max(vals)}
-    summary["small_model_step_seconds"] = step_time(cfg)
+    summary["small_model_step_seconds"] = step_seconds
     summary["source_to_target_drop"] = (
         summary["source_only_source_val"]["mean"] - summary["source_only_target_val"]["mean"]
     )
@@ -139,6 +125,28 @@ def main() -> None:
     tmp_out = Path(args.out + ".tmp")
     tmp_out.write_text(json.dumps(result, indent=2))
     os.replace(tmp_out, args.out)
+    return summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", default=None)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--iters-per-round", type=int, default=None, help="override selftrain.iters_per_round")
+    ap.add_argument("--out", default="bench/results/synthscape.json")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: two benches share 2 cores)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = load_config(args.config)
+    step_seconds = step_time(cfg)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in args.seeds:
+            row = run_seed(seed, cfg, Path(tmp), args.iters_per_round)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+            write_results(args, cfg, rows, step_seconds)  # partial results survive an interruption
+    summary = write_results(args, cfg, rows, step_seconds)
     print(json.dumps(summary, indent=2))
 
 
