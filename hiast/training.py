@@ -20,6 +20,7 @@ from hiast.data import SegDataset, normalize
 from hiast.models import build_model
 
 __all__ = [
+    "flush_denormals",
     "seed_everything",
     "resolve_device",
     "resize_pair",
@@ -33,7 +34,14 @@ __all__ = [
 log = logging.getLogger("hiast")
 
 
+def flush_denormals() -> None:
+    """Treat denormal floats as zero on the CPU: tiny gradients of a trained model otherwise slow
+    the backward pass about 5x (measured: warm-up iterations 0.1 s -> 0.5 s)."""
+    torch.set_flush_denormal(True)
+
+
 def seed_everything(seed: int) -> None:
+    flush_denormals()
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -61,5 +61,38 @@ def ray_cluster(address: str | None = None) -> Iterator[ClusterInfo]:
 
 
 def node_resources() -> list[dict[str, float]]:
-    """Total resources of every live node (not what is free now: other jobs come and go)."""
-    return [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
+    """Total resources of every node the job may use: the live ones, plus those the autoscaler
+    may still add (so a GPU job on a cluster whose GPU workers start on demand is not refused)."""
+    live = [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
+    return live + _scalable_nodes(live)
+
+
+# Node groups of an unbounded autoscaler (max_count -1) count as this many nodes when sizing.
+_UNBOUNDED_GROUP = 16
+
+
+def _scalable_nodes(live: list[dict[str, float]]) -> list[dict[str, float]]:
+    # The autoscaler (v2, the default of `ray up` in 2.60) publishes its node groups in the GCS;
+    # Ray Data reads them the same way. No public API yet, hence the guard: without it (a local
+    # or fixed-size cluster) only live nodes count.
+    try:
+        from ray._private.state import state
+
+        config = state.get_cluster_config()
+    except Exception as e:  # noqa: BLE001 - private API: any failure means "unknown"
+        log.debug("no autoscaler node groups: %s", e)
+        return []
+    if config is None:
+        return []
+    extra: list[dict[str, float]] = []
+    for group in config.node_group_configs:
+        resources = {k: float(v) for k, v in group.resources.items()}
+        if not resources or group.max_count == 0:
+            continue
+        most = _UNBOUNDED_GROUP if group.max_count < 0 else group.max_count
+        # Nodes of this group already up are among the live ones (same total resources).
+        up = sum(all(n.get(k) == v for k, v in resources.items()) for n in live)
+        extra += [dict(resources) for _ in range(max(0, most - up))]
+    if extra:
+        log.info("counting %d node(s) the autoscaler may add", len(extra))
+    return extra

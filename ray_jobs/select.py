@@ -12,8 +12,8 @@ Examples::
     python -m ray_jobs.select --config ... --storage ... --resume   # after the driver died
 
 Inside ``ray job submit`` the job joins that cluster; otherwise it starts a local one.
-Exit status: 0 chosen; 1 no choice possible (all candidates failed); 2 bad config or data;
-3 resources that cannot fit the cluster.
+Exit status: 0 chosen; 1 no choice possible (too few candidates finished); 2 bad config or
+data, or a search that has to be resumed; 3 resources that cannot fit the cluster.
 """
 
 from __future__ import annotations
@@ -174,6 +174,13 @@ def _trial_outcomes(results: ray.tune.ResultGrid, paths: ExperimentPaths) -> lis
         spec = result.config["candidate"]
         uri = paths.result(spec["candidate_id"], spec["replicate"])
         record = json.loads(read_bytes(uri)) if exists(uri) else None
+        if record is None and result.error is None:
+            # Neither finished nor failed: the search was stopped (Ctrl-C, SIGTERM). Voting now
+            # would report live candidates as failed.
+            raise JobError(
+                f"the search stopped before candidate {spec['candidate_id']!r} finished; run the same "
+                "command with --resume to continue it"
+            )
         error = None if record is not None else (str(result.error).strip().splitlines() or ["failed"])[-1]
         out.append(
             {

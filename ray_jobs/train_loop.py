@@ -314,11 +314,10 @@ def candidate_trainable(config: dict[str, Any], spec: SearchSpec) -> None:
             # last round checkpoint) again under the same storage path.
             name=f"cand-{ray.tune.get_context().get_trial_id()}",
             storage_path=spec.paths.train_runs,
-            failure_config=ray.train.FailureConfig(
-                max_failures=base.ray.worker_max_failures,
-                # The default (-1) retries a controller that cannot place its workers forever.
-                controller_failure_limit=3,
-            ),
+            # A worker group that cannot be placed is retried forever (controller_failure_limit
+            # -1): right while the autoscaler adds a node; layouts that can never fit were
+            # refused before the search (resources.py).
+            failure_config=ray.train.FailureConfig(max_failures=base.ray.worker_max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
             callbacks=[TuneReportCallback()],
         ),

@@ -158,6 +158,30 @@ class _Vote:
         )
         return result, notes
 
+    def _replicate_f_miou(self, outcomes: list[dict[str, Any]], fan_out: bool) -> dict[str, dict[int, float]]:
+        """Candidate -> replicate -> F-mIoU of that replicate's own vote (untrimmed, paper F-mIoU).
+
+        The main vote uses one replicate per candidate; these show how much the scores move with
+        the seed (beside seed_agreement, which compares a candidate's replicates directly).
+        """
+        out: dict[str, dict[int, float]] = {}
+        for r in range(self.cfg.selection.replicates):
+            done = {o["candidate_id"]: o for o in outcomes if o["replicate"] == r and o["status"] == "done"}
+            voters, _ = voting_candidates(self.candidates, set(done))
+            if len(voters) < 2 or (
+                self.cfg.selection.mode == "sweep" and not any(c.is_default for c in voters)
+            ):
+                continue
+            uris = {c.id: done[c.id].get("prediction_uri") or self.paths.predictions(c.id, r) for c in voters}
+            plan = make_plan(
+                voters, uris, self.subset_ids, self.cfg.data.num_classes,
+                trim_rule=None, centre_bias=False, agreement=False,
+            )  # fmt: skip
+            table = score_from_accumulators(plan, self._accumulate(plan, fan_out)).table
+            for cid, f in zip(table["candidate_id"], table["f_miou"], strict=True):
+                out.setdefault(cid, {})[r] = float(f)
+        return out
+
     def _table(
         self, result: SelectionResult | None, outcomes: list[dict[str, Any]], provisional: bool
     ) -> pd.DataFrame:
@@ -189,6 +213,14 @@ class _Vote:
                 row[f"source_val_miou__rep{r}"] = o["metrics"].get("source_miou", float("nan"))
             rows.append(row)
         table = pd.DataFrame(rows)
+        if "true_miou" not in table.columns:  # no labelled target split: the column says so
+            table["true_miou"] = float("nan")
+        if self.cfg.selection.replicates > 1 and not provisional:
+            per_rep = self._replicate_f_miou(outcomes, fan_out=ray.is_initialized())
+            for r in range(self.cfg.selection.replicates):
+                table[f"f_miou__rep{r}"] = [
+                    per_rep.get(c.id, {}).get(r, float("nan")) for c in self.candidates
+                ]
         first = ["candidate_id", "status"]
         return table[first + [k for k in table.columns if k not in first]]
 

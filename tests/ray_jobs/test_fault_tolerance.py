@@ -49,9 +49,10 @@ def test_killed_worker_resumes_from_its_round_checkpoint(
 def test_killed_driver_resumes_without_retraining_finished_candidates(
     ray_head: RayHead, tmp_path: Path
 ) -> None:
+    """Also the DDP path: two Train workers per candidate (half a CPU each, two candidates at once)."""
     markers = tmp_path / "markers"
     markers.mkdir()
-    config = write_config(tmp_path / "tiny.yaml")
+    config = write_config(tmp_path / "tiny.yaml", **{"ray.num_workers": 2, "ray.cpus_per_worker": 0.5})
     storage = tmp_path / "results"
     faults = {"marker_dir": str(markers)}
     driver = ray_head.start_select(config, storage, faults=faults, log=tmp_path / "first.log")
@@ -101,6 +102,7 @@ def test_failed_candidate_is_reported_and_the_vote_goes_on(ray_head: RayHead, tm
         assert rows.loc[cid, "replicates"] == 2
         assert 0 <= rows.loc[cid, "seed_agreement"] <= 1
         assert 0 <= rows.loc[cid, "true_miou__rep1"] <= 1
+        assert 0 <= rows.loc[cid, "f_miou__rep1"] <= 1  # replicate 1's own vote
         assert (tmp_path / "results" / "tiny" / "predictions" / "rep1" / f"{cid}.parquet").is_file()
     # Two independent warm-ups, one per replicate.
     assert len(list((tmp_path / "results" / "tiny" / "warmup").iterdir())) == 2

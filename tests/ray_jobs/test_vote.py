@@ -20,22 +20,31 @@ from selection.store import PredictionWriter
 SUBSET = [f"img{i:02d}" for i in range(6)]
 
 
-@pytest.fixture
-def setup(tmp_path: Path) -> tuple[_Vote, list, ExperimentPaths]:
+def make_vote(tmp_path: Path, replicates: int = 1) -> tuple[_Vote, list, ExperimentPaths]:
+    """Four alpha candidates with stored predictions; candidate j is wrong on ~j/10 of the pixels."""
     cfg = load_config(
-        write_config(tmp_path / "c.yaml", **{"selection.parameters": {"alpha": [0.1, 0.3, 0.5, 0.7]}})
+        write_config(
+            tmp_path / "c.yaml",
+            **{"selection.parameters": {"alpha": [0.1, 0.3, 0.5, 0.7]}, "selection.replicates": replicates},
+        )
     )
     candidates = build_candidates(cfg.parameters(), cfg.selection.parameters, cfg.selection.mode)
     paths = ExperimentPaths(str(tmp_path / "store"), cfg.experiment)
     rng = np.random.default_rng(0)
     truth = rng.integers(0, 4, (len(SUBSET), 8, 16), dtype=np.uint8)
-    for j, c in enumerate(candidates):  # candidate j disagrees with the truth on j/10 of the pixels
-        with PredictionWriter(paths.predictions(c.id, 0), c.id, 19, SUBSET) as w:
-            for image_id, t in zip(SUBSET, truth, strict=True):
-                noisy = t.copy()
-                noisy[rng.random(t.shape) < j / 10] = 5
-                w.write(image_id, noisy)
+    for r in range(replicates):
+        for j, c in enumerate(candidates):
+            with PredictionWriter(paths.predictions(c.id, r), c.id, 19, SUBSET) as w:
+                for image_id, t in zip(SUBSET, truth, strict=True):
+                    noisy = t.copy()
+                    noisy[rng.random(t.shape) < j / 10] = 5
+                    w.write(image_id, noisy)
     return _Vote(cfg.model_dump(mode="json"), paths, SUBSET, candidates), candidates, paths
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[_Vote, list, ExperimentPaths]:
+    return make_vote(tmp_path)
 
 
 def outcome(cid: str, status: str = "done", replicate: int = 0, **metrics: float) -> dict:
@@ -106,3 +115,23 @@ def test_provisional_callback_pickles_without_its_state() -> None:
     clone = pickle.loads(pickle.dumps(cb))
     assert clone.actor_name == "hiast-vote-x" and clone.total_trials == 5
     assert clone._finished == {} and clone._pending is None
+
+
+def test_replicates_get_their_own_scores_and_seed_agreement(tmp_path: Path) -> None:
+    vote, candidates, paths = make_vote(tmp_path, replicates=2)
+    outcomes = [outcome(c.id, replicate=r, true_miou=0.4 + r / 10) for c in candidates for r in range(2)]
+    vote.vote(outcomes, provisional=False)
+    table = pd.read_parquet(paths.candidates).set_index("candidate_id")
+    assert (table["status"] == "done").all() and (table["replicates"] == 2).all()
+    assert table["seed_agreement"].between(0, 1).all()
+    # Replicate 0 is the voting one: its own vote gives the table's (untrimmed) F-mIoU.
+    np.testing.assert_allclose(table["f_miou__rep0"], table["f_miou"])
+    assert table["f_miou__rep1"].between(0, 1).all()
+    assert (table["true_miou__rep1"] == 0.5).all()
+
+
+def test_true_miou_column_is_null_without_labels(setup: tuple) -> None:
+    vote, candidates, paths = setup
+    vote.vote([outcome(c.id) for c in candidates], provisional=False)
+    table = pd.read_parquet(paths.candidates)
+    assert "true_miou" in table.columns and table["true_miou"].isna().all()
