@@ -38,6 +38,40 @@ def trial_seconds(experiment: Path) -> dict[str, float]:
     return out
 
 
+def label_audit(experiment: Path, choice: dict) -> dict:
+    """How F-mIoU relates to the hidden true mIoU on this run (synthscape has target labels)."""
+    import pandas as pd
+
+    from selection.audit import spearman
+
+    table = pd.read_parquet(experiment / "candidates.parquet")
+    ok = table[table["true_miou"].notna()]
+    out: dict = {
+        "spearman_f_miou_true_miou": float(spearman(ok["f_miou"], ok["true_miou"])) if len(ok) > 1 else None,
+        "candidates": {
+            r.candidate_id: {"f_miou": round(float(r.f_miou), 4), "true_miou": round(float(r.true_miou), 4)}
+            for r in ok.itertuples()
+        },
+        "per_sweep": {},
+    }
+    truth = dict(zip(ok["candidate_id"], ok["true_miou"], strict=True))
+    for sweep, info in choice.get("per_sweep", {}).items():
+        ids = [c for c in info.get("candidates", {}) if c in truth]
+        col = f"f_miou__{sweep}"
+        if not ids or col not in table.columns:
+            continue
+        scores = table.set_index("candidate_id").loc[ids, col].astype(float)
+        best = max(truth[c] for c in ids)
+        picked = info.get("candidate_id")
+        out["per_sweep"][sweep] = {
+            "picked": picked,
+            "regret": round(best - truth[picked], 4) if picked in truth else None,
+            "spearman": float(spearman(scores.values, [truth[c] for c in ids])) if len(ids) > 1 else None,
+            "centre_bound": bool(info.get("centre_bound")),
+        }
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "select_job.json"))
@@ -76,6 +110,7 @@ def main() -> int:
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "config": args.config or "embedded (configs/synthscape.yaml)",
+        "label_audit": label_audit(experiment, choice),
     }
     print(json.dumps(report, indent=2))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

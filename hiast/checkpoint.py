@@ -45,8 +45,9 @@ def _check_payload(value: Any, where: str) -> None:
     if type(value) in _MAPPINGS:
         for k, v in value.items():
             if type(k) not in (str, int):
-                raise TypeError(f"checkpoint entry {where} has a key of type {type(k).__name__}; "
-                                "use str or int keys")
+                raise TypeError(
+                    f"checkpoint entry {where} has a key of type {type(k).__name__}; use str or int keys"
+                )
             _check_payload(v, f"{where}.{k}")
         return
     if type(value) in _SEQUENCES:
@@ -125,7 +126,7 @@ def strip_prefix(state_dict: Mapping[str, Any], prefix: str = "module.") -> dict
     """
     out: dict[str, Any] = {}
     for key, value in state_dict.items():
-        new = key[len(prefix):] if key.startswith(prefix) else key
+        new = key[len(prefix) :] if key.startswith(prefix) else key
         if new in out:
             raise RuntimeError(f"state dict holds both {new!r} and {prefix}{new!r}")
         out[new] = value

@@ -11,7 +11,7 @@ from torch import nn
 from hiast.data import SegDataset, normalize
 from hiast.metrics import confusion_matrix, iou_from_confusion, mean_iou
 from hiast.models import segment
-from hiast.training import flush_denormals, resize_pair, resolve_device
+from hiast.training import resize_pair, resolve_device
 
 __all__ = ["predict_labels", "predict_probabilities", "evaluate"]
 
@@ -29,7 +29,6 @@ def predict_probabilities(
 ) -> Iterator[tuple[str, torch.Tensor]]:
     """Yield (id, softmax (C, H, W) float32 on CPU) for each image, in ``ids`` order."""
     dev = resolve_device(device)
-    flush_denormals()
     model.eval()
     idx = list(range(len(dataset))) if ids is None else [dataset.index_of(i) for i in ids]
     for start in range(0, len(idx), batch_size):

@@ -30,7 +30,15 @@ from hiast.hpla import HardAwareCopyPaste
 from hiast.losses import hiast_losses
 from hiast.models import build_model, segment
 from hiast.pseudo_labels import PseudoLabels, generate_pseudo_labels, pseudo_label_key, state_digest
-from hiast.training import build_optimizer, log, resize_pair, resolve_device, seed_everything, unwrap
+from hiast.training import (
+    build_optimizer,
+    denormals_flushed,
+    log,
+    resize_pair,
+    resolve_device,
+    seed_everything,
+    unwrap,
+)
 
 __all__ = ["RoundResult", "train_rounds", "TargetTrainingSet"]
 
@@ -209,7 +217,38 @@ def train_rounds(
         wrap_model: e.g. a DDP wrapper, applied to the student.
         progress: show progress bars.
     """
-    seed = cfg.seed if seed is None else seed
+    with denormals_flushed():
+        return _train_rounds(
+            cfg,
+            Path(warmup_checkpoint),
+            Path(work_dir),
+            device=device,
+            seed=cfg.seed if seed is None else seed,
+            resume_from=resume_from,
+            pseudo_label_cache=pseudo_label_cache,
+            on_round=on_round,
+            rank=rank,
+            world_size=world_size,
+            wrap_model=wrap_model,
+            progress=progress,
+        )
+
+
+def _train_rounds(
+    cfg: HIASTConfig,
+    warmup_checkpoint: Path,
+    work_dir: Path,
+    *,
+    device: str | torch.device,
+    seed: int,
+    resume_from: str | Path | None,
+    pseudo_label_cache: str | Path | None,
+    on_round: Callable[[RoundResult], None] | None,
+    rank: int,
+    world_size: int,
+    wrap_model: Callable[[nn.Module], nn.Module] | None,
+    progress: bool,
+) -> Path:
     seed_everything(seed + rank)
     dev = resolve_device(device)
     work_dir = Path(work_dir)

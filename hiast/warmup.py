@@ -18,7 +18,7 @@ from hiast.config import HIASTConfig
 from hiast.data import build_dataset, normalize
 from hiast.losses import lsgan_d_loss, lsgan_g_loss, source_ce
 from hiast.models import FCDiscriminator, build_model, segment
-from hiast.training import log, resolve_device, seed_everything, source_batches
+from hiast.training import denormals_flushed, log, resolve_device, seed_everything, source_batches
 
 __all__ = ["run_warmup", "validate_warmup_checkpoint"]
 
@@ -30,6 +30,7 @@ def validate_warmup_checkpoint(path: Path, cfg: HIASTConfig) -> Path:
         if key not in ckpt:
             raise ValueError(f"{path}: not a warm-up checkpoint (missing {key!r})")
     theirs = HIASTConfig.model_validate(ckpt["config"])
+
     def shape(c: HIASTConfig) -> str:
         width = f", width {c.model.width}" if c.model.arch == "deeplab_v2_small" else ""
         return f"{c.model.arch} with {c.data.num_classes} classes{width}"
@@ -69,7 +70,13 @@ def run_warmup(
     """
     if cfg.warmup.checkpoint is not None:
         return validate_warmup_checkpoint(Path(cfg.warmup.checkpoint), cfg)
-    seed = cfg.seed if seed is None else seed
+    with denormals_flushed():
+        return _train_warmup(cfg, Path(out_dir), device, cfg.seed if seed is None else seed, progress)
+
+
+def _train_warmup(
+    cfg: HIASTConfig, out_dir: Path, device: str | torch.device, seed: int, progress: bool
+) -> Path:
     seed_everything(seed)
     dev = resolve_device(device)
     w = cfg.warmup
