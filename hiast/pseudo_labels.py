@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,6 +169,3 @@ def generate_pseudo_labels(
         raise
     return load_pseudo_labels(out_folder)
 
-
-def target_images_in_order(dataset: SegDataset, ids: Sequence[str]) -> list[int]:
-    return [dataset.index_of(i) for i in ids]
