@@ -27,7 +27,7 @@ from hiast.checkpoint import CheckpointError
 from hiast.config import ConfigError, HIASTConfig, load_config
 from hiast.data import DatasetError, build_dataset
 from hiast.data.base import Sample, SegDataset
-from hiast.pipeline import evaluate, load_model, predict_labels, run_warmup, train_rounds
+from hiast.pipeline import evaluate, evaluate_splits, load_model, predict_labels, run_warmup, train_rounds
 
 __all__ = ["main"]
 
@@ -92,31 +92,13 @@ def _cmd_run(args: argparse.Namespace) -> None:
     out = Path(args.out)
     warm = run_warmup(cfg, out, device=args.device, progress=True)
     model = load_model(warm, args.device)
-    report = {"warmup": _eval_all(model, cfg, args.device)}
+    report = {"warmup": evaluate_splits(model, cfg, device=args.device)}
     logging.getLogger("hiast").info("warm-up: %s", json.dumps(report["warmup"]))
     last = train_rounds(cfg, warm, out, device=args.device, progress=True)
-    report["hiast"] = _eval_all(load_model(last, args.device), cfg, args.device)
+    report["hiast"] = evaluate_splits(load_model(last, args.device), cfg, device=args.device)
     logging.getLogger("hiast").info("after self-training: %s", json.dumps(report["hiast"]))
     _atomic_write(out / "report.json", json.dumps(report, indent=2))
     print(json.dumps({k: v for k, v in report.items()}, indent=2))
-
-
-def _eval_all(model, cfg: HIASTConfig, device: str) -> dict:
-    out = {}
-    for name in ("source_val", "target_val"):
-        spec = getattr(cfg.data, name)
-        if spec is not None:
-            ds = build_dataset(spec, cfg.data)
-            if ds.has_labels:
-                out[name] = evaluate(
-                    model,
-                    ds,
-                    num_classes=cfg.data.num_classes,
-                    eval_classes=cfg.data.eval_classes,
-                    size=cfg.data.eval_size,
-                    device=device,
-                )["miou"]
-    return out
 
 
 def _cmd_predict(args: argparse.Namespace) -> None:

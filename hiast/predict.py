@@ -8,12 +8,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from hiast.data import SegDataset, normalize
+from hiast.config import HIASTConfig
+from hiast.data import SegDataset, build_dataset, normalize
 from hiast.metrics import confusion_matrix, iou_from_confusion, mean_iou
 from hiast.models import segment
 from hiast.training import resize_pair, resolve_device
 
-__all__ = ["predict_labels", "predict_probabilities", "evaluate"]
+__all__ = ["predict_labels", "predict_probabilities", "evaluate", "evaluate_splits"]
 
 
 @torch.no_grad()
@@ -86,3 +87,28 @@ def evaluate(
         "miou": float(mean_iou(cm, eval_classes)),
         "per_class_iou": [None if np.isnan(v) else float(v) for v in iou],
     }
+
+
+def evaluate_splits(
+    model: nn.Module,
+    cfg: HIASTConfig,
+    splits: Sequence[str] = ("source_val", "target_val"),
+    device: str | torch.device = "cpu",
+) -> dict[str, float]:
+    """mIoU on each of the config's labelled validation splits that is set (others are skipped)."""
+    out = {}
+    for name in splits:
+        spec = getattr(cfg.data, name)
+        if spec is None:
+            continue
+        ds = build_dataset(spec, cfg.data)
+        if ds.has_labels:
+            out[name] = evaluate(
+                model,
+                ds,
+                num_classes=cfg.data.num_classes,
+                eval_classes=cfg.data.eval_classes,
+                size=cfg.data.eval_size,
+                device=device,
+            )["miou"]
+    return out

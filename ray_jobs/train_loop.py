@@ -193,22 +193,10 @@ def _predict_and_evaluate(
             model, target, ids, size=cfg.data.eval_size, device=device
         ):
             w.write(image_id, labels)
-    metrics: dict[str, float] = {}
     # Reported for the dashboard and audit only; the selection never sees them.
-    for split, key in (("target_val", "true_miou"), ("source_val", "source_miou")):
-        spec = getattr(cfg.data, split)
-        if spec is None:
-            continue
-        dataset = build_dataset(spec, cfg.data)
-        if dataset.has_labels:
-            metrics[key] = pipeline.evaluate(
-                model,
-                dataset,
-                num_classes=cfg.data.num_classes,
-                eval_classes=cfg.data.eval_classes,
-                size=cfg.data.eval_size,
-                device=device,
-            )["miou"]
+    by_split = pipeline.evaluate_splits(model, cfg, ("target_val", "source_val"), device=device)
+    keys = {"target_val": "true_miou", "source_val": "source_miou"}
+    metrics = {keys[split]: miou for split, miou in by_split.items()}
     return metrics
 
 
