@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from hiast.config import TUNABLE_PARAMETERS, HIASTConfig
-from selection._fs import write_bytes_atomic
+from selection.filesystem import write_bytes_atomic
 
 __all__ = [
     "CENTRE_BOUND_SENTENCE",

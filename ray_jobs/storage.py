@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from selection._fs import atomic_output, exists, read_bytes, resolve, write_bytes_atomic
+from selection.filesystem import atomic_output, exists, read_bytes, resolve, write_bytes_atomic
 
 __all__ = [
     "normalize_storage",

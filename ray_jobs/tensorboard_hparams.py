@@ -31,7 +31,7 @@ from typing import Any
 from tensorboardX.proto import api_pb2, event_pb2, plugin_hparams_pb2, summary_pb2
 from tensorboardX.record_writer import masked_crc32c
 
-from selection._fs import write_bytes_atomic
+from selection.filesystem import write_bytes_atomic
 
 __all__ = ["HPARAMS_EVENT_FILE", "METRICS", "write_hparams", "encode_records"]
 

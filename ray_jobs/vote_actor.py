@@ -110,8 +110,7 @@ class _Vote:
             len(plan.subset_ids), max(1, min(cpus, len(plan.subset_ids) // _MIN_IMAGES_PER_TASK))
         )
         parts = ray.get([_accumulate_chunk.remote(plan, a, b) for a, b in chunks])
-        # ray.get hands back read-only arrays: sum into a fresh accumulator, not into parts[0].
-        return merge_accumulators([PlanAccumulator(plan), *parts])
+        return merge_accumulators(parts)
 
     def _select(
         self, outcomes: list[dict[str, Any]], fan_out: bool

@@ -273,10 +273,13 @@ def accumulate(
 
 
 def merge_accumulators(parts: Sequence[PlanAccumulator]) -> PlanAccumulator:
-    """Sum chunk accumulators of one plan into the first one and return it (exact: counts add)."""
+    """Sum chunk accumulators of one plan into a new accumulator (exact: counts add).
+
+    The parts are left as they are: they may be read-only (arrays that ``ray.get`` hands back).
+    """
     if not parts:
         raise SelectionError("no accumulators to merge")
-    total = parts[0]
-    for p in parts[1:]:
+    total = PlanAccumulator(parts[0].plan)
+    for p in parts:
         total.merge(p)
     return total

@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from selection._fs import write_bytes_atomic
 from selection.audit import AUDIT_COLUMNS, AuditScore, audit_group, pick, summarize_audit
 from selection.candidates import GRID_GROUP, Candidate, format_value
 from selection.centre_bias import CentreBiasVerdict, centre_bias_verdict
 from selection.errors import SelectionError
+from selection.filesystem import write_bytes_atomic
 from selection.fusion import IGNORE_INDEX
 from selection.plan import PlanAccumulator, VotePlan, accumulate, make_plan
 from selection.scores import ScoreValues, direction, seed_agreement

@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from selection._fs import _delete_quietly, _move, _temp_path, resolve
 from selection.errors import PredictionStoreError
+from selection.filesystem import _delete_quietly, _move, _temp_path, resolve
 from selection.fusion import IGNORE_INDEX, _first_bad_candidate_numpy, _is_torch
 from selection.subset import subset_hash
 

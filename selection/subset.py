@@ -18,8 +18,8 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from selection._fs import read_bytes, write_bytes_atomic
 from selection.errors import SelectionError
+from selection.filesystem import read_bytes, write_bytes_atomic
 
 __all__ = ["select_subset", "subset_hash", "save_subset", "load_subset", "SUBSET_FORMAT"]
 

@@ -43,9 +43,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from selection._fs import atomic_output, write_bytes_atomic
 from selection.candidates import GRID_GROUP, Candidate
 from selection.errors import SelectionError
+from selection.filesystem import atomic_output, write_bytes_atomic
 
 __all__ = [
     "GroupScores",

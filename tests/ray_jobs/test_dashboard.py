@@ -284,7 +284,7 @@ def test_failed_write_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.Mo
     write_dashboard(str(target), df, choice, cfg)
     before = target.read_bytes()
 
-    import selection._fs as shared_fs
+    import selection.filesystem as shared_fs
 
     real = shared_fs.resolve
 

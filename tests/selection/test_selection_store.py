@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from selection import PredictionStoreError, PredictionWriter, read_predictions, stream_stacks
-from selection._fs import _move
+from selection.filesystem import _move
 from selection.store import PREDICTIONS_SCHEMA
 
 IDS = ["a01", "a02", "b07", "c11"]
