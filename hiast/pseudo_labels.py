@@ -168,4 +168,3 @@ def generate_pseudo_labels(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return load_pseudo_labels(out_folder)
-

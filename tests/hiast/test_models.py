@@ -255,8 +255,12 @@ def test_load_reports_every_problem_and_loads_nothing(small: DeepLabV2) -> None:
     with pytest.raises(RuntimeError) as err:
         load_backbone_state_dict(small, sd)
     msg = str(err.value)
-    for text in ("missing key: layer2.0.conv1.weight", "missing key: layer4.0.bn3.running_var",
-                 "unexpected key: layer5.0.conv1.weight", "shape mismatch: layer1.0.conv2.weight"):
+    for text in (
+        "missing key: layer2.0.conv1.weight",
+        "missing key: layer4.0.bn3.running_var",
+        "unexpected key: layer5.0.conv1.weight",
+        "shape mismatch: layer1.0.conv2.weight",
+    ):
         assert text in msg
     assert "(3, 3, 3, 3)" in msg and "(8, 8, 3, 3)" in msg
     after = small.backbone.state_dict()
