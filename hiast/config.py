@@ -53,6 +53,11 @@ class SynthscapeSpec(_Strict):
     n_target_val: int = Field(60, ge=1)
     shift: float = Field(1.0, ge=0.0, le=2.0, description="size of the source->target camera gap")
     seed: int = 0
+    cache: bool = Field(
+        False,
+        description="keep each generated split in a node-local cache (the system temp folder, or "
+        "HIAST_SYNTHSCAPE_CACHE), so every process that needs it need not draw it again",
+    )
 
     @field_validator("image_size")
     @classmethod

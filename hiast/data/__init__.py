@@ -27,7 +27,7 @@ def normalize(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 def build_dataset(spec: DatasetSpec, data: DataConfig, *, with_labels: bool = True) -> SegDataset:
     """The dataset a spec names. ``with_labels=False`` hides labels (target training data)."""
     if spec.name == "synthscape":
-        from hiast.data.synthscape import SynthscapeDataset
+        from hiast.data.synthscape import SynthscapeDataset, cache_dir
 
         s = data.synthscape
         n = {
@@ -40,7 +40,15 @@ def build_dataset(spec: DatasetSpec, data: DataConfig, *, with_labels: bool = Tr
             raise DatasetError(f"synthscape has splits 'train' and 'val', not {spec.split!r}")
         if spec.limit:
             n = min(n, spec.limit)
-        ds: SegDataset = SynthscapeDataset(spec.domain, spec.split, n, s.image_size, s.shift, s.seed)
+        ds: SegDataset = SynthscapeDataset(
+            spec.domain,
+            spec.split,
+            n,
+            s.image_size,
+            s.shift,
+            s.seed,
+            cache_dir=cache_dir() if s.cache else None,
+        )
         return ds if with_labels else WithoutLabels(ds)
     from hiast.data import real
 

@@ -16,12 +16,25 @@ Target labels exist but are hidden from training (``WithoutLabels``) and only me
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
 import numpy as np
 from PIL import Image, ImageFilter
 
 from hiast.data.base import Sample, SegDataset
 
-__all__ = ["SYNTHSCAPE_CLASSES", "SynthscapeDataset", "render_scene"]
+__all__ = ["SYNTHSCAPE_CLASSES", "SynthscapeDataset", "render_scene", "cache_dir", "CACHE_ENV"]
+
+log = logging.getLogger(__name__)
+
+CACHE_ENV = "HIAST_SYNTHSCAPE_CACHE"
 
 ROAD, SIDEWALK, BUILDING, POLE, SIGN, VEGETATION, SKY, PERSON, CAR = 0, 1, 2, 5, 7, 8, 10, 11, 13
 SYNTHSCAPE_CLASSES = [ROAD, SIDEWALK, BUILDING, POLE, SIGN, VEGETATION, SKY, PERSON, CAR]
@@ -178,6 +191,15 @@ def render_scene(
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def cache_dir() -> Path:
+    """Where generated splits are cached: ``$HIAST_SYNTHSCAPE_CACHE``, else a per-user temp folder."""
+    return Path(os.environ.get(CACHE_ENV) or Path(tempfile.gettempdir()) / f"hiast-synthscape-{os.getuid()}")
+
+
+# A cached split is only valid for the generator that drew it: its source is part of the key.
+_GENERATOR_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
 class SynthscapeDataset(SegDataset):
     """One split of one synthscape domain, generated on the fly from (seed, domain, split, index).
 
@@ -188,6 +210,10 @@ class SynthscapeDataset(SegDataset):
         image_size: (H, W).
         shift: size of the camera gap of the target domain (0..2).
         seed: the benchmark's seed; the same seed always gives the same images.
+        cache_dir: if given, the whole split is drawn once and kept there (two ``.npy`` files
+            under a key of the parameters and this generator's source), and read back by any
+            later process. Drawing a 520-image benchmark costs ~1.7 s of CPU, which every Ray
+            worker would otherwise pay again.
     """
 
     num_classes = 19
@@ -200,6 +226,7 @@ class SynthscapeDataset(SegDataset):
         image_size: tuple[int, int] = (64, 128),
         shift: float = 1.0,
         seed: int = 0,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if domain not in _DOMAIN_IDS:
             raise ValueError(f"synthscape domain must be 'source' or 'target', got {domain!r}")
@@ -211,11 +238,63 @@ class SynthscapeDataset(SegDataset):
         self.name = f"synthscape-{domain}-{split}"
         self.ids = [f"{domain}_{split}_{i:05d}" for i in range(n)]
         self._cache: dict[int, Sample] = {}
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None
+        if cache_dir is not None:
+            self._arrays = self._cached_arrays(Path(cache_dir))
+
+    def _draw(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng([self.seed, _DOMAIN_IDS[self.domain], _SPLIT_IDS[self.split], i])
+        label, inst = _layout(rng, *self.image_size)
+        return render_scene(label, inst, rng, self.domain, self.shift), label
 
     def load(self, i: int) -> Sample:
         if i not in self._cache:
-            rng = np.random.default_rng([self.seed, _DOMAIN_IDS[self.domain], _SPLIT_IDS[self.split], i])
-            label, inst = _layout(rng, *self.image_size)
-            image = render_scene(label, inst, rng, self.domain, self.shift)
+            if self._arrays is not None:
+                image, label = (np.array(a[i]) for a in self._arrays)
+            else:
+                image, label = self._draw(i)
             self._cache[i] = Sample(self.ids[i], image, label)
         return self._cache[i]
+
+    def cache_key(self) -> str:
+        params = [self.domain, self.split, len(self.ids), list(self.image_size), self.shift, self.seed]
+        digest = hashlib.sha256(json.dumps(params).encode()).hexdigest()[:16]
+        return f"{self.domain}-{self.split}-{len(self.ids)}-{digest}-{_GENERATOR_DIGEST}"
+
+    def _cached_arrays(self, root: Path) -> tuple[np.ndarray, np.ndarray]:
+        """The split's (images, labels), memory-mapped from ``root``; drawn and stored if absent."""
+        final = root / self.cache_key()
+        h, w = self.image_size
+        expected = ((len(self.ids), h, w, 3), (len(self.ids), h, w))
+        if final.is_dir():
+            try:
+                arrays = tuple(np.load(final / f, mmap_mode="r") for f in ("images.npy", "labels.npy"))
+                if tuple(a.shape for a in arrays) == expected:
+                    return arrays  # type: ignore[return-value]
+                log.warning(
+                    "synthscape cache %s has shapes %s, expected %s: drawing again",
+                    final,
+                    [a.shape for a in arrays],
+                    expected,
+                )
+            except (OSError, ValueError) as e:
+                log.warning("synthscape cache %s unreadable (%s): drawing again", final, e)
+        drawn = [self._draw(i) for i in range(len(self.ids))]
+        images = np.stack([d[0] for d in drawn])
+        labels = np.stack([d[1] for d in drawn])
+        # Written under a temporary name and renamed: readers never see a half-written split.
+        tmp = root / f".tmp-{uuid.uuid4().hex}"
+        try:
+            tmp.mkdir(parents=True)
+            np.save(tmp / "images.npy", images)
+            np.save(tmp / "labels.npy", labels)
+            if final.is_dir():  # an unreadable or stale copy
+                shutil.rmtree(final, ignore_errors=True)
+            os.rename(tmp, final)
+        except OSError as e:
+            # The cache is an optimisation only: go on with the arrays drawn here.
+            if not final.is_dir():  # (else another process stored it first, which is fine)
+                log.warning("synthscape cache %s not written: %s", final, e)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return images, labels

@@ -185,3 +185,51 @@ def test_bad_domain_or_split() -> None:
         SynthscapeDataset("source", "test", 1)
     with pytest.raises(IndexError, match="out of range"):
         SynthscapeDataset("source", "train", 2)[2]
+
+
+# ---------------------------------------------------------------- node-local cache
+def test_cached_split_equals_the_drawn_one_and_is_read_back(tmp_path) -> None:
+    drawn = SynthscapeDataset("target", "train", 6, SIZE, 1.0, 3)
+    first = SynthscapeDataset("target", "train", 6, SIZE, 1.0, 3, cache_dir=tmp_path)
+    (entry,) = [p for p in tmp_path.iterdir()]
+    assert entry.name == first.cache_key() and sorted(f.name for f in entry.iterdir()) == [
+        "images.npy",
+        "labels.npy",
+    ]
+    again = SynthscapeDataset("target", "train", 6, SIZE, 1.0, 3, cache_dir=tmp_path)
+    assert isinstance(again._arrays[0], np.memmap)  # read from disk, not drawn again
+    for ds in (first, again):
+        for i in range(6):
+            np.testing.assert_array_equal(ds[i].image, drawn[i].image)
+            np.testing.assert_array_equal(ds[i].label, drawn[i].label)
+    # Other parameters are another entry.
+    SynthscapeDataset("target", "train", 6, SIZE, 0.5, 3, cache_dir=tmp_path)
+    SynthscapeDataset("source", "train", 6, SIZE, 1.0, 3, cache_dir=tmp_path)
+    assert len([p for p in tmp_path.iterdir() if not p.name.startswith(".")]) == 3
+
+
+def test_an_unreadable_cache_entry_is_drawn_again(tmp_path, caplog) -> None:
+    first = SynthscapeDataset("source", "val", 4, SIZE, 1.0, 1, cache_dir=tmp_path)
+    images = tmp_path / first.cache_key() / "images.npy"
+    images.write_bytes(images.read_bytes()[:100])  # truncated
+    with caplog.at_level("WARNING"):
+        again = SynthscapeDataset("source", "val", 4, SIZE, 1.0, 1, cache_dir=tmp_path)
+    assert "drawing again" in caplog.text
+    drawn = SynthscapeDataset("source", "val", 4, SIZE, 1.0, 1)
+    for i in range(4):
+        np.testing.assert_array_equal(again[i].image, drawn[i].image)
+    # ... and stored again, readable this time.
+    assert isinstance(
+        SynthscapeDataset("source", "val", 4, SIZE, 1.0, 1, cache_dir=tmp_path)._arrays[0], np.memmap
+    )
+
+
+def test_build_dataset_uses_the_cache_only_when_asked(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HIAST_SYNTHSCAPE_CACHE", str(tmp_path / "c"))
+    small = {"data.synthscape.n_target_train": 5, "data.synthscape.image_size": [32, 64]}
+    off = load_config(None, {**small, "data.synthscape.cache": False})
+    build_dataset(off.data.target, off.data)
+    assert not (tmp_path / "c").exists()
+    cfg = load_config(None, {**small, "data.synthscape.cache": True})
+    ds = build_dataset(cfg.data.target, cfg.data, with_labels=False)
+    assert len(list((tmp_path / "c").iterdir())) == 1 and ds[0].label is None
