@@ -212,7 +212,7 @@ def run(
     paths = ExperimentPaths(storage, cfg.experiment)
     replicates = cfg.selection.replicates
     nodes = node_resources()
-    plan = plan_resources(cfg.ray, nodes, len(candidates) * replicates)
+    plan = plan_resources(cfg.ray, nodes, len(candidates) * replicates, warmups=replicates)
     if len(nodes) > 1 and "://" not in storage:
         log.warning(
             "--storage %s is a local path on a %d-node cluster: every node must see it (NFS), "
@@ -234,7 +234,7 @@ def run(
     subset = _subset(paths, subset, cfg)
     run_warmups(cfg, paths, plan)
 
-    spec = SearchSpec(cfg.model_dump(mode="json"), paths, subset, plan, faults)
+    spec = SearchSpec(cfg.model_dump(mode="json"), paths, subset, plan, faults, single_node=len(nodes) == 1)
     trials = trial_specs(candidates, replicates)
     name = vote_actor_name(cfg.experiment)
     vote = VoteActor.options(name=name).remote(cfg.model_dump(mode="json"), paths, subset, candidates)

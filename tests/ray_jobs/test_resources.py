@@ -70,6 +70,14 @@ def test_concurrency_follows_the_limiting_resource() -> None:
     plan = plan_resources(RayConfig(use_gpu=True, gpus_per_worker=0.25, cpus_per_worker=1), GPU_NODES, 6)
     assert plan.max_concurrent_trials == 6
     assert plan.warmup_gpus == 0.25
+    assert plan.warmup_cpus == 1
+
+
+def test_cpu_warmups_share_the_largest_node() -> None:
+    # Alone before the search, one warm-up takes both cores; two replicates take one each.
+    assert plan_resources(RayConfig(cpus_per_worker=1), TWO_CORES_WITH_DRIVER, 11).warmup_cpus == 2
+    assert plan_resources(RayConfig(cpus_per_worker=1), TWO_CORES_WITH_DRIVER, 22, warmups=2).warmup_cpus == 1
+    assert plan_resources(RayConfig(cpus_per_worker=1), TWO_CORES_WITH_DRIVER, 33, warmups=3).warmup_cpus == 1
 
 
 def test_the_job_reports_a_bad_layout_before_starting_anything(ray_head: RayHead, tmp_path: Path) -> None:
