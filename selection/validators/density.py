@@ -12,7 +12,8 @@ Adaptation to segmentation, and the choices made here:
   ``n_pix`` sampled pixels of each image (default 1000: a less noisy estimate, the same pixels for
   every candidate). The score is the mean over all rows of all images (every image has n_pix rows).
 * Self-similarity is left out exactly (the paper and pytorch-adapt); SND's segmentation code keeps
-  the diagonal, the classification code fills it with -1/T (a weight of e^-40 relative, negligible).
+  the diagonal, the classification code fills it with -1/T (weight at most e^-20 of the nearest
+  neighbour's, since cosines of probability vectors are >= 0).
 * Exact entropy (the reference adds 1e-5 inside the log).
 * Rows are processed in chunks of ``chunk_size`` so memory is O(chunk_size x n_pix); results do
   not depend on the chunk size beyond float rounding.
