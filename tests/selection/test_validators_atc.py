@@ -94,3 +94,31 @@ def test_errors():
         atc(p, p, np.zeros(3), score="energy")
     with pytest.raises(SelectionError, match="target has 2 classes, source-val 3"):
         atc(p, np.full((3, 3), 1 / 3), np.zeros(3))
+
+
+def _reference_procedure_count(src_scores, src_correct, tgt_scores):
+    """ATC_code's find_ATC_threshold / get_ATC_acc, re-expressed: walk the sorted source scores,
+    keep the threshold where |false positives - false negatives| is smallest, count target >= it."""
+    order = np.argsort(src_scores)
+    fp, fn = int((~src_correct).sum()), 0
+    best, thres = abs(fp - fn), 0.0
+    for s, ok in zip(src_scores[order], src_correct[order], strict=True):
+        fp, fn = (fp, fn + 1) if ok else (fp - 1, fn)
+        if abs(fp - fn) < best:
+            best, thres = abs(fp - fn), s
+    return int((tgt_scores >= thres).sum())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_same_threshold_as_the_reference_up_to_its_inclusive_count(seed):
+    rng = np.random.default_rng(seed)
+    src = rng.permutation(200) / 200 + 0.001  # distinct scores
+    correct = rng.random(200) < 0.7
+    k = int(correct.sum())
+    t, q = atc_threshold(src, correct)
+    assert atc_count(src, t, q) == k
+    # the reference counts one more source sample above its threshold: the next lower score
+    assert _reference_procedure_count(src, correct, src) == k + 1
+    lower = np.sort(src)[::-1][k]
+    tgt = rng.random(300)
+    assert _reference_procedure_count(src, correct, tgt) == atc_count(tgt, lower, 1.0)
