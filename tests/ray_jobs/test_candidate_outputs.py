@@ -93,6 +93,25 @@ def test_outputs_match_hiast_predict(cfg, model, tmp_path):
     np.testing.assert_array_equal(ev.mixval_counts[0], mixval_counts(own[a], own[b], mixed, 19))
 
 
+def test_mixval_reads_labels_back_when_over_the_memory_budget(cfg, model, tmp_path):
+    ids = build_dataset(cfg.data.target, cfg.data, with_labels=False).ids[:3]
+    counts = []
+    for k, budget in enumerate((10**9, 2 * 32 * 64)):  # the second budget holds only 2 of the 3 maps
+        write_candidate_outputs(
+            model,
+            cfg,
+            candidate_id="c",
+            subset_ids=ids,
+            predictions_uri=tmp_path / f"p{k}.parquet",
+            evidence_uri=tmp_path / f"e{k}.npz",
+            settings=SETTINGS,
+            label_cache_bytes=budget,
+        )
+        counts.append(read_evidence(tmp_path / f"e{k}.npz").mixval_counts)
+    np.testing.assert_array_equal(counts[0], counts[1])
+    assert counts[0][..., 0].sum() == 3 * 32 * 64
+
+
 def test_without_source_val(cfg, model, tmp_path):
     no_src = load_config(None, {**TINY, "data.source_val": None})
     ids = build_dataset(no_src.data.target, no_src.data, with_labels=False).ids[:2]
