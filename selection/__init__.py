@@ -10,12 +10,15 @@ Pure numpy / torch / pyarrow / pandas; no Ray (the Ray jobs call into this packa
   :mod:`selection.audit` — the diagnostics and extra scores beside F-mIoU.
 * :mod:`selection.plan`, :mod:`selection.run` — one pass over the store, fan-out/merge, the choice.
 * :mod:`selection.tables` — the results table and atomic writers.
+* :mod:`selection.evidence`, :mod:`selection.validators`, :mod:`selection.rules` — per-candidate
+  evidence files, the label-free validators and the rules that pick from them.
 """
 
 from selection.audit import kendall_tau_b, rankdata, spearman, summarize_audit
 from selection.candidates import Candidate, Line, build_candidates, format_value, lines, vote_groups
 from selection.centre_bias import CentreBiasVerdict, Window, centre_bias_verdict, windows_for_line
 from selection.errors import PredictionStoreError, SelectionError
+from selection.evidence import Evidence, EvidenceError, EvidenceSettings, EvidenceWriter, read_evidence
 from selection.fusion import (
     IGNORE_INDEX,
     FusionAccumulator,
@@ -32,6 +35,7 @@ from selection.plan import (
     merge_accumulators,
     replicate_member_id,
 )
+from selection.rules import Rule, all_picks, check_rule, parse_rule
 from selection.run import SelectionResult, run_selection, score_from_accumulators
 from selection.scores import (
     SCORES,
@@ -114,4 +118,14 @@ __all__ = [
     "build_results_table",
     "write_parquet",
     "write_json",
+    # evidence, validators, rules
+    "Evidence",
+    "EvidenceError",
+    "EvidenceSettings",
+    "EvidenceWriter",
+    "read_evidence",
+    "Rule",
+    "parse_rule",
+    "check_rule",
+    "all_picks",
 ]

@@ -1,0 +1,75 @@
+"""Label-free validators: one small pure function each, with its direction, in a registry.
+
+=================  =====  =====  =========================  ======================================
+name               dir.   scope  needs                      module
+=================  =====  =====  =========================  ======================================
+f_miou             high   group  labels                     :mod:`selection.fusion` (paper §4.5)
+f_miou_trimmed     high   group  labels                     :mod:`selection.trimming` + vote pass
+ensv               high   group  target_probs               :mod:`.consensus`
+f_miou_lno         high   group  labels                     :mod:`.consensus`
+mixval(_inter/     high   self   mixval (+1 pass)           :mod:`.mixval`
+  _intra)
+atc                high   self   target/source_probs        :mod:`.atc`
+snd                high   self   target_probs               :mod:`.density`
+im, bnm,           high   self   target_probs               :mod:`.information`
+  confidence
+entropy            low    self   target_probs               :mod:`.information`
+seed_agreement     high   self   replicates (+trainings)    :mod:`.agreement`
+source_val_miou    high   self   source_val_miou            :mod:`.source`
+=================  =====  =====  =========================  ======================================
+
+Each module's docstring gives the source (paper, reference code) and every adaptation to
+segmentation. :data:`VALIDATORS` is the registry (:class:`ValidatorSpec`); :mod:`.table` computes
+a vote group's table of all of them; :mod:`selection.rules` picks from such a table.
+"""
+
+from selection.validators.agreement import seed_agreement
+from selection.validators.atc import atc, atc_per_class
+from selection.validators.consensus import (
+    LeaveNeighboursOut,
+    SoftVoteAccumulator,
+    ensv,
+    f_miou,
+    f_miou_lno,
+    leave_out,
+    neighbours,
+)
+from selection.validators.density import SNDAccumulator, snd
+from selection.validators.information import ProbabilityStats, bnm, confidence, entropy, im
+from selection.validators.mixval import mixval, mixval_counts, mixval_inter, mixval_intra
+from selection.validators.registry import NEEDS, VALIDATORS, ValidatorSpec, validator
+from selection.validators.source import source_val_miou
+from selection.validators.table import evidence_scores, group_table, label_scores, replicate_scores
+
+__all__ = [
+    "NEEDS",
+    "VALIDATORS",
+    "ValidatorSpec",
+    "validator",
+    "f_miou",
+    "ensv",
+    "SoftVoteAccumulator",
+    "f_miou_lno",
+    "LeaveNeighboursOut",
+    "neighbours",
+    "leave_out",
+    "mixval",
+    "mixval_inter",
+    "mixval_intra",
+    "mixval_counts",
+    "atc",
+    "atc_per_class",
+    "snd",
+    "SNDAccumulator",
+    "im",
+    "bnm",
+    "entropy",
+    "confidence",
+    "ProbabilityStats",
+    "seed_agreement",
+    "source_val_miou",
+    "evidence_scores",
+    "label_scores",
+    "replicate_scores",
+    "group_table",
+]

@@ -1,0 +1,177 @@
+"""EnsV (soft vote) and leave-neighbours-out F-mIoU against loop references and hand answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from validators_naive import naive_ensv, naive_scored_against_vote
+
+from selection.candidates import build_candidates
+from selection.errors import SelectionError
+from selection.validators import (
+    LeaveNeighboursOut,
+    SoftVoteAccumulator,
+    ensv,
+    f_miou_lno,
+    leave_out,
+    neighbours,
+)
+
+
+def _probs(rng, shape):
+    x = rng.random(shape) ** 2
+    return (x / x.sum(axis=-1, keepdims=True)).astype(np.float16)
+
+
+# ----------------------------------------------------------------------------------------------
+# EnsV
+
+
+@pytest.mark.parametrize("n,npix,c", [(2, 1, 2), (3, 17, 7), (5, 101, 19), (4, 60, 3)])
+def test_ensv_against_naive(n, npix, c):
+    p = _probs(np.random.default_rng(n * npix + c), (n, npix, c))
+    np.testing.assert_allclose(ensv(p), naive_ensv(p), rtol=0, atol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 33, 64])
+def test_ensv_chunks_merge_exactly(chunk):
+    p = _probs(np.random.default_rng(9), (3, 4, 50, 6))  # (n, images, pixels, C)
+    whole = SoftVoteAccumulator(3, 6)
+    whole.update(p)
+    flat = p.reshape(3, -1, 6)
+    parts = []
+    for a in range(0, flat.shape[1], chunk):
+        acc = SoftVoteAccumulator(3, 6)
+        acc.update(flat[:, a : a + chunk])
+        parts.append(acc)
+    merged = parts[0]
+    for q in parts[1:]:
+        merged = merged.merge(q)
+    np.testing.assert_array_equal(merged.confusion, whole.confusion)
+    np.testing.assert_array_equal(merged.scores, whole.scores)
+
+
+def test_ensv_known_answer_with_a_tie():
+    # 3 candidates, 4 pixels, 3 classes; pixel 2's summed probabilities tie between classes 0 and 1
+    p = np.array(
+        [
+            [[0.6, 0.3, 0.1], [0.1, 0.8, 0.1], [0.5, 0.5, 0.0], [0.2, 0.2, 0.6]],  # labels 0 1 0(tie) 2
+            [[0.7, 0.2, 0.1], [0.6, 0.3, 0.1], [0.25, 0.75, 0.0], [0.1, 0.1, 0.8]],  # labels 0 0 1 2
+            [[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.75, 0.25, 0.0], [0.3, 0.4, 0.3]],  # labels 1 1 0 1
+        ],
+        dtype=np.float16,
+    )
+    # ensemble: 0, 1, 0 (tie -> lowest class), 2
+    np.testing.assert_allclose(ensv(p), [1.0, 4 / 9, 5 / 18], rtol=1e-12)
+
+
+def test_ensv_errors():
+    with pytest.raises(SelectionError, match="at least 2"):
+        ensv(np.ones((1, 3, 2)) / 2)
+    acc = SoftVoteAccumulator(2, 3)
+    with pytest.raises(SelectionError, match=r"expected \(2, ..., 3\)"):
+        acc.update(np.ones((3, 4, 3)))
+    with pytest.raises(SelectionError, match="no pixels"):
+        _ = acc.scores
+
+
+# ----------------------------------------------------------------------------------------------
+# neighbours and leave-out
+
+
+def _sweep():
+    return build_candidates(
+        {"alpha": 0.5, "gamma": 8.0}, {"alpha": [0.1, 0.3, 0.5, 0.7, 0.9], "gamma": [2, 8, 16]}, "sweep"
+    )
+
+
+def test_sweep_neighbours_and_ends():
+    nb = neighbours(_sweep(), "alpha")
+    assert nb == {
+        "alpha=0.1": ("alpha=0.3",),
+        "alpha=0.3": ("alpha=0.1", "default"),
+        "default": ("alpha=0.3", "alpha=0.7"),
+        "alpha=0.7": ("default", "alpha=0.9"),
+        "alpha=0.9": ("alpha=0.7",),
+    }
+    assert neighbours(_sweep(), "gamma") == {
+        "gamma=2": ("default",),
+        "default": ("gamma=2", "gamma=16"),
+        "gamma=16": ("default",),
+    }
+
+
+def test_grid_neighbours_are_one_step_along_one_parameter():
+    cands = build_candidates({"alpha": 0.5, "gamma": 8.0}, {"alpha": [0.1, 0.5], "gamma": [2, 8, 16]}, "grid")
+    nb = neighbours(cands, "grid")
+    assert set(nb["alpha=0.1,gamma=8"]) == {"alpha=0.5,gamma=8", "alpha=0.1,gamma=2", "alpha=0.1,gamma=16"}
+    assert set(nb["alpha=0.5,gamma=2"]) == {"alpha=0.1,gamma=2", "alpha=0.5,gamma=8"}
+    with pytest.raises(SelectionError, match="no vote group"):
+        neighbours(cands, "alpha")
+
+
+def test_leave_out_modes():
+    ids5 = ["a", "b", "c", "d", "e"]
+    line = {
+        x: tuple(y for y in (ids5[i - 1] if i else None, ids5[i + 1] if i < 4 else None) if y)
+        for i, x in enumerate(ids5)
+    }
+    out, mode = leave_out(ids5, line)
+    assert mode == "neighbours" and out == [[0, 1], [0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4]]
+    for n in (2, 3, 4):  # someone would keep fewer than 2 voters: the whole group leaves one out
+        ids = ids5[:n]
+        nb = {
+            x: tuple(y for y in (ids[i - 1] if i else None, ids[i + 1] if i < n - 1 else None) if y)
+            for i, x in enumerate(ids)
+        }
+        out, mode = leave_out(ids, nb)
+        assert mode == "one" and out == [[j] for j in range(n)]
+    with pytest.raises(SelectionError, match="at least 2"):
+        leave_out(["a"], {})
+
+
+@pytest.mark.parametrize("n,c,shape", [(3, 2, (3, 5)), (5, 4, (7, 3)), (6, 19, (4, 9))])
+def test_f_miou_lno_against_naive(n, c, shape):
+    rng = np.random.default_rng(n + c)
+    stacks = []
+    for _ in range(3):
+        base = rng.integers(0, c, shape)
+        s = np.where(rng.random((n, *shape)) < 0.6, base, rng.integers(0, c, (n, *shape))).astype(np.uint8)
+        s[rng.random(s.shape) < 0.1] = 255
+        stacks.append(s)
+    ids = [f"c{k}" for k in range(n)]
+    nb = {x: tuple(ids[k] for k in (i - 1, i + 1) if 0 <= k < n) for i, x in enumerate(ids)}
+    exclude, _ = leave_out(ids, nb)
+    got = f_miou_lno(stacks, c, exclude)
+    want = [
+        naive_scored_against_vote(stacks, j, [k for k in range(n) if k not in exclude[j]], c)
+        for j in range(n)
+    ]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12, equal_nan=True)
+
+
+def test_f_miou_lno_known_answer_three_candidates():
+    stack = np.array([[0, 0, 1, 1], [0, 1, 1, 255], [0, 0, 0, 1]], dtype=np.uint8).reshape(3, 1, 4)
+    exclude, mode = leave_out(["a", "b", "c"], {"a": ("b",), "b": ("a", "c"), "c": ("b",)})
+    assert mode == "one"
+    np.testing.assert_allclose(f_miou_lno([stack], 2, exclude), [1.0, 0.25, 0.5])
+
+
+def test_lno_merge_equals_one_pass():
+    rng = np.random.default_rng(3)
+    stacks = [rng.integers(0, 4, (5, 6, 6)).astype(np.uint8) for _ in range(4)]
+    exclude, _ = leave_out(list("abcde"), {"c": ("b", "d")})
+    a = LeaveNeighboursOut(5, 4, exclude)
+    b = LeaveNeighboursOut(5, 4, exclude)
+    for k, s in enumerate(stacks):
+        (a if k < 2 else b).update(s)
+    np.testing.assert_array_equal(a.merge(b).scores, f_miou_lno(stacks, 4, exclude))
+    with pytest.raises(SelectionError, match="different voters"):
+        a.merge(LeaveNeighboursOut(5, 4, [[j] for j in range(5)]))
+
+
+def test_lno_errors():
+    with pytest.raises(SelectionError, match="leaves nobody to vote"):
+        LeaveNeighboursOut(2, 3, [[0, 1], [1]], names=["x", "y"])
+    with pytest.raises(SelectionError, match="no images"):
+        f_miou_lno([], 3, [[0], [1]])
