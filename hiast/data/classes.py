@@ -5,9 +5,9 @@ never be renamed in one place and forgotten in another. Id maps are 256-entry ``
 tables applied by array indexing (``table[ids]``), with every unlisted id -> 255 (ignore) and
 255 -> 255, so a map can also be applied to an already-mapped label that carries ignore pixels.
 
-Sources (facts, see shared/reference/datasets.md): cityscapesScripts ``helpers/labels.py`` for the
-Cityscapes rows; the SYNTHIA-RAND-CITYSCAPES README and the DAFormer/HIAST converters for SYNTHIA;
-Seg-Uncertainty ``robot_list/info.json`` and HIAST's Oxford loader for the RobotCar 9 classes.
+Sources: cityscapesScripts ``helpers/labels.py`` for the Cityscapes rows; the SYNTHIA-RAND-CITYSCAPES
+README and the DAFormer/HIAST converters for SYNTHIA; Seg-Uncertainty ``robot_list/info.json`` and
+HIAST's Oxford loader for the RobotCar 9 classes.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ that every selected image and label file exists, so a broken tree fails before a
 File contents are read lazily in ``load(i)``, which checks them (decodable, image and label of one
 size, label values inside the id map) and raises ``DatasetError`` naming the file.
 
-Layouts (shared/reference/datasets.md):
+Layouts (as each dataset's release ships them):
 - Cityscapes: ``leftImg8bit/{split}/{city}/*_leftImg8bit.png``; labels in
   ``gtFine/{split}/{city}/*_gtFine_{labelIds|labelTrainIds}.png``. A split without a
   ``gtFine/{split}`` folder is unlabeled (``has_labels`` False), as for a target training split
