@@ -1,4 +1,4 @@
-"""Single-process command line: ``python -m hiast {run,warmup,train,predict,evaluate} ...``.
+"""Single-process command line: ``python -m hiast {run,warmup,train,predict,check-data,evaluate} ...``.
 
 Examples::
 
@@ -9,6 +9,7 @@ Examples::
     python -m hiast predict --checkpoint runs/gta/round3.pt --format cityscapes --color \
         --images cityscapes/leftImg8bit/test --out results/    # for the Cityscapes benchmark server
     python -m hiast evaluate --checkpoint runs/demo/round3.pt --split target_val
+    python -m hiast check-data --config my_gta5.yaml --full      # every dataset file, before a run
 
 --config takes a YAML file or the name of a packaged config.
 """
@@ -139,6 +140,19 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     print(out / "labelIds" if args.format == "cityscapes" else out)
 
 
+def _cmd_check_data(args: argparse.Namespace) -> None:
+    cfg = _config(args)
+    for split in ("source", "target", "source_val", "target_val"):
+        spec = getattr(cfg.data, split)
+        if spec is None:
+            continue
+        try:
+            build_dataset(spec, cfg.data).verify(full=args.full)
+        except DatasetError as e:
+            raise DatasetError(f"data.{split}: {e}") from None
+        print(f"data.{split}: ok")
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from hiast.checkpoint import load_checkpoint
 
@@ -228,6 +242,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--format", choices=["plain", "cityscapes"], default="plain", help="file names and ids")
     p.add_argument("--color", action="store_true", help="also write colour pictures")
     p.set_defaults(fn=_cmd_predict)
+    p = sub.add_parser(
+        "check-data",
+        help="check the config's dataset files before a run",
+        description="Every split the config names: listing, image/label pairing, every file's header "
+        "and a few decoded files;\n--full decodes every file (spread over the machine's cores).",
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    common(p)
+    p.add_argument("--full", action="store_true", help="decode every image and label file")
+    p.set_defaults(fn=_cmd_check_data)
     p = sub.add_parser("evaluate", help="mIoU of a checkpoint on a labeled split")
     common(p)
     p.add_argument("--checkpoint", required=True)

@@ -61,8 +61,12 @@ class JobError(RuntimeError):
 # Checks that run before anything is started
 
 
-def preflight(cfg: HIASTConfig) -> tuple[list[Candidate], list[str]]:
-    """Candidates and subset ids; raises naming the field for anything that would fail later."""
+def preflight(cfg: HIASTConfig, *, check_data: bool = False) -> tuple[list[Candidate], list[str]]:
+    """Candidates and subset ids; raises naming the field for anything that would fail later.
+
+    Datasets: listing, pairing and emptiness, every file's header and a few decoded files
+    (``SegDataset.verify``); ``check_data`` decodes every file.
+    """
     try:
         candidates = build_candidates(cfg.parameters(), cfg.selection.parameters, cfg.selection.mode)
     except SelectionError as e:
@@ -81,6 +85,7 @@ def preflight(cfg: HIASTConfig) -> tuple[list[Candidate], list[str]]:
             continue
         try:
             dataset = build_dataset(spec, cfg.data, with_labels=split != "target")
+            dataset.verify(full=check_data)
         except (DatasetError, FileNotFoundError) as e:
             raise ConfigError(f"data.{split}: {e}") from None
         if split == "target":
@@ -272,6 +277,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--config", help=f"a YAML file, or a packaged config: {names} (default: synthscape)")
     p.add_argument("--storage", default="./results", help="local folder or pyarrow URI (s3://, gs://, ...)")
     p.add_argument("--resume", action="store_true", help="continue the experiment found under --storage")
+    p.add_argument(
+        "--check-data",
+        action="store_true",
+        help="before starting, decode every dataset file (default: headers and a few files)",
+    )
     loud = p.add_mutually_exclusive_group()
     loud.add_argument("--quiet", action="store_true", help="print only warnings, errors and the summary")
     loud.add_argument("--verbose", action="store_true", help="also Ray's own logs and Tune's tables")
@@ -286,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config)
         faults = json.loads(os.environ[FAULTS_ENV]) if os.environ.get(FAULTS_ENV) else None
         # Checked before Ray starts: a bad config or a missing dataset costs nothing.
-        prepared = preflight(cfg)
+        prepared = preflight(cfg, check_data=args.check_data)
         paths = ExperimentPaths(args.storage, cfg.experiment)
         check_experiment(cfg, paths, args.resume)
         with ray_cluster(**console.ray_init_options(verbosity)):
