@@ -83,15 +83,10 @@ def log_levels(verbosity: int, *, driver: bool) -> dict[str, int]:
 def configure_driver(verbosity: int) -> None:
     """Log levels, one handler (stderr) and Tune's output settings for the driver process; call
     before Ray starts."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    # One handler, on the root (a no-op where one is there already); Ray's "ray" logger has its own.
+    logging.basicConfig(format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     for name, level in log_levels(verbosity, driver=True).items():
-        logger = logging.getLogger(name)
-        logger.setLevel(level)
-        if name in _OWN_LOGGERS:
-            # Our own lines keep their format; Ray's handler on the root must not print them twice.
-            logger.handlers[:] = [handler]
-            logger.propagate = False
+        logging.getLogger(name).setLevel(level)
     if verbosity < VERBOSE:
         # Tune's newer console output prints its experiment banner (and a TensorBoard path that
         # is not where our results are) even at verbose=0; its classic output prints nothing

@@ -26,7 +26,17 @@ PACKAGES = ("hiast", "selection", "ray_jobs")
 CONFIGS = sorted(p.stem for p in (ROOT / "configs").glob("*.yaml"))
 # Not sources: what a checkout accumulates, and what a build leaves.
 _NOT_SOURCE = shutil.ignore_patterns(
-    ".git", "__pycache__", "*.egg-info", "build", "dist", "results", "runs", ".pytest_cache", ".ruff_cache"
+    ".git",
+    ".venv",
+    "venv",
+    "__pycache__",
+    "*.egg-info",
+    "build",
+    "dist",
+    "results",
+    "runs",
+    ".pytest_cache",
+    ".ruff_cache",
 )
 
 
