@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from hiast.cli import main
 from hiast.config import DataConfig, DatasetSpec
 from hiast.data import build_dataset
 from hiast.data.base import DatasetError
@@ -115,3 +116,20 @@ def test_hidden_labels_are_not_checked_and_memory_datasets_have_nothing_to_check
         build_dataset(spec, data).verify()
     synth = DatasetSpec(name="synthscape", domain="source", split="val")
     build_dataset(synth, DataConfig(source=synth, target=synth)).verify(full=True)
+
+
+def test_check_data_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gta5(tmp_path / "gta5")
+    args = ["check-data", "--set", f"data.source={{name: gta5, root: {tmp_path / 'gta5'}}}"]
+    assert main(args) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "data.source: ok",
+        "data.target: ok",
+        "data.source_val: ok",
+        "data.target_val: ok",
+    ]
+    write_pair(tmp_path / "gta5", 5, ids=[7, 40])
+    assert main(args) == 0  # one stray value among ten files: only a full check decodes it
+    capsys.readouterr()
+    assert main([*args, "--full"]) == 2
+    assert "data.source: gta5: 1 bad file(s):" in capsys.readouterr().err
