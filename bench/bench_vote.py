@@ -1,10 +1,10 @@
-"""F-mIoU: selection.f_miou against the straightforward baseline (shared/bench/vote_baseline.py).
+"""F-mIoU: selection.f_miou against the straightforward numpy baseline (bench/vote_baseline.py).
 
 Same process, same data: 8 candidates x 20 images x 256x512 label maps, 19 classes, candidates that
-mostly agree (10% of pixels redrawn at random, 2% abstaining), as in shared/bench/gpu_anchor.py.
-Checks the scores are equal (allclose), times both (best of --repeats, alternating, to ride out
-a shared machine), reports the speed ratio (target >= 5x) and the peak memory f_miou allocates
-while streaming (it must stay O(n*H*W): a few stacks, never all images).
+mostly agree (10% of pixels redrawn at random, 2% abstaining). Checks the scores are equal
+(allclose), times both (best of --repeats, alternating, to ride out a shared machine), reports the
+speed ratio and the peak memory f_miou allocates while streaming (it must stay O(n*H*W): a few
+stacks, never all images).
 
     python bench/bench_vote.py [--images 20] [--candidates 8] [--repeats 3] [--min-ratio 5]
 
@@ -14,7 +14,6 @@ Prints one JSON line; exits 1 if the scores differ or the ratio is below --min-r
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -23,19 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]  # the project, and the baseline beside this file
+
+import vote_baseline as baseline  # noqa: E402
 
 from selection import f_miou  # noqa: E402
 
 NUM_CLASSES = 19
-
-
-def load_baseline(path: Path):
-    spec = importlib.util.spec_from_file_location("vote_baseline", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def make_stacks(n: int, images: int, h: int, w: int, seed: int = 0) -> list[np.ndarray]:
@@ -67,10 +61,8 @@ def main() -> int:
     ap.add_argument("--width", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--min-ratio", type=float, default=5.0)
-    ap.add_argument("--baseline", type=Path, default=ROOT.parent / "shared" / "bench" / "vote_baseline.py")
     args = ap.parse_args()
 
-    baseline = load_baseline(args.baseline)
     stacks = make_stacks(args.candidates, args.images, args.height, args.width)
 
     # Alternate the two so background load on a shared machine hits both alike; keep the best.

@@ -10,7 +10,7 @@ pseudo-label folder in the project's format (``--pseudo oracle``: ground-truth l
 ignored boundaries and blobs, like IAS output; ``--pseudo generate``: ``generate_pseudo_labels``
 with a randomly initialised DeepLab-V2 generator).
 
-The anchor is ``train_steps(bf16=True, channels_last=True)`` of ``gpu_anchor.py`` (shared/bench):
+The anchor is ``train_steps(bf16=True, channels_last=True)`` of the reference ``gpu_anchor.py``:
 synthetic tensors already on the GPU, no data pipeline. Both run in this process with the same
 backend flags (the anchor's: cudnn.benchmark, TF32), alternating ``--repeat`` times. Two "ours"
 numbers are printed: ``ours_hiast_step`` (everything) and ``ours_fixed_batch`` (the same loop fed
@@ -21,9 +21,8 @@ target >= 0.95.
     python bench/gpu_hiast_step.py [--anchor PATH] [--repeat 2] [--iters 20] [--workers 8]
     python bench/gpu_hiast_step.py --smoke          # tiny, on the CPU, < 1 minute: plumbing only
 
-The anchor is looked up at --anchor, $HIAST_GPU_ANCHOR, <repo>/shared/bench/gpu_anchor.py and
-<repo>/../shared/bench/gpu_anchor.py. A device machine gets only the working tree: copy the
-anchor into it (untracked, e.g. ``cp ../shared/bench/gpu_anchor.py bench/``) and pass --anchor.
+The anchor script is not part of this repository: pass its path with --anchor (or set
+$HIAST_GPU_ANCHOR); without one the run stops before any work, unless --no-anchor times ours alone.
 On a GPU the results go to bench/results/<device-name>-hiast-step.json (and into $OUT when set).
 Prints one JSON line per measurement, then the verdict line.
 """
@@ -72,16 +71,17 @@ def emit(**kw) -> dict:
 
 
 def find_anchor(given: str | None) -> Path:
-    if given:
-        if not Path(given).is_file():
-            raise SystemExit(f"--anchor {given}: no such file")
-        return Path(given).resolve()
-    tried = [os.environ.get("HIAST_GPU_ANCHOR", "")]
-    tried += [str(REPO / "shared/bench/gpu_anchor.py"), str(REPO.parent / "shared/bench/gpu_anchor.py")]
-    for c in filter(None, tried):
-        if Path(c).is_file():
-            return Path(c).resolve()
-    raise SystemExit(f"gpu_anchor.py not found (tried {', '.join(filter(None, tried))}); pass --anchor PATH")
+    """The anchor script named by --anchor or $HIAST_GPU_ANCHOR; exits naming what is missing."""
+    path = given or os.environ.get("HIAST_GPU_ANCHOR")
+    if not path:
+        raise SystemExit(
+            "no anchor: pass --anchor PATH/TO/gpu_anchor.py (or set HIAST_GPU_ANCHOR), "
+            "or --no-anchor to time ours only"
+        )
+    where = "--anchor" if given else "HIAST_GPU_ANCHOR"
+    if not Path(path).is_file():
+        raise SystemExit(f"{where} {path}: no such file")
+    return Path(path).resolve()
 
 
 def load_anchor(path: Path) -> ModuleType:
@@ -319,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-cudnn-benchmark", action="store_true", help="leave cudnn.benchmark and TF32 off")
     p.add_argument("--out", help="results JSON (default on a GPU: bench/results/<device>-hiast-step.json)")
     args = p.parse_args(argv)
+    anchor_path = None if args.no_anchor else find_anchor(args.anchor)  # before any work is spent
     smoke = args.smoke
     iters = args.iters if args.iters is not None else (2 if smoke else 20)
     warm = args.warm if args.warm is not None else (1 if smoke else 3)
@@ -358,8 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     anchor = None
-    if not args.no_anchor:
-        path = find_anchor(args.anchor)
+    if anchor_path is not None:
+        path = anchor_path
         anchor = load_anchor(path)
         if (anchor.H, anchor.W, anchor.B) != (h, w, batch):
             raise SystemExit(f"{path}: anchor sizes {(anchor.H, anchor.W, anchor.B)} != ours {(h, w, batch)}")

@@ -1,10 +1,10 @@
-"""Vote + per-candidate confusion on one GPU: selection's torch path against shared/bench/gpu_anchor.py.
+"""Vote + per-candidate confusion on one GPU: selection's torch path against the reference anchor's vote.
 
-The anchor's vote streams 500 images of 1024x2048, 19 classes, 5 and 16 candidates (1.28 s for 16 on
-an H200, shared/reference/gpu-anchor.md). This script builds the same synthetic label maps (same
-generator and seed), times the anchor's loop (copied verbatim below, so this file runs alone) and
-``FusionAccumulator(..., device="cuda")`` fed ``--batch`` images per update, and prints one JSON line
-per candidate count. Target: >= 10x at 16 candidates.
+The anchor's vote streams 500 images of 1024x2048, 19 classes, 5 and 16 candidates (1.28 s for 16
+on an H200 with PyTorch 2.11, as the anchor's notes report). This script builds the same synthetic
+label maps (same generator and seed), times the anchor's loop (copied verbatim below, so this file
+runs alone) and ``FusionAccumulator(..., device="cuda")`` fed ``--batch`` images per update, and
+prints one JSON line per candidate count. Target: >= 10x at 16 candidates.
 
 Semantics differ on purpose: the anchor breaks ties to the lowest class id, ours leaves ties
 undecided (255), so F-mIoUs are close, not equal. Equality is checked instead against selection's
@@ -47,7 +47,7 @@ def make_preds(n: int, nimg: int, fh: int, fw: int, dev: str) -> torch.Tensor:
 
 
 def anchor_vote(preds: torch.Tensor) -> torch.Tensor:
-    """shared/bench/gpu_anchor.py voting.run, verbatim apart from taking ``preds`` as an argument."""
+    """The reference gpu_anchor.py's voting.run, verbatim apart from taking ``preds`` as an argument."""
     n, nimg, fh, fw = preds.shape
     dev = preds.device
     conf = torch.zeros(n, C, C, device=dev, dtype=torch.int64)

@@ -1,12 +1,17 @@
-"""Single-process command line: ``python -m hiast {run,warmup,train,predict,evaluate} ...``.
+"""Single-process command line: ``python -m hiast {run,warmup,train,predict,check-data,evaluate} ...``.
 
 Examples::
 
     python -m hiast run --out runs/demo                       # synthscape: warm-up, 3 rounds, eval
-    python -m hiast warmup --config configs/gta5_to_cityscapes.yaml --out runs/gta
-    python -m hiast train --config ... --warmup runs/gta/warmup.pt --out runs/gta/alpha0.5
+    python -m hiast warmup --config gta5_to_cityscapes --out runs/gta
+    python -m hiast train --config my.yaml --warmup runs/gta/warmup.pt --out runs/gta/alpha0.5
     python -m hiast predict --checkpoint runs/gta/round3.pt --images list.txt --out preds/
+    python -m hiast predict --checkpoint runs/gta/round3.pt --format cityscapes --color \
+        --images cityscapes/leftImg8bit/test --out results/    # for the Cityscapes benchmark server
     python -m hiast evaluate --checkpoint runs/demo/round3.pt --split target_val
+    python -m hiast check-data --config my_gta5.yaml --full      # every dataset file, before a run
+
+--config takes a YAML file or the name of a packaged config.
 """
 
 from __future__ import annotations
@@ -24,10 +29,12 @@ import yaml
 from PIL import Image
 
 from hiast.checkpoint import CheckpointError
-from hiast.config import ConfigError, HIASTConfig, load_config
+from hiast.config import ConfigError, HIASTConfig, load_config, packaged_configs
 from hiast.data import DatasetError, build_dataset
 from hiast.data.base import Sample, SegDataset
+from hiast.data.classes import CITYSCAPES19_PALETTE, ROBOTCAR9_PALETTE, colorize
 from hiast.pipeline import evaluate, evaluate_splits, load_model, predict_labels, run_warmup, train_rounds
+from hiast.predict import cityscapes_name, write_cityscapes_result, write_png
 
 __all__ = ["main"]
 
@@ -102,16 +109,48 @@ def _cmd_run(args: argparse.Namespace) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace) -> None:
-    model = load_model(args.checkpoint, args.device)
-    ds = _ImageList(Path(args.images), num_classes=-1)
+    from hiast.checkpoint import load_checkpoint
+
+    num_classes = HIASTConfig.model_validate(load_checkpoint(args.checkpoint)["config"]).data.num_classes
+    ds = _ImageList(Path(args.images), num_classes=num_classes)
     out = Path(args.out)
+    if args.format == "cityscapes":
+        if num_classes != len(CITYSCAPES19_PALETTE):
+            raise ConfigError(
+                f"{args.checkpoint}: --format cityscapes needs a model of the 19 Cityscapes classes; "
+                f"this one predicts {num_classes}"
+            )
+        names = {sid: cityscapes_name(sid) for sid in ds.ids}  # every name checked before predicting
+        stems = [n.stem for n in names.values()]
+        if len(set(stems)) != len(stems):
+            twice = sorted({s for s in stems if stems.count(s) > 1})
+            raise DatasetError(f"{args.images}: several images are named {', '.join(twice[:5])}")
+    palette = {19: CITYSCAPES19_PALETTE, 9: ROBOTCAR9_PALETTE}.get(num_classes)
+    if args.color and palette is None:
+        raise ConfigError(f"--color: no palette for a {num_classes}-class model (19 or 9 classes only)")
+    model = load_model(args.checkpoint, args.device)
     out.mkdir(parents=True, exist_ok=True)
     for sid, label in predict_labels(model, ds, device=args.device):
-        name = Path(sid).stem + "_pred.png"
-        tmp = out / (name + ".tmp")
-        Image.fromarray(label).save(tmp, format="PNG")
-        os.replace(tmp, out / name)
-    print(out)
+        if args.format == "cityscapes":
+            write_cityscapes_result(label, names[sid], out, color=args.color)
+            continue
+        write_png(out / (Path(sid).stem + "_pred.png"), label)
+        if args.color:
+            write_png(out / (Path(sid).stem + "_pred_color.png"), colorize(label, palette))
+    print(out / "labelIds" if args.format == "cityscapes" else out)
+
+
+def _cmd_check_data(args: argparse.Namespace) -> None:
+    cfg = _config(args)
+    for split in ("source", "target", "source_val", "target_val"):
+        spec = getattr(cfg.data, split)
+        if spec is None:
+            continue
+        try:
+            build_dataset(spec, cfg.data).verify(full=args.full)
+        except DatasetError as e:
+            raise DatasetError(f"data.{split}: {e}") from None
+        print(f"data.{split}: ok")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -144,14 +183,19 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    names = ", ".join(packaged_configs())
+    config_help = f"a YAML file, or a packaged config: {names} (default: synthscape)"
     parser = argparse.ArgumentParser(
-        prog="hiast", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+        prog="hiast",
+        description=__doc__,
+        epilog=f"packaged configs (--config NAME): {names}",
+        formatter_class=argparse.RawTextHelpFormatter,
     )
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     def common(p: argparse.ArgumentParser, config: bool = True) -> None:
         if config:
-            p.add_argument("--config", help="YAML config (default: the embedded synthscape config)")
+            p.add_argument("--config", help=config_help)
             p.add_argument(
                 "--set",
                 action="append",
@@ -175,12 +219,39 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--resume", help="a round checkpoint to continue from")
     p.set_defaults(fn=_cmd_train)
-    p = sub.add_parser("predict", help="predict label maps for a folder or a list of images")
+    p = sub.add_parser(
+        "predict",
+        help="predict label maps for a folder or a list of images",
+        description="Predict a label map for every image (at its own size).\n\n"
+        "--format plain: <out>/<name>_pred.png holding class indices (trainIds).\n"
+        "--format cityscapes: <out>/labelIds/<city>/<city>_<seq>_<frame>_gtFine_labelIds.png holding\n"
+        "  Cityscapes labelIds, as the benchmark server and cityscapesScripts' evaluation read them\n"
+        "  (point CITYSCAPES_RESULTS at <out>/labelIds, or zip that folder); images must be named\n"
+        "  <city>_<seq>_<frame>_leftImg8bit.png.\n"
+        "--color: also a colour picture of each map (cityscapes: under <out>/color/).",
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
     common(p, config=False)
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--images", required=True, help="a folder, or a text file with one image path a line")
+    p.add_argument(
+        "--images",
+        required=True,
+        help="a folder (searched recursively), or a text file with one image path a line",
+    )
     p.add_argument("--out", required=True)
+    p.add_argument("--format", choices=["plain", "cityscapes"], default="plain", help="file names and ids")
+    p.add_argument("--color", action="store_true", help="also write colour pictures")
     p.set_defaults(fn=_cmd_predict)
+    p = sub.add_parser(
+        "check-data",
+        help="check the config's dataset files before a run",
+        description="Every split the config names: listing, image/label pairing, every file's header "
+        "and a few decoded files;\n--full decodes every file (spread over the machine's cores).",
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    common(p)
+    p.add_argument("--full", action="store_true", help="decode every image and label file")
+    p.set_defaults(fn=_cmd_check_data)
     p = sub.add_parser("evaluate", help="mIoU of a checkpoint on a labeled split")
     common(p)
     p.add_argument("--checkpoint", required=True)

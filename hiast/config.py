@@ -7,6 +7,9 @@ expected, before any data is read or any GPU time is spent.
 
 from __future__ import annotations
 
+import os
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,11 +31,17 @@ __all__ = [
     "RayConfig",
     "HIASTConfig",
     "TUNABLE_PARAMETERS",
+    "DEFAULT_CONFIG",
+    "packaged_configs",
+    "resolve_config",
     "load_config",
 ]
 
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "synthscape.yaml"
+# The shipped configs: package data of hiast (hiast/configs links to the top-level configs/ folder),
+# so they are found the same way in a wheel, an editable install and a plain checkout.
+_CONFIG_DIR: Traversable = files("hiast") / "configs"
+DEFAULT_CONFIG: Traversable = _CONFIG_DIR / "synthscape.yaml"
 
 
 class ConfigError(ValueError):
@@ -299,19 +308,51 @@ def _format_errors(err: ValidationError, source: str) -> str:
     return where + "invalid configuration\n  " + "\n  ".join(lines)
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> HIASTConfig:
+def packaged_configs() -> dict[str, Traversable]:
+    """The configs shipped with the package, by name (``gta5_to_cityscapes``), sorted."""
+    found = {f.name.removesuffix(".yaml"): f for f in _CONFIG_DIR.iterdir() if f.name.endswith(".yaml")}
+    return dict(sorted(found.items()))
+
+
+def resolve_config(config: str | os.PathLike[str] | Traversable | None) -> Traversable:
+    """The file a ``--config`` value names: a path to a YAML file, or the name of a packaged config.
+
+    ``None`` is the embedded default. A path that exists wins over a packaged name; a bare name
+    (no folder) that is not a file is looked up among the packaged configs, with or without
+    ``.yaml``. Raises ConfigError listing the packaged names when neither matches.
+    """
+    if config is None:
+        return DEFAULT_CONFIG
+    if not isinstance(config, str | os.PathLike):
+        return config  # already a packaged resource
+    path = Path(config)
+    if path.is_file():
+        return path
+    packaged = packaged_configs()
+    name = path.name.removesuffix(".yaml")
+    if path.name == str(config) and name in packaged:
+        return packaged[name]
+    raise ConfigError(
+        f"{config}: config file not found (not a file, nor a packaged config: {', '.join(packaged)})"
+    )
+
+
+def load_config(
+    path: str | os.PathLike[str] | Traversable | None = None, overrides: dict[str, Any] | None = None
+) -> HIASTConfig:
     """Load and validate a YAML config; ``None`` loads the embedded default (synthscape).
 
+    ``path``: a YAML file, or a packaged config's name (see :func:`resolve_config`).
     ``overrides`` maps dotted paths (``"selftrain.iters_per_round"``) to values.
     Raises ConfigError naming the file and every offending field.
     """
-    if path is None:
-        path = DEFAULT_CONFIG
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+    path = resolve_config(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config file ({e.strerror or e})") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(raw, dict):

@@ -1,20 +1,36 @@
-"""Prediction of label maps and dataset-level evaluation."""
+"""Prediction of label maps, dataset-level evaluation, and result files in the Cityscapes format."""
 
 from __future__ import annotations
 
+import os
+import re
+import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from hiast.config import HIASTConfig
-from hiast.data import SegDataset, build_dataset, normalize
+from hiast.data import DatasetError, SegDataset, build_dataset, normalize
+from hiast.data.classes import CITYSCAPES19_PALETTE, TRAINID_TO_LABELID, colorize
 from hiast.metrics import confusion_matrix, iou_from_confusion, mean_iou
 from hiast.models import segment
 from hiast.training import resize_pair, resolve_device
 
-__all__ = ["predict_labels", "predict_probabilities", "evaluate", "evaluate_splits"]
+__all__ = [
+    "predict_labels",
+    "predict_probabilities",
+    "evaluate",
+    "evaluate_splits",
+    "CityscapesName",
+    "cityscapes_name",
+    "write_cityscapes_result",
+    "write_png",
+]
 
 
 @torch.no_grad()
@@ -112,3 +128,78 @@ def evaluate_splits(
                 device=device,
             )["miou"]
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Results for the Cityscapes benchmark server (and cityscapesScripts' evaluation)
+
+# cityscapesScripts splits file names on "_": <city>_<sequence>_<frame>_<type>.png.
+_CITYSCAPES_IMAGE = re.compile(r"^(?P<city>[^_]+)_(?P<seq>\d+)_(?P<frame>\d+)_leftImg8bit$")
+
+
+@dataclass(frozen=True)
+class CityscapesName:
+    """Where the results for one ``<city>_<seq>_<frame>_leftImg8bit`` image go, under ``out``:
+    ``labelIds/<city>/<city>_<seq>_<frame>_gtFine_labelIds.png`` (what the server evaluates) and
+    ``color/<city>/..._gtFine_color.png``. The two sit in separate folders because the evaluator
+    takes every file under its results folder that starts with ``<city>_<seq>_<frame>`` as the
+    prediction, and refuses two."""
+
+    city: str
+    stem: str  # <city>_<seq>_<frame>
+
+    def label_ids(self, out: Path) -> Path:
+        return out / "labelIds" / self.city / f"{self.stem}_gtFine_labelIds.png"
+
+    def color(self, out: Path) -> Path:
+        return out / "color" / self.city / f"{self.stem}_gtFine_color.png"
+
+
+def cityscapes_name(image: str | Path) -> CityscapesName:
+    """The Cityscapes name of an image file; DatasetError naming the file if it has none."""
+    m = _CITYSCAPES_IMAGE.match(Path(image).stem)
+    if m is None:
+        raise DatasetError(
+            f"{image}: not a Cityscapes image name; --format cityscapes expects "
+            "<city>_<sequence>_<frame>_leftImg8bit.png (as in leftImg8bit/<split>/<city>/)"
+        )
+    return CityscapesName(m["city"], f"{m['city']}_{m['seq']}_{m['frame']}")
+
+
+def write_png(path: Path, array: np.ndarray) -> None:
+    """A PNG written to a temporary name in its folder, then renamed: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            Image.fromarray(array).save(f, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_cityscapes_result(
+    train_ids: np.ndarray, name: CityscapesName, out: Path, *, color: bool = False
+) -> Path:
+    """Write one prediction (19 Cityscapes trainIds, 255 = none) as a labelIds PNG; returns its path.
+
+    ``color`` also writes the Cityscapes colour picture. Raises ValueError for ids outside 0..18
+    and 255 (not a 19-class Cityscapes prediction).
+    """
+    train_ids = np.asarray(train_ids)
+    if train_ids.dtype != np.uint8 or train_ids.ndim != 2:
+        raise ValueError(
+            f"{name.stem}: expected a uint8 (H, W) trainId map, got {train_ids.dtype} {train_ids.shape}"
+        )
+    bad = (train_ids >= len(CITYSCAPES19_PALETTE)) & (train_ids != 255)
+    if bad.any():
+        raise ValueError(
+            f"{name.stem}: prediction holds ids {np.unique(train_ids[bad])[:10].tolist()}, "
+            "not Cityscapes trainIds (0..18)"
+        )
+    path = name.label_ids(out)
+    write_png(path, TRAINID_TO_LABELID[train_ids])
+    if color:
+        write_png(name.color(out), colorize(train_ids, CITYSCAPES19_PALETTE))
+    return path

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import ray
 
@@ -29,11 +30,11 @@ class ClusterInfo:
 
 
 @contextmanager
-def ray_cluster(address: str | None = None) -> Iterator[ClusterInfo]:
+def ray_cluster(address: str | None = None, **init_options: Any) -> Iterator[ClusterInfo]:
     """Join ``address`` / ``RAY_ADDRESS`` if given, else start a local cluster; disconnect at exit.
 
-    A session that is already initialised (a caller that set Ray up itself) is used as it is and
-    left running.
+    ``init_options`` go to ``ray.init`` either way (logging levels, runtime env). A session that is
+    already initialised (a caller that set Ray up itself) is used as it is and left running.
     """
     if ray.is_initialized():
         yield ClusterInfo(started_here=False, address=ray.get_runtime_context().gcs_address)
@@ -41,7 +42,7 @@ def ray_cluster(address: str | None = None) -> Iterator[ClusterInfo]:
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         # The cluster decides its own resources; passing num_cpus here would be an error.
-        ray.init(address=address)
+        ray.init(address=address, **init_options)
         started = False
     else:
         ray.init(
@@ -50,6 +51,7 @@ def ray_cluster(address: str | None = None) -> Iterator[ClusterInfo]:
             # Tune's trial drivers only wait on their TorchTrainer: give them a resource of their
             # own so they take no CPU a Train worker needs (see resources.py).
             resources={DRIVER_RESOURCE: 1.0},
+            **init_options,
         )
         started = True
     info = ClusterInfo(started_here=started, address=ray.get_runtime_context().gcs_address)

@@ -8,10 +8,11 @@ provisional dashboard appears while the search runs), Tune's trial folders (Tens
 Examples::
 
     python -m ray_jobs.select                                   # synthscape demo, local Ray, ./results
-    python -m ray_jobs.select --config configs/gta5_to_cityscapes.yaml --storage s3://bucket/hiast
-    python -m ray_jobs.select --config ... --storage ... --resume   # after the driver died
+    python -m ray_jobs.select --config gta5_to_cityscapes --storage s3://bucket/hiast
+    python -m ray_jobs.select --config my.yaml --storage ... --resume   # after the driver died
 
-Inside ``ray job submit`` the job joins that cluster; otherwise it starts a local one.
+Inside ``ray job submit`` the job joins that cluster; otherwise it starts a local one. The last
+lines printed are the choice, its confidence and where the outputs are.
 Exit status: 0 chosen; 1 no choice possible (too few candidates finished); 2 bad config or
 data, or a search that has to be resumed; 3 resources that cannot fit the cluster.
 """
@@ -33,8 +34,9 @@ import ray
 import ray.tune
 
 from hiast import pipeline
-from hiast.config import ConfigError, HIASTConfig, load_config
+from hiast.config import ConfigError, HIASTConfig, load_config, packaged_configs
 from hiast.data import DatasetError, build_dataset
+from ray_jobs import console
 from ray_jobs.cluster import node_resources, ray_cluster
 from ray_jobs.resources import ResourceError, TrialResources, plan_resources
 from ray_jobs.storage import ExperimentPaths, exists, join, read_bytes, upload_file, write_bytes_atomic
@@ -59,8 +61,12 @@ class JobError(RuntimeError):
 # Checks that run before anything is started
 
 
-def preflight(cfg: HIASTConfig) -> tuple[list[Candidate], list[str]]:
-    """Candidates and subset ids; raises naming the field for anything that would fail later."""
+def preflight(cfg: HIASTConfig, *, check_data: bool = False) -> tuple[list[Candidate], list[str]]:
+    """Candidates and subset ids; raises naming the field for anything that would fail later.
+
+    Datasets: listing, pairing and emptiness, every file's header and a few decoded files
+    (``SegDataset.verify``); ``check_data`` decodes every file.
+    """
     try:
         candidates = build_candidates(cfg.parameters(), cfg.selection.parameters, cfg.selection.mode)
     except SelectionError as e:
@@ -79,6 +85,7 @@ def preflight(cfg: HIASTConfig) -> tuple[list[Candidate], list[str]]:
             continue
         try:
             dataset = build_dataset(spec, cfg.data, with_labels=split != "target")
+            dataset.verify(full=check_data)
         except (DatasetError, FileNotFoundError) as e:
             raise ConfigError(f"data.{split}: {e}") from None
         if split == "target":
@@ -203,10 +210,12 @@ def run(
     resume: bool = False,
     faults: dict[str, Any] | None = None,
     prepared: tuple[list[Candidate], list[str]] | None = None,
+    verbosity: int = console.NORMAL,
 ) -> dict:
     """The whole job on the connected Ray cluster; returns the choice (also in choice.json).
 
-    ``prepared``: :func:`preflight`'s result when the caller already ran it.
+    ``prepared``: :func:`preflight`'s result when the caller already ran it. ``verbosity``: how
+    much the run prints (ray_jobs.console).
     """
     candidates, subset = prepared or preflight(cfg)
     paths = ExperimentPaths(storage, cfg.experiment)
@@ -238,12 +247,15 @@ def run(
     trials = trial_specs(candidates, replicates)
     name = vote_actor_name(cfg.experiment)
     vote = VoteActor.options(name=name).remote(cfg.model_dump(mode="json"), paths, subset, candidates)
+    progress = console.ConsoleProgress(len(trials), cfg.selftrain.rounds, replicates)
     tuner = make_tuner(
         spec,
         trials,
         trial_max_failures=cfg.ray.trial_max_failures,
-        callbacks=[ProvisionalVote(name, len(trials))],
+        callbacks=[ProvisionalVote(name, len(trials)), progress],
         resume=restore,
+        trial_name_creator=console.TrialNames(replicates),
+        verbose=console.tune_verbosity(verbosity),
     )
     results = tuner.fit()
     outcomes = _trial_outcomes(results, paths)
@@ -255,26 +267,42 @@ def run(
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
+    names = ", ".join(packaged_configs())
     p = argparse.ArgumentParser(
-        prog="hiast-select", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="hiast-select",
+        description=__doc__,
+        epilog=f"packaged configs (--config NAME): {names}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", help="YAML config (default: the embedded synthscape config)")
+    p.add_argument("--config", help=f"a YAML file, or a packaged config: {names} (default: synthscape)")
     p.add_argument("--storage", default="./results", help="local folder or pyarrow URI (s3://, gs://, ...)")
     p.add_argument("--resume", action="store_true", help="continue the experiment found under --storage")
+    p.add_argument(
+        "--check-data",
+        action="store_true",
+        help="before starting, decode every dataset file (default: headers and a few files)",
+    )
+    loud = p.add_mutually_exclusive_group()
+    loud.add_argument("--quiet", action="store_true", help="print only warnings, errors and the summary")
+    loud.add_argument("--verbose", action="store_true", help="also Ray's own logs and Tune's tables")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    verbosity = console.QUIET if args.quiet else console.VERBOSE if args.verbose else console.NORMAL
+    console.configure_driver(verbosity)
     try:
         cfg = load_config(args.config)
         faults = json.loads(os.environ[FAULTS_ENV]) if os.environ.get(FAULTS_ENV) else None
         # Checked before Ray starts: a bad config or a missing dataset costs nothing.
-        prepared = preflight(cfg)
-        check_experiment(cfg, ExperimentPaths(args.storage, cfg.experiment), args.resume)
-        with ray_cluster():
-            choice = run(cfg, args.storage, resume=args.resume, faults=faults, prepared=prepared)
+        prepared = preflight(cfg, check_data=args.check_data)
+        paths = ExperimentPaths(args.storage, cfg.experiment)
+        check_experiment(cfg, paths, args.resume)
+        with ray_cluster(**console.ray_init_options(verbosity)):
+            choice = run(
+                cfg, args.storage, resume=args.resume, faults=faults, prepared=prepared, verbosity=verbosity
+            )
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -285,9 +313,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if not choice.get("parameters"):
-        print(f"no choice: {choice.get('notes')}", file=sys.stderr)
+        notes = " ".join(str(n) for n in choice.get("notes") or [])
+        print(f"No choice: {notes}\nOutputs: {paths.root}", file=sys.stderr)
         return 1
-    print(json.dumps(choice, indent=2))
+    # The whole choice is in choice.json; the console ends with what a person reads first.
+    print("\n".join(console.summary_lines(choice, paths.root)), flush=True)
     return 0
 
 

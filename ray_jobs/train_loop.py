@@ -34,6 +34,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from hiast import pipeline
 from hiast.config import HIASTConfig
 from hiast.data import build_dataset
+from ray_jobs.console import train_log_level
 from ray_jobs.resources import TrialResources
 from ray_jobs.storage import ExperimentPaths, exists, fetch_file, read_bytes, upload_file, write_bytes_atomic
 from selection.store import PredictionWriter
@@ -313,6 +314,7 @@ def candidate_trainable(config: dict[str, Any], spec: SearchSpec) -> None:
             failure_config=ray.train.FailureConfig(max_failures=base.ray.worker_max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
             callbacks=[TuneReportCallback()],
+            logging_config=ray.train.LoggingConfig(log_level=train_log_level()),
         ),
     )
     trainer.fit()

@@ -7,7 +7,7 @@ has exactly the same trials, and Tune's ``params.json`` holds each trial's param
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ray.tune
@@ -56,8 +56,15 @@ def make_tuner(
     trial_max_failures: int,
     callbacks: list[ray.tune.Callback],
     resume: bool,
+    trial_name_creator: Callable[[Trial], str] | None = None,
+    verbose: int = 1,
 ) -> ray.tune.Tuner:
-    """A new Tuner over ``trials``, or (``resume``) the one saved in the experiment folder."""
+    """A new Tuner over ``trials``, or (``resume``) the one saved in the experiment folder.
+
+    ``trial_name_creator`` names trials in Tune's logs and tables (readable candidate ids, see
+    ray_jobs.console); ``verbose`` is Tune's own output level (0-2). A restored Tuner keeps the
+    ones it was saved with.
+    """
     if resume:
         # Finished trials stay finished; trials that were running or errored when the driver died
         # continue (their Train run restores its last round checkpoint). resume_errored rather
@@ -69,6 +76,7 @@ def make_tuner(
         tune_config=ray.tune.TuneConfig(
             max_concurrent_trials=spec.resources.max_concurrent_trials,
             trial_dirname_creator=trial_dirname,
+            trial_name_creator=trial_name_creator,
             # The drivers hold nothing between trials: reusing their processes saves a Python
             # start-up and the Ray/torch imports per candidate.
             reuse_actors=True,
@@ -78,6 +86,6 @@ def make_tuner(
             storage_path=spec.paths.storage,
             failure_config=ray.tune.FailureConfig(max_failures=trial_max_failures),
             callbacks=callbacks,
-            verbose=1,
+            verbose=verbose,
         ),
     )

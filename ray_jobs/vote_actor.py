@@ -22,6 +22,7 @@ import ray.tune
 from ray.tune.experiment import Trial
 
 from hiast.config import HIASTConfig
+from ray_jobs.console import provisional_line
 from ray_jobs.dashboard import write_dashboard
 from ray_jobs.storage import ExperimentPaths
 from ray_jobs.tensorboard_hparams import write_hparams
@@ -346,19 +347,32 @@ class ProvisionalVote(ray.tune.Callback):
         self._maybe_send()
 
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
-        if self._dirty:
+        if self._dirty or self._pending is not None:
             self._maybe_send()
 
     def _maybe_send(self) -> None:
-        if len(self._finished) < 2 or len(self._finished) >= self.total_trials:
-            return  # nothing to vote yet; or everything is done and the final vote follows
         if self._pending is not None:
             ready, _ = ray.wait([self._pending], timeout=0)
             if not ready:
                 return
+            self._show(self._pending)
+            self._pending = None
+        if not self._dirty or len(self._finished) < 2 or len(self._finished) >= self.total_trials:
+            return  # nothing to vote yet; or everything is done and the final vote follows
         try:
             actor = ray.get_actor(self.actor_name)
         except ValueError:
             return
         self._pending = actor.provisional.remote(list(self._finished.values()))
         self._dirty = False
+
+    @staticmethod
+    def _show(ref: Any) -> None:
+        """The running F-mIoU on the driver's console; a failed provisional vote is said, not fatal."""
+        try:
+            line = provisional_line(ray.get(ref))
+        except ray.exceptions.RayError as e:
+            log.warning("provisional vote failed (the final vote will run regardless): %s", e)
+            return
+        if line:
+            log.info("%s", line)

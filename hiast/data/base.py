@@ -37,6 +37,13 @@ class SegDataset(Sequence[Sample]):
     def load(self, i: int) -> Sample:
         raise NotImplementedError
 
+    def verify(self, *, full: bool = False, labels: bool = True) -> None:
+        """Check the files behind the samples before any training; DatasetError names the bad ones.
+
+        Datasets held in memory or generated have no files: nothing to check. ``full`` decodes
+        every file; ``labels=False`` leaves label files alone (labels the run never reads).
+        """
+
     def __len__(self) -> int:
         return len(self.ids)
 
@@ -68,3 +75,6 @@ class WithoutLabels(SegDataset):
     def load(self, i: int) -> Sample:
         s = self.inner.load(i)
         return Sample(s.id, s.image, None)
+
+    def verify(self, *, full: bool = False, labels: bool = True) -> None:
+        self.inner.verify(full=full, labels=False)  # hidden labels are never read

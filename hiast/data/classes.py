@@ -5,9 +5,9 @@ never be renamed in one place and forgotten in another. Id maps are 256-entry ``
 tables applied by array indexing (``table[ids]``), with every unlisted id -> 255 (ignore) and
 255 -> 255, so a map can also be applied to an already-mapped label that carries ignore pixels.
 
-Sources (facts, see shared/reference/datasets.md): cityscapesScripts ``helpers/labels.py`` for the
-Cityscapes rows; the SYNTHIA-RAND-CITYSCAPES README and the DAFormer/HIAST converters for SYNTHIA;
-Seg-Uncertainty ``robot_list/info.json`` and HIAST's Oxford loader for the RobotCar 9 classes.
+Sources: cityscapesScripts ``helpers/labels.py`` for the Cityscapes rows; the SYNTHIA-RAND-CITYSCAPES
+README and the DAFormer/HIAST converters for SYNTHIA; Seg-Uncertainty ``robot_list/info.json`` and
+HIAST's Oxford loader for the RobotCar 9 classes.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ __all__ = [
     "CITYSCAPES19_PALETTE",
     "CITYSCAPES19_CLASSES",
     "LABELID_TO_TRAINID",
+    "TRAINID_TO_LABELID",
     "SynthiaClass",
     "SYNTHIA_CLASSES",
     "SYNTHIA_NUM_IDS",
@@ -130,6 +131,10 @@ CITYSCAPES19_PALETTE: np.ndarray = np.array([r.color for r in _CS19_ROWS], dtype
 CITYSCAPES19_PALETTE.flags.writeable = False
 CITYSCAPES19_CLASSES: list[int] = list(range(19))
 LABELID_TO_TRAINID: np.ndarray = _lut([(r.id, r.train_id) for r in CITYSCAPES_CLASSES])
+# The way back, for results in the Cityscapes benchmark's format (labelIds): each trainId to its
+# row's id. Ignore (255) becomes 0, "unlabeled": 255 is no labelId, and the benchmark's evaluator
+# counts an ignored-class prediction on a valid pixel as a miss of that pixel's class.
+TRAINID_TO_LABELID: np.ndarray = _lut([(r.train_id, r.id) for r in _CS19_ROWS] + [(IGNORE_INDEX, 0)])
 
 
 class SynthiaClass(NamedTuple):

@@ -29,6 +29,8 @@ from hiast.data.base import IGNORE_INDEX, DatasetError, Sample, SegDataset
 __all__ = [
     "PngHeader",
     "png_header",
+    "ImageHeader",
+    "image_header",
     "read_image",
     "read_label_ids",
     "IdMap",
@@ -72,6 +74,26 @@ def png_header(path: Path) -> PngHeader | None:
         raise DatasetError(f"{path}: corrupt PNG (truncated or missing IHDR header)")
     width, height, bit_depth, color_type = struct.unpack(">IIBB", head[16:26])
     return PngHeader(width, height, bit_depth, color_type)
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    width: int
+    height: int
+    mode: str  # Pillow's mode: "RGB", "L", "P", "I;16", ...
+    channels: int
+
+
+def image_header(path: Path) -> ImageHeader:
+    """Size and pixel format of an image file, from its header only (Pillow opens lazily).
+
+    Raises DatasetError naming the file when it cannot be opened or is no image Pillow knows.
+    """
+    try:
+        with Image.open(path) as im:
+            return ImageHeader(im.width, im.height, im.mode, len(im.getbands()))
+    except _DECODE_ERRORS as e:
+        raise DatasetError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
 
 
 def read_image(path: Path) -> np.ndarray:

@@ -2,11 +2,21 @@
 
 Each loader is a ``SegDataset`` built from a ``DatasetSpec``. Construction is cheap and strict: it
 lists the folders (or reads the HIAST JSON list), sorts the ids, applies ``spec.limit`` and checks
-that every selected image and label file exists, so a broken tree fails before any training.
-File contents are read lazily in ``load(i)``, which checks them (decodable, image and label of one
-size, label values inside the id map) and raises ``DatasetError`` naming the file.
+that every selected image and label file exists and that the split is not empty, so a broken tree
+fails before any training. File contents are read lazily in ``load(i)``, which checks them
+(decodable, image and label of one size, label values inside the id map) and raises
+``DatasetError`` naming the file.
 
-Layouts (shared/reference/datasets.md):
+``verify()`` is what a job runs before it trains (``ray_jobs.select`` preflight, ``python -m hiast
+check-data``). By default it reads the header of every file (a few KB each: is it an image, are the
+image and its label of one size, is the label single-channel where it must be) and decodes a few
+files of the split in full (a label format or class map that does not fit shows in every file).
+Decoding everything is what finds a file damaged past its header or one stray label value; for
+GTA5's 25k pairs that is tens of CPU-minutes, so it is asked for (``full=True``, the jobs'
+``--check-data``) and spread over the machine's cores. Otherwise such a file stops the run when it
+is first read, naming the file.
+
+Layouts (as each dataset's release ships them):
 - Cityscapes: ``leftImg8bit/{split}/{city}/*_leftImg8bit.png``; labels in
   ``gtFine/{split}/{city}/*_gtFine_{labelIds|labelTrainIds}.png``. A split without a
   ``gtFine/{split}`` folder is unlabeled (``has_labels`` False), as for a target training split
@@ -33,7 +43,12 @@ otherwise such entries get an all-255 label (as HIAST does).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -50,11 +65,17 @@ from hiast.data.classes import (
     SYNTHIA_NUM_IDS,
     SYNTHIA_TO_TRAINID,
 )
-from hiast.data.io import IdMap, check_same_size, read_image, read_json_list, read_label_ids
+from hiast.data.io import IdMap, check_same_size, image_header, read_image, read_json_list, read_label_ids
 
 __all__ = ["CityscapesDataset", "GTA5Dataset", "SynthiaDataset", "RobotCarDataset"]
 
 _MAX_LISTED = 5  # how many missing files an error names before summarising
+# Files of a split decoded in full by a default verify(), spread over the split.
+_SAMPLE = 4
+# A full verify() of more items than this is spread over worker processes.
+_PARALLEL_FROM = 64
+
+log = logging.getLogger("hiast")
 
 
 @dataclass(frozen=True)
@@ -110,6 +131,68 @@ class _FileDataset(SegDataset):
         self._id_map = id_map
         self._channel = label_channel
 
+    def verify(self, *, full: bool = False, labels: bool = True) -> None:
+        start = time.perf_counter()
+        problems = [msg for it in self._items if (msg := self._header_problem(it, labels))]
+        decoded = range(len(self._items)) if full else _spread(len(self._items), _SAMPLE)
+        if not problems:
+            problems = self._decode_problems(decoded, labels)
+        if problems:
+            shown = "\n  ".join(problems[:_MAX_LISTED])
+            more = f"\n  and {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else ""
+            raise DatasetError(f"{self.name}: {len(problems)} bad file(s):\n  {shown}{more}")
+        log.info(
+            "%s: %d %s checked (headers; %d decoded) in %.1fs",
+            self.name,
+            len(self._items),
+            "images and labels" if labels and self.has_labels else "images",
+            len(decoded),
+            time.perf_counter() - start,
+        )
+
+    def _header_problem(self, it: _Item, labels: bool) -> str | None:
+        """What is wrong with one pair, from the files' headers only; None when nothing is."""
+        try:
+            image = image_header(it.image)
+            if not labels or it.label is None:
+                return None
+            label = image_header(it.label)
+        except DatasetError as e:
+            return str(e)
+        if label.channels > 1 and self._channel is None:
+            return (
+                f"{it.label}: a label image must have one channel (grey or palette ids), this one has "
+                f"{label.channels} ({label.mode}); is it a colour visualisation?"
+            )
+        if (image.width, image.height) != (label.width, label.height):
+            return (
+                f"size mismatch: image {it.image} is {image.width}x{image.height} (WxH) but label "
+                f"{it.label} is {label.width}x{label.height}"
+            )
+        return None
+
+    def _decode_problems(self, indices: Sequence[int], labels: bool) -> list[str]:
+        if len(indices) < _PARALLEL_FROM or (os.cpu_count() or 1) < 2:
+            return self._decode_some(indices, labels)
+        workers = os.cpu_count() or 1
+        chunks = [indices[k::workers] for k in range(workers)]
+        # spawn, not fork: the caller may hold threads (torch's, Ray's) that a fork would copy.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            parts = pool.map(self._decode_some, chunks, [labels] * workers)
+            return sorted(msg for part in parts for msg in part)
+
+    def _decode_some(self, indices: Sequence[int], labels: bool) -> list[str]:
+        problems = []
+        for i in indices:
+            try:
+                if labels:
+                    self.load(i)
+                else:
+                    read_image(self._items[i].image)
+            except DatasetError as e:
+                problems.append(str(e))
+        return problems
+
     def files(self, i: int) -> tuple[Path, Path | None]:
         """The image and label file of sample ``i`` (label None when unlabeled)."""
         it = self._items[i]
@@ -126,6 +209,13 @@ class _FileDataset(SegDataset):
         elif self.has_labels:  # an unlabeled entry in a partly labelled list: all ignore
             label = np.full(image.shape[:2], IGNORE_INDEX, dtype=np.uint8)
         return Sample(it.id, image, label)
+
+
+def _spread(n: int, k: int) -> list[int]:
+    """Up to ``k`` indices spread evenly over ``range(n)``, first and last included."""
+    if n <= k:
+        return list(range(n))
+    return sorted({round(j * (n - 1) / (k - 1)) for j in range(k)})
 
 
 def _check_exist(name: str, paths: list[Path], kind: str, items: list[_Item] | None = None) -> None:

@@ -89,6 +89,9 @@ def test_failed_candidate_is_reported_and_the_vote_goes_on(ray_head: RayHead, tm
     )
     proc = ray_head.run_select(config, tmp_path / "results", faults={"fail_candidates": ["alpha=0.7"]})
     assert proc.returncode == 0, proc.stderr[-6000:]
+    # The error reaches the console, by the candidate's name; the summary still closes the output.
+    assert "alpha=0.7 [rep 0]: FAILED: RuntimeError: candidate 'alpha=0.7': failure injected" in proc.stderr
+    assert proc.stdout.splitlines()[-3].startswith("Failed: alpha=0.7")
     table, choice = check_outputs(tmp_path / "results" / "tiny", TINY_IDS)
     rows = table.set_index("candidate_id")
     assert rows.loc["alpha=0.7", "status"] == "failed"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from conftest import RayHead
 from jobtools import TINY_IDS, check_outputs
@@ -20,10 +18,20 @@ def test_job_writes_table_choice_and_dashboard(submitted: dict) -> None:
     assert len(list((experiment / "results").glob("*.json"))) == 3
     # One Train run per trial, with its round checkpoints under the experiment.
     assert len(list((experiment / "train").iterdir())) == 3
-    # The job's log (streamed back by `ray job submit`) ends with the choice.
-    assert json.dumps({"candidate_id": choice["candidate_id"]})[1:-1] in submitted["output"]
+    # The job's log (streamed back by `ray job submit`) names candidates by their parameters and
+    # ends with the choice, its confidence and the outputs' place.
+    output = submitted["output"]
+    assert "alpha=0.3: round 1 of 2 done" in output
+    summary = [
+        line for line in output.splitlines() if line.startswith(("Choice: ", "Confidence: ", "Outputs: "))
+    ]
+    assert [line.split(":")[0] for line in summary] == ["Choice", "Confidence", "Outputs"]
+    assert f"(candidate {choice['candidate_id']!r};" in summary[0]
+    assert str(experiment) in summary[2]
     # The provisional vote ran while the third candidate was training (2 of 3 finished).
-    assert "provisional vote over 2 finished trial(s)" in submitted["output"]
+    assert "running F-mIoU, 2 of 3 candidates finished" in output
+    # Ray's own INFO chatter stays out of a normal run.
+    assert "Reporting training result" not in output and "Started a local Ray instance" not in output
     # Tune's own per-trial files are there for TensorBoard, with F-mIoU added after the vote.
     trial_dirs = [p for p in experiment.iterdir() if p.name.startswith("cand_")]
     assert len(trial_dirs) == 3
