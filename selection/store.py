@@ -28,9 +28,9 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from selection.arrays import IGNORE_INDEX, first_bad_candidate, is_torch
 from selection.errors import PredictionStoreError
-from selection.filesystem import _delete_quietly, _move, _temp_path, resolve
-from selection.fusion import IGNORE_INDEX, _first_bad_candidate_numpy, _is_torch
+from selection.filesystem import delete_quietly, move, resolve, temp_path
 from selection.subset import subset_hash
 
 __all__ = [
@@ -55,7 +55,7 @@ PREDICTIONS_SCHEMA = pa.schema(
 
 
 def _label_problem(labels: np.ndarray, num_classes: int, ignore_index: int) -> str | None:
-    bad = _first_bad_candidate_numpy(labels.reshape(1, -1), num_classes, ignore_index)
+    bad = first_bad_candidate(labels.reshape(1, -1), num_classes, ignore_index)
     if bad is None:
         return None
     flat = labels.reshape(-1)
@@ -98,7 +98,7 @@ class PredictionWriter:
             raise PredictionStoreError(f"candidate {self.candidate_id!r}: image ids are not unique")
         self._compression_level = compression_level
         self._fs, self._path = resolve(self.uri)
-        self._tmp = _temp_path(self._path)
+        self._tmp = temp_path(self._path)
         self._stream: Any = None
         self._writer: pq.ParquetWriter | None = None
         self._written = 0
@@ -150,7 +150,7 @@ class PredictionWriter:
                 f"got {image_id!r} "
                 "(write in subset order)"
             )
-        arr = label_map.detach().cpu().numpy() if _is_torch(label_map) else np.asarray(label_map)
+        arr = label_map.detach().cpu().numpy() if is_torch(label_map) else np.asarray(label_map)
         if arr.ndim != 2:
             raise PredictionStoreError(
                 f"candidate {self.candidate_id!r}, image {image_id!r}: "
@@ -193,7 +193,7 @@ class PredictionWriter:
                 self._stream.close()
         except (OSError, pa.ArrowException):
             pass
-        _delete_quietly(self._fs, self._tmp)
+        delete_quietly(self._fs, self._tmp)
 
     def close(self) -> None:
         """Commit if every subset image was written; otherwise abort and raise."""
@@ -211,10 +211,10 @@ class PredictionWriter:
             assert self._writer is not None
             self._writer.close()
             self._stream.close()
-            _move(self._fs, self._tmp, self._path)
+            move(self._fs, self._tmp, self._path)
         except BaseException:
             self._closed = True
-            _delete_quietly(self._fs, self._tmp)
+            delete_quietly(self._fs, self._tmp)
             raise
         self._closed = True
 

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from selection import PredictionStoreError, PredictionWriter, read_predictions, stream_stacks
-from selection.filesystem import _move
+from selection.filesystem import move
 from selection.store import PREDICTIONS_SCHEMA
 
 IDS = ["a01", "a02", "b07", "c11"]
@@ -266,5 +266,5 @@ def test_move_falls_back_to_copy_then_delete():
         def delete_file(self, path):
             calls.append(("delete", path))
 
-    _move(NoRename(), "b/.x.tmp", "b/x")
+    move(NoRename(), "b/.x.tmp", "b/x")
     assert calls == [("copy", "b/.x.tmp", "b/x"), ("delete", "b/.x.tmp")]
