@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from selection_naive import naive_agreement, random_stacks
 
 from selection import FusionAccumulator, PairwiseAgreement
@@ -40,3 +41,15 @@ def test_merge_leaves_read_only_parts_untouched():
     for (hist, inter), (hist0, inter0) in zip(arrays, before, strict=True):
         np.testing.assert_array_equal(hist, hist0)
         np.testing.assert_array_equal(inter, inter0)
+
+
+def test_pairwise_subset_of_pairs():
+    rng = np.random.default_rng(5)
+    stacks = random_stacks(rng, 4, 3, 3)
+    pw = PairwiseAgreement(4, 3, pairs=[(2, 0)])
+    for s in stacks:
+        pw.update(s)
+    m = pw.matrix()
+    ref = naive_agreement(stacks, 3)
+    assert m[0, 2] == pytest.approx(ref[0, 2]) and m[2, 0] == pytest.approx(ref[0, 2])
+    assert np.isnan(m[0, 1]) and np.isnan(m[1, 3])
