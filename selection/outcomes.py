@@ -31,7 +31,6 @@ from selection.choice import Choice
 from selection.errors import SelectionError
 from selection.result import SelectionResult
 from selection.run import ChunkMap, run_selection
-from selection.trimming import DEFAULT_TRIM_RULE
 
 __all__ = ["Outcome", "JobVote", "voting_candidates", "vote_outcomes", "RECORD_FIELDS", "METRIC_COLUMNS"]
 
@@ -139,7 +138,8 @@ def _select(
     num_classes: int,
     mode: str,
     trim_outliers: bool,
-    **passes: Any,
+    map_chunks: ChunkMap | None,
+    num_chunks: int,
 ) -> tuple[SelectionResult | None, list[str]]:
     """The main vote: every finished candidate, its first finished replicate voting."""
     by_candidate: dict[str, list[Outcome]] = {}
@@ -163,8 +163,8 @@ def _select(
         extra_scores={"source_val_miou": source} if source else None,
         true_miou=true or None,
         trim_outliers=trim_outliers,
-        trim_rule=DEFAULT_TRIM_RULE,
-        **passes,
+        map_chunks=map_chunks,
+        num_chunks=num_chunks,
     )
     return result, notes
 
@@ -176,7 +176,8 @@ def _replicate_f_miou(
     num_classes: int,
     mode: str,
     replicates: int,
-    **passes: Any,
+    map_chunks: ChunkMap | None,
+    num_chunks: int,
 ) -> dict[str, dict[int, float]]:
     """Candidate -> replicate -> F-mIoU of that replicate's own vote (untrimmed, paper F-mIoU).
 
@@ -192,7 +193,8 @@ def _replicate_f_miou(
         uris = {c.id: _uri(done[c.id]) for c in voters}
         table = run_selection(
             voters, uris, subset_ids, num_classes,
-            trim_outliers=False, centre_bias=False, agreement=False, **passes,
+            trim_outliers=False, centre_bias=False, agreement=False,
+            map_chunks=map_chunks, num_chunks=num_chunks,
         ).table  # fmt: skip
         for cid, f in zip(table["candidate_id"], table["f_miou"], strict=True):
             out.setdefault(cid, {})[r] = float(f)
@@ -309,12 +311,13 @@ def vote_outcomes(
     (final: unfinished ones ``failed``). With ``replicates`` > 1 the final vote also scores each
     replicate on its own (``f_miou__rep<r>``). ``map_chunks``/``num_chunks``: as in run_selection.
     """
-    passes = {"map_chunks": map_chunks, "num_chunks": num_chunks}
-    result, notes = _select(candidates, outcomes, subset_ids, num_classes, mode, trim_outliers, **passes)
+    result, notes = _select(
+        candidates, outcomes, subset_ids, num_classes, mode, trim_outliers, map_chunks, num_chunks
+    )
     per_replicate = None
     if replicates > 1 and not provisional:
         per_replicate = _replicate_f_miou(
-            candidates, outcomes, subset_ids, num_classes, mode, replicates, **passes
+            candidates, outcomes, subset_ids, num_classes, mode, replicates, map_chunks, num_chunks
         )
     table = _job_table(candidates, result, outcomes, replicates, provisional, per_replicate)
     return JobVote(result, table, _job_choice(candidates, result, notes, outcomes, provisional))
