@@ -19,8 +19,9 @@ Which keys a document has:
 * written by the Ray job only (None: absent): ``unfinished`` (provisional) or ``failed`` (final),
   ``provisional``, ``finished``, ``total``.
 
-Adding a field: give it a default (so documents written before still load), bump
-:data:`CHOICE_SCHEMA_VERSION`, and list it above.
+Adding a field (the configured rule, every score's pick, a confidence, ...): give it a default,
+list it above, bump :data:`CHOICE_SCHEMA_VERSION`, and let :func:`load_choice` accept the older
+versions it can still read (with the default, every older document is one).
 """
 
 from __future__ import annotations
