@@ -14,6 +14,7 @@ Pure numpy / torch / pyarrow / pandas; no Ray (the Ray jobs call into this packa
   one selection sequence (passes, pluggable chunk map, scoring steps of :mod:`selection.scoring`).
 * :mod:`selection.choice` — the typed ``Choice`` (``choice.json``); :mod:`selection.result` — the
   ``SelectionResult`` and its artefacts; :mod:`selection.tables` — the results table and writers.
+* :mod:`selection.outcomes` — a search's trial outcomes to its table and choice (the vote actor's logic).
 """
 
 from selection.audit import kendall_tau_b, spearman, summarize_audit
@@ -28,6 +29,7 @@ from selection.fusion import (
     f_miou,
     majority_vote,
 )
+from selection.outcomes import JobVote, Outcome, vote_outcomes, voting_candidates
 from selection.plan import (
     PlanAccumulator,
     VotePlan,
@@ -121,6 +123,10 @@ __all__ = [
     "Choice",
     "CHOICE_SCHEMA_VERSION",
     "load_choice",
+    "Outcome",
+    "JobVote",
+    "vote_outcomes",
+    "voting_candidates",
     "build_results_table",
     "write_parquet",
     "write_json",
