@@ -109,11 +109,11 @@ def main() -> int:
     )
     args = ap.parse_args()
     if args.compile:
-        import selection.fusion as fusion
+        import selection.fusion_torch as fusion_torch
 
         # The vote is a fixed sequence of elementwise ops and reductions: a compiler can fuse it into
         # a few kernels. Swapped in here only, so the library itself never depends on compilation.
-        fusion._vote_torch = torch.compile(fusion._vote_torch, dynamic=False)
+        fusion_torch.vote = torch.compile(fusion_torch.vote, dynamic=False)
 
     dev = "cuda" if torch.cuda.is_available() and not args.smoke else "cpu"
     fh, fw = args.size or ((128, 256) if args.smoke else (1024, 2048))

@@ -2,21 +2,27 @@
 
 Pure numpy / torch / pyarrow / pandas; no Ray (the Ray jobs call into this package).
 
-* :mod:`selection.fusion` — ``majority_vote``, ``f_miou``, ``FusionAccumulator`` (streaming, mergeable).
+* :mod:`selection.fusion` — ``majority_vote``, ``f_miou``, ``FusionAccumulator`` (streaming, mergeable);
+  back-ends :mod:`selection.fusion_numpy`, :mod:`selection.fusion_torch`; shared array helpers
+  :mod:`selection.arrays`; candidate-vs-candidate agreement :mod:`selection.agreement`.
 * :mod:`selection.subset` — the deterministic image subset and its JSON record.
 * :mod:`selection.store` — per-candidate predictions files (Parquet via pyarrow.fs), streamed back.
 * :mod:`selection.candidates` — sweep / grid candidates with stable ids.
 * :mod:`selection.centre_bias`, :mod:`selection.trimming`, :mod:`selection.scores`,
   :mod:`selection.audit` — the diagnostics and extra scores beside F-mIoU.
-* :mod:`selection.plan`, :mod:`selection.run` — one pass over the store, fan-out/merge, the choice.
-* :mod:`selection.tables` — the results table and atomic writers.
+* :mod:`selection.plan` — what one pass accumulates; :mod:`selection.run` — ``run_selection``, the
+  one selection sequence (passes, pluggable chunk map, scoring steps of :mod:`selection.scoring`).
+* :mod:`selection.choice` — the typed ``Choice`` (``choice.json``); :mod:`selection.result` — the
+  ``SelectionResult`` and its artefacts; :mod:`selection.tables` — the results table and writers.
+* :mod:`selection.outcomes` — a search's trial outcomes to its table and choice (the vote actor's logic).
 * :mod:`selection.evidence`, :mod:`selection.validators`, :mod:`selection.rules` — per-candidate
   evidence files, the label-free validators and the rules that pick from them.
 """
 
-from selection.audit import kendall_tau_b, rankdata, spearman, summarize_audit
+from selection.audit import kendall_tau_b, spearman, summarize_audit
 from selection.candidates import Candidate, Line, build_candidates, format_value, lines, vote_groups
 from selection.centre_bias import CentreBiasVerdict, Window, centre_bias_verdict, windows_for_line
+from selection.choice import CHOICE_SCHEMA_VERSION, Choice, load_choice
 from selection.errors import PredictionStoreError, SelectionError
 from selection.evidence import Evidence, EvidenceError, EvidenceSettings, EvidenceWriter, read_evidence
 from selection.fusion import (
@@ -26,6 +32,7 @@ from selection.fusion import (
     f_miou,
     majority_vote,
 )
+from selection.outcomes import JobVote, Outcome, vote_outcomes, voting_candidates
 from selection.plan import (
     PlanAccumulator,
     VotePlan,
@@ -35,8 +42,9 @@ from selection.plan import (
     merge_accumulators,
     replicate_member_id,
 )
+from selection.result import SelectionResult
 from selection.rules import Rule, all_picks, check_rule, parse_rule
-from selection.run import SelectionResult, run_selection, score_from_accumulators
+from selection.run import ChunkMap, accumulate_chunks, run_selection, score_from_accumulators
 from selection.scores import (
     SCORES,
     MeanMapAccumulator,
@@ -100,7 +108,6 @@ __all__ = [
     "rescale_consistency",
     "source_val_miou",
     "seed_agreement",
-    "rankdata",
     "spearman",
     "kendall_tau_b",
     "summarize_audit",
@@ -112,9 +119,18 @@ __all__ = [
     "merge_accumulators",
     "image_chunks",
     "replicate_member_id",
+    "ChunkMap",
+    "accumulate_chunks",
     "SelectionResult",
     "run_selection",
     "score_from_accumulators",
+    "Choice",
+    "CHOICE_SCHEMA_VERSION",
+    "load_choice",
+    "Outcome",
+    "JobVote",
+    "vote_outcomes",
+    "voting_candidates",
     "build_results_table",
     "write_parquet",
     "write_json",

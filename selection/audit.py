@@ -22,14 +22,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.stats
+
+from selection.candidates import GRID_GROUP, Candidate
+from selection.tables import GroupScores
 
 __all__ = [
-    "rankdata",
     "spearman",
     "kendall_tau_b",
     "pick",
     "AuditScore",
     "audit_group",
+    "centre_of_group",
+    "audit_selection",
     "summarize_audit",
     "AUDIT_COLUMNS",
 ]
@@ -49,46 +54,26 @@ AUDIT_COLUMNS = [
 ]
 
 
-def rankdata(x: Sequence[float]) -> np.ndarray:
-    """Ranks 1..n, ties given their average rank (as scipy.stats.rankdata 'average')."""
-    a = np.asarray(x, dtype=np.float64)
-    order = np.argsort(a, kind="mergesort")
-    ranks = np.empty(len(a), dtype=np.float64)
-    sorted_a = a[order]
-    i = 0
-    while i < len(a):
-        j = i
-        while j + 1 < len(a) and sorted_a[j + 1] == sorted_a[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    return ranks
+def _rank_inputs(name: str, x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Both as float arrays, or None where the correlation is undefined (n < 2, a constant side)."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) != len(y):
+        raise ValueError(f"{name}: lengths differ ({len(x)} vs {len(y)})")
+    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
+        return None  # scipy would warn and give NaN; NaN is the answer, without the warning
+    return x, y
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman rank correlation (Pearson of average ranks); NaN if n < 2 or either is constant."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if len(x) != len(y):
-        raise ValueError(f"spearman: lengths differ ({len(x)} vs {len(y)})")
-    if len(x) < 2:
-        return float("nan")
-    rx, ry = rankdata(x) - (len(x) + 1) / 2.0, rankdata(y) - (len(y) + 1) / 2.0
-    den = np.sqrt((rx * rx).sum() * (ry * ry).sum())
-    return float((rx * ry).sum() / den) if den > 0 else float("nan")
+    """Spearman rank correlation (average ranks for ties, scipy.stats); NaN if n < 2 or either is constant."""
+    both = _rank_inputs("spearman", x, y)
+    return float("nan") if both is None else float(scipy.stats.spearmanr(*both).statistic)
 
 
 def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:
-    """Kendall's tau-b (ties adjusted, as scipy.stats.kendalltau's default); NaN if undefined."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if len(x) != len(y):
-        raise ValueError(f"kendall: lengths differ ({len(x)} vs {len(y)})")
-    iu = np.triu_indices(len(x), k=1)
-    dx = np.sign(x[:, None] - x[None, :])[iu]
-    dy = np.sign(y[:, None] - y[None, :])[iu]
-    nx, ny = np.count_nonzero(dx), np.count_nonzero(dy)
-    if nx == 0 or ny == 0:
-        return float("nan")
-    return float((dx * dy).sum() / np.sqrt(float(nx) * float(ny)))
+    """Kendall's tau-b (ties adjusted, scipy.stats.kendalltau); NaN if n < 2 or either is constant."""
+    both = _rank_inputs("kendall", x, y)
+    return float("nan") if both is None else float(scipy.stats.kendalltau(*both, variant="b").statistic)
 
 
 def pick(
@@ -182,6 +167,48 @@ def audit_group(
         )
     )
     return rows
+
+
+def centre_of_group(group: str, ids: Sequence[str], by_id: Mapping[str, Candidate]) -> str | None:
+    """The middle candidate: middle value of a sweep, or every parameter's middle value in a grid."""
+    if group != GRID_GROUP:
+        return ids[(len(ids) - 1) // 2]
+    members = [by_id[i] for i in ids]
+    target = {}
+    for p in members[0].params:
+        vals = sorted({float(c.params[p]) for c in members})
+        target[p] = vals[(len(vals) - 1) // 2]
+    for c in members:
+        if all(float(c.params[p]) == v for p, v in target.items()):
+            return c.id
+    return None
+
+
+def audit_selection(
+    groups: Mapping[str, GroupScores],
+    candidates: Sequence[Candidate],
+    true_miou: Mapping[str, float],
+    extra_scores: Mapping[str, Mapping[str, float]],
+    extra_directions: Mapping[str, bool],
+    seed_agreement: Mapping[str, float],
+) -> pd.DataFrame:
+    """Audit rows (AUDIT_COLUMNS) of every vote group: F-mIoU, trimmed F-mIoU, each extra score,
+    seed agreement (when measured), then the centre and random references."""
+    by_id = {c.id: c for c in candidates}
+    rows: list[dict] = []
+    for g, gs in groups.items():
+        sc: dict[str, AuditScore] = {
+            "f_miou": AuditScore(gs.f_miou, True),
+            "f_miou_trimmed": AuditScore(
+                gs.f_miou_trimmed, True, [i for i in gs.ids if i not in gs.degenerate]
+            ),
+        }
+        for name, vals in extra_scores.items():
+            sc[name] = AuditScore(vals, extra_directions[name])
+        if seed_agreement:
+            sc["seed_agreement"] = AuditScore(seed_agreement, True)
+        rows += audit_group(g, gs.ids, true_miou, sc, centre_of_group(g, gs.ids, by_id))
+    return pd.DataFrame(rows, columns=AUDIT_COLUMNS)
 
 
 def summarize_audit(audit: pd.DataFrame) -> pd.DataFrame:

@@ -19,9 +19,23 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
+
+from selection.audit import pick
 from selection.candidates import Line, format_value
 
-__all__ = ["Window", "CentreBiasVerdict", "MIN_LINE_VALUES", "windows_for_line", "centre_bias_verdict"]
+__all__ = [
+    "Window",
+    "CentreBiasVerdict",
+    "CentreBias",
+    "MIN_LINE_VALUES",
+    "windows_for_line",
+    "centre_bias_verdict",
+    "assess_centre_bias",
+    "windows_table",
+    "WINDOW_COLUMNS",
+]
 
 MIN_LINE_VALUES = 5
 
@@ -128,3 +142,104 @@ def centre_bias_verdict(
 
 def describe_window(w: Window) -> str:
     return f"{w.parameter} in [{', '.join(format_value(v) for v in w.values)}]"
+
+
+@dataclass(frozen=True)
+class CentreBias:
+    """The diagnostic over all windows of a selection.
+
+    ``picks``: window name -> its own vote's pick. ``verdicts``: parameter -> verdict.
+    ``centre_bound``: the centre-bound parameters. ``candidate_ids``: the candidates on their lines
+    (in sweep mode, the whole sweep). ``notes``: the verdicts that warn (centre-bound, or not assessed).
+    """
+
+    picks: dict[str, str | None]
+    verdicts: dict[str, CentreBiasVerdict]
+    centre_bound: list[str]
+    candidate_ids: set[str]
+    notes: list[str]
+
+
+def assess_centre_bias(
+    windows: Sequence[Window],
+    window_scores: Mapping[str, Mapping[str, float]],
+    mode: str,
+    groups: Mapping[str, Sequence[str]],
+    degenerate: Collection[str],
+) -> CentreBias:
+    """Pick of every window's own vote (``window_scores``: window name -> id -> F-mIoU), judged per parameter.
+
+    ``groups``: vote group -> candidate ids (a centre-bound sweep marks all its candidates).
+    """
+    picks = {w.name: pick(w.candidate_ids, window_scores[w.name], True) for w in windows}
+    by_param: dict[str, list[Window]] = {}
+    for w in windows:
+        by_param.setdefault(w.parameter, []).append(w)
+    verdicts: dict[str, CentreBiasVerdict] = {}
+    for p, ws in by_param.items():
+        name = f"sweep {p!r}" if mode == "sweep" else f"parameter {p!r} (grid lines)"
+        verdicts[p] = centre_bias_verdict(name, p, ws, picks, exclude=degenerate)
+    centre_bound = [p for p, v in verdicts.items() if v.centre_bound]
+    ids: set[str] = set()
+    for p in centre_bound:
+        for w in by_param[p]:
+            ids.update(w.candidate_ids)
+        if mode == "sweep":
+            ids.update(groups[p])
+    notes = [v.sentence for v in verdicts.values() if v.centre_bound or v.centre_bound is None]
+    return CentreBias(picks, verdicts, centre_bound, ids, notes)
+
+
+WINDOW_COLUMNS = [
+    "parameter",
+    "line",
+    "window",
+    "start",
+    "size",
+    "candidate_ids",
+    "values",
+    "f_miou",
+    "centre",
+    "pick",
+    "picked_centre",
+    "assessed",
+]
+
+
+def windows_table(
+    windows: Sequence[Window],
+    window_scores: Mapping[str, Mapping[str, float]],
+    picks: Mapping[str, str | None],
+    degenerate: Collection[str],
+    true_miou: Mapping[str, float] | None,
+) -> pd.DataFrame:
+    """One row per window (``windows.parquet``); with true mIoU, the window's best and the pick's regret."""
+    rows = []
+    for w in windows:
+        scores = window_scores[w.name]
+        row = {
+            "parameter": w.parameter,
+            "line": w.line,
+            "window": w.name,
+            "start": w.start,
+            "size": w.size,
+            "candidate_ids": list(w.candidate_ids),
+            "values": [float(v) for v in w.values],
+            "f_miou": [float(scores[i]) for i in w.candidate_ids],
+            "centre": w.centre_id,
+            "pick": picks[w.name],
+            "picked_centre": picks[w.name] == w.centre_id,
+            "assessed": not set(w.candidate_ids) & set(degenerate),
+        }
+        if true_miou is not None:
+            known = [i for i in w.candidate_ids if i in true_miou and np.isfinite(true_miou[i])]
+            best = max(known, key=lambda i: true_miou[i]) if known else None
+            row["true_best"] = best
+            row["pick_regret"] = (
+                float(true_miou[best] - true_miou[picks[w.name]])
+                if best and picks[w.name] in true_miou
+                else float("nan")
+            )
+        rows.append(row)
+    cols = WINDOW_COLUMNS + (["true_best", "pick_regret"] if true_miou is not None else [])
+    return pd.DataFrame(rows, columns=cols)

@@ -17,7 +17,16 @@ from contextlib import contextmanager
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-__all__ = ["resolve", "atomic_output", "write_bytes_atomic", "read_bytes", "exists"]
+__all__ = [
+    "resolve",
+    "atomic_output",
+    "write_bytes_atomic",
+    "read_bytes",
+    "exists",
+    "temp_path",
+    "move",
+    "delete_quietly",
+]
 
 
 def resolve(uri: str | os.PathLike[str]) -> tuple[pafs.FileSystem, str]:
@@ -33,12 +42,14 @@ def exists(uri: str | os.PathLike[str]) -> bool:
     return fs.get_file_info(path).type != pafs.FileType.NotFound
 
 
-def _temp_path(path: str) -> str:
+def temp_path(path: str) -> str:
+    """A hidden, unique temporary name beside ``path`` (same directory: the final move stays cheap)."""
     parent, name = posixpath.split(path)
     return posixpath.join(parent, f".{name}.tmp-{uuid.uuid4().hex[:12]}")
 
 
-def _move(fs: pafs.FileSystem, src: str, dst: str) -> None:
+def move(fs: pafs.FileSystem, src: str, dst: str) -> None:
+    """Move ``src`` over ``dst``: a rename where the file system has one, else copy then delete."""
     try:
         fs.move(src, dst)
     except (NotImplementedError, pa.ArrowNotImplementedError):
@@ -47,7 +58,8 @@ def _move(fs: pafs.FileSystem, src: str, dst: str) -> None:
         fs.delete_file(src)
 
 
-def _delete_quietly(fs: pafs.FileSystem, path: str) -> None:
+def delete_quietly(fs: pafs.FileSystem, path: str) -> None:
+    """Delete a temporary file while another error is being raised; a failure here must not mask it."""
     try:
         fs.delete_file(path)
     except (OSError, pa.ArrowException):
@@ -61,13 +73,13 @@ def atomic_output(uri: str | os.PathLike[str]) -> Iterator[pa.NativeFile]:
     parent = posixpath.dirname(path)
     if parent:
         fs.create_dir(parent, recursive=True)
-    tmp = _temp_path(path)
+    tmp = temp_path(path)
     try:
         with fs.open_output_stream(tmp) as out:
             yield out
-        _move(fs, tmp, path)
+        move(fs, tmp, path)
     except BaseException:
-        _delete_quietly(fs, tmp)
+        delete_quietly(fs, tmp)
         raise
 
 

@@ -4,21 +4,13 @@ A :class:`VotePlan` lists the files to stream (one "member" per candidate, plus 
 vote groups (each sweep, or the grid), the centre-bias windows (each re-voted as its own group),
 and the member pairs whose agreement is tracked. A :class:`PlanAccumulator` holds one
 :class:`~selection.fusion.FusionAccumulator` per group/window and one
-:class:`~selection.fusion.PairwiseAgreement`; everything is counts, so accumulators built on
+:class:`~selection.agreement.PairwiseAgreement`; everything is counts, so accumulators built on
 disjoint image chunks merge exactly.
 
 Pass 1 uses the full plan. If trimming flags degenerate candidates, :meth:`VotePlan.trimmed` gives
 a smaller plan for pass 2: only the affected groups, voting without the degenerates (who are still
-scored against that fusion), reading only those groups' files.
-
-For a Ray actor::
-
-    plan = make_plan(candidates, prediction_uris, subset_ids, num_classes)
-    parts = [accumulate(plan, a, b) for a, b in chunks]           # fan out: one task per chunk
-    first = merge_accumulators(parts)
-    second_plan = plan.trimmed(first)                             # None when nobody is degenerate
-    second = merge_accumulators([accumulate(second_plan, a, b) for a, b in chunks]) if second_plan else None
-    result = score_from_accumulators(plan, first, second, extra_scores=..., true_miou=...)
+scored against that fusion), reading only those groups' files. The passes themselves, chunked and
+merged, are run by :func:`selection.run.run_selection` (the one place that sequences them).
 """
 
 from __future__ import annotations
@@ -29,10 +21,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from selection.agreement import PairwiseAgreement
 from selection.candidates import Candidate, lines, vote_groups
 from selection.centre_bias import Window, windows_for_line
 from selection.errors import SelectionError
-from selection.fusion import IGNORE_INDEX, FusionAccumulator, PairwiseAgreement
+from selection.fusion import IGNORE_INDEX, FusionAccumulator
 from selection.store import stream_stacks
 from selection.trimming import DEFAULT_TRIM_RULE, TrimRule, find_degenerate
 

@@ -28,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from selection.agreement import PairwiseAgreement
+from selection.arrays import is_torch, to_numpy
 from selection.errors import SelectionError
-from selection.fusion import PairwiseAgreement, _is_torch, _numpy
 
 __all__ = [
     "ScoreSpec",
@@ -113,9 +114,9 @@ class MeanMapAccumulator:
         self.images = 0
 
     def update(self, values: Any, valid: Any = None) -> None:
-        v = np.asarray(_numpy(values), dtype=np.float64)
+        v = np.asarray(to_numpy(values), dtype=np.float64)
         if valid is not None:
-            m = np.asarray(_numpy(valid), dtype=bool)
+            m = np.asarray(to_numpy(valid), dtype=bool)
             if m.shape != v.shape:
                 raise SelectionError(f"valid mask shape {m.shape} differs from map shape {v.shape}")
             v = v[m]
@@ -138,12 +139,12 @@ class MeanMapAccumulator:
 
 def max_prob_map(probs: Any, axis: int = 0) -> Any:
     """(C, H, W) softmax probabilities -> (H, W) max probability (numpy or torch, as given)."""
-    return probs.amax(dim=axis) if _is_torch(probs) else np.max(probs, axis=axis)
+    return probs.amax(dim=axis) if is_torch(probs) else np.max(probs, axis=axis)
 
 
 def entropy_map(probs: Any, axis: int = 0, eps: float = 1e-12) -> Any:
     """(C, H, W) softmax probabilities -> (H, W) entropy in nats (0 log 0 taken as 0)."""
-    if _is_torch(probs):
+    if is_torch(probs):
         import torch
 
         return -(probs * torch.log(probs.clamp_min(eps))).sum(dim=axis)

@@ -13,8 +13,9 @@ from jobtools import write_config
 
 from hiast.config import load_config
 from ray_jobs.storage import ExperimentPaths
-from ray_jobs.vote_actor import ProvisionalVote, _Vote, voting_candidates
+from ray_jobs.vote_actor import ProvisionalVote, _Vote
 from selection.candidates import build_candidates
+from selection.outcomes import voting_candidates
 from selection.store import PredictionWriter
 
 SUBSET = [f"img{i:02d}" for i in range(6)]

@@ -102,3 +102,30 @@ def true_miou(maps_by_id, truth, num_classes):
                 union[c] += np.sum((m == c) | (t == c))
         out[cid] = float(np.mean([i / u for i, u in zip(inter, union, strict=True) if u > 0]))
     return out
+
+
+SWEEP_CLASSES = 4
+
+
+def sweep_setup(tmp_path, replicates=False, n_images=5, seed=0):
+    """alpha and gamma sweeps around the defaults; error rate grows away from alpha 0.4 / gamma 8.
+
+    With ``replicates``, every candidate has a second, independently noisy predictions file.
+    Returns candidates, uris (id -> file, or [file, replicate file]), image ids, true mIoU.
+    """
+    c = SWEEP_CLASSES
+    rng = np.random.default_rng(seed)
+    cands = build_candidates(DEFAULTS, {"alpha": [0.1, 0.3, 0.7], "gamma": [2.0, 16.0]}, "sweep")
+    ids = [f"img{i}" for i in range(n_images)]
+    truth = [rng.integers(0, c, (10, 12)).astype(np.uint8) for _ in ids]
+    rate = {
+        k.id: 0.1 + 0.1 * abs(k.params["alpha"] - 0.4) + 0.02 * abs(np.log2(k.params["gamma"] / 8))
+        for k in cands
+    }
+    maps = {k.id: [noisy(t, rng, rate[k.id], c) for t in truth] for k in cands}
+    uris = write_family(tmp_path, cands, maps, ids, c)
+    if replicates:
+        maps2 = {k.id: [noisy(t, rng, rate[k.id], c) for t in truth] for k in cands}
+        uris2 = write_family(tmp_path, cands, maps2, ids, c, tag="r1-")
+        uris = {cid: [uris[cid], uris2[cid]] for cid in uris}
+    return cands, uris, ids, true_miou(maps, truth, c)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from selection_naive import naive_agreement, naive_f_miou, naive_vote, random_stacks
 
-from selection import FusionAccumulator, PairwiseAgreement, SelectionError, f_miou, majority_vote
+from selection import (
+    FusionAccumulator,
+    PairwiseAgreement,
+    SelectionError,
+    f_miou,
+    majority_vote,
+)
 
 X = 255
 
@@ -119,27 +130,6 @@ def test_f_miou_matches_naive_over_odd_chunkings(chunk, n):
     assert total.images == len(stacks)
 
 
-def test_torch_backend_gives_identical_counts_and_batches_are_exact():
-    rng = np.random.default_rng(3)
-    stacks = random_stacks(rng, 7, 6, 19, shape=(16, 24))
-    ref = FusionAccumulator(7, 19)
-    for s in stacks:
-        ref.update(s)
-    tor = FusionAccumulator(7, 19, backend="torch")
-    for s in stacks:
-        tor.update(s)
-    batched = FusionAccumulator(7, 19, backend="torch")
-    batched.update(torch.from_numpy(np.stack(stacks, axis=1)))  # (n, B, H, W): six images at once
-    np_batched = FusionAccumulator(7, 19)
-    np_batched.update(np.stack(stacks, axis=1))
-    for acc in (tor, batched, np_batched):
-        np.testing.assert_array_equal(acc.counts, ref.counts)
-        np.testing.assert_allclose(acc.agreement, ref.agreement)
-    assert batched.images == 6
-    np.testing.assert_allclose(f_miou(stacks, 19, backend="torch"), ref.f_miou)
-    np.testing.assert_allclose(f_miou(stacks, 19, device="cpu"), ref.f_miou)  # numpy on CPU
-
-
 def test_non_voters_are_scored_against_the_voters_fusion():
     rng = np.random.default_rng(4)
     stacks = random_stacks(rng, 5, 4, 4)
@@ -156,20 +146,6 @@ def test_non_voters_are_scored_against_the_voters_fusion():
         acc2.update(s)
     np.testing.assert_allclose(acc2.f_miou[[0, 2, 3, 4]], acc.f_miou[[0, 2, 3, 4]])
 
-
-def test_pairwise_subset_of_pairs():
-    rng = np.random.default_rng(5)
-    stacks = random_stacks(rng, 4, 3, 3)
-    pw = PairwiseAgreement(4, 3, pairs=[(2, 0)])
-    for s in stacks:
-        pw.update(s)
-    m = pw.matrix()
-    ref = naive_agreement(stacks, 3)
-    assert m[0, 2] == pytest.approx(ref[0, 2]) and m[2, 0] == pytest.approx(ref[0, 2])
-    assert np.isnan(m[0, 1]) and np.isnan(m[1, 3])
-
-
-# -- properties ---------------------------------------------------------------------------------
 
 LABEL = st.sampled_from([0, 1, 2, 3, X])
 
@@ -238,9 +214,6 @@ def test_scores_lie_in_unit_interval_and_match_naive(stacks):
     assert ((finite >= 0) & (finite <= 1)).all()
 
 
-# -- bad inputs ---------------------------------------------------------------------------------
-
-
 def test_fewer_than_two_candidates_fail():
     with pytest.raises(SelectionError, match="at least 2 candidates"):
         FusionAccumulator(1, 3)
@@ -281,3 +254,41 @@ def test_wrong_candidate_count_dtype_and_classes():
 
 def test_integer_maps_other_than_uint8_are_accepted():
     np.testing.assert_allclose(f_miou([IMG1.astype(np.int64)], 3), F1)
+
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def run_bench(name, argv, monkeypatch, capsys):
+    """Run a bench script's main() in this process (no second torch import), return its stdout."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(sys, "argv", [name, *argv])
+    assert mod.main() == 0
+    return capsys.readouterr().out
+
+
+def test_bench_vote_runs_and_reports_equal_scores(monkeypatch, capsys):
+    argv = [
+        "--images",
+        "2",
+        "--candidates",
+        "3",
+        "--height",
+        "32",
+        "--width",
+        "48",
+        "--repeats",
+        "1",
+        "--min-ratio",
+        "0",
+    ]
+    report = json.loads(run_bench("bench_vote", argv, monkeypatch, capsys).splitlines()[0])
+    assert report["scores_equal"] is True and report["max_abs_diff"] == 0
+
+
+def test_gpu_vote_smoke_runs_on_cpu(monkeypatch, capsys):
+    argv = ["--smoke", "--images", "2", "--candidates", "3", "--size", "32", "64", "--repeats", "1"]
+    rec = json.loads(run_bench("gpu_vote", argv, monkeypatch, capsys).splitlines()[1])
+    assert rec["equal_to_numpy_path"] is True and rec["n_candidates"] == 3 and rec["hw"] == [32, 64]
