@@ -22,12 +22,13 @@ import ray.tune
 from ray.tune.experiment import Trial
 
 from hiast.config import HIASTConfig
-from ray_jobs.dashboard import write_dashboard
+from hiast.data.classes import class_names
 from ray_jobs.storage import ExperimentPaths
 from ray_jobs.tensorboard_hparams import write_hparams
 from selection.candidates import GRID_GROUP, Candidate
 from selection.errors import SelectionError
 from selection.plan import PlanAccumulator, VotePlan, accumulate, image_chunks, make_plan, merge_accumulators
+from selection.report import write_dashboard
 from selection.run import SelectionResult, score_from_accumulators
 from selection.tables import write_json, write_parquet
 from selection.trimming import DEFAULT_TRIM_RULE
@@ -268,6 +269,7 @@ class _Vote:
             choice if result is not None else None,
             self.cfg,
             provisional=provisional,
+            class_names=class_names(self.cfg.data.target.class_set),
             total_candidates=len(self.candidates),
         )
         if not provisional:
