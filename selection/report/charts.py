@@ -106,8 +106,10 @@ def _score_column(facts: Facts, group: str, rows: pd.DataFrame) -> str:
 
 
 def sweep_chart(facts: Facts, param: str) -> SweepChart | None:
-    """The chart of one swept parameter, or None when no candidate of it has a value."""
+    """The chart of one swept parameter, or None while its vote group has not voted."""
     group = facts.group_of(param)
+    if facts.choice is None or group not in facts.choice["per_sweep"]:
+        return None
     rows = facts.members(group) if facts.mode == "sweep" else facts.df
     rows = rows[rows["status"] != "pending"]
     values = sorted({float(v) for v in rows[param] if finite(v) is not None})
@@ -170,8 +172,10 @@ def sweep_chart(facts: Facts, param: str) -> SweepChart | None:
         )
         if facts.has_true:
             tip += f", true mIoU={'–' if t_val is None else f'{t_val:.4f}'}"
-        if row["status"] == "failed" or y_val is None:
+        if row["status"] == "failed":
             chart.points.append(Point(x, top + ph - 5, tip, "failed"))
+            continue
+        if y_val is None:  # finished, but its sweep could not vote (yet)
             continue
         kind = "degenerate" if cid in facts.degenerate else "ok"
         chart.points.append(Point(x, fy(y_val), tip, kind, ring=cid == pick_id))

@@ -130,6 +130,8 @@ def sweep_cards(facts: Facts) -> list[SweepCard]:
         undecided = finite(entry.get("undecided_fraction"))
         if undecided is not None:
             notes.append(f"undecided pixels in the vote: {100 * undecided:.1f}%")
+        if facts.choice is not None and g not in facts.choice["per_sweep"]:
+            notes.append("no vote in this sweep (see the notes above)")
         if entry.get("degenerate"):
             notes.append("degenerate here: " + ", ".join(str(c) for c in entry["degenerate"]))
         score_used = facts.score_used(g)

@@ -92,7 +92,10 @@ def _config_dict(config: Any) -> dict[str, Any]:
         return config.model_dump(mode="json")
     if not isinstance(config, Mapping):
         raise SelectionError(f"config must be a mapping or a pydantic model, got {type(config).__name__}")
-    return json.loads(json.dumps(dict(config), default=str))
+    try:  # the page shows it as JSON, as job_config.json holds it
+        return json.loads(json.dumps(dict(config)))
+    except (TypeError, ValueError) as e:
+        raise SelectionError(f"config: not plain JSON ({e})") from None
 
 
 def _check_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -113,7 +116,12 @@ def _check_table(table: pd.DataFrame) -> pd.DataFrame:
         )
     for col in ("f_miou", "true_miou"):
         if col in df.columns:
-            df[col] = pd.to_numeric(df[col], errors="raise")
+            try:
+                df[col] = pd.to_numeric(df[col], errors="raise")
+            except (TypeError, ValueError):
+                raise SelectionError(
+                    f"results table: column {col} holds values that are not numbers"
+                ) from None
     return df
 
 
@@ -195,10 +203,11 @@ def _groups(df: pd.DataFrame, choice: dict[str, Any] | None, config: dict[str, A
 
 
 def _swept(df: pd.DataFrame, mode: str, groups: list[str], choice: dict | None, config: dict) -> list[str]:
-    if mode == "sweep":
-        return [g for g in groups if g in df.columns]
+    # The config lists every swept parameter; a provisional choice only those that could vote yet.
     listed = list((config.get("selection") or {}).get("parameters") or {})
-    if not listed and choice is not None:
+    if not listed and mode == "sweep":
+        listed = groups
+    elif not listed and choice is not None:
         listed = [p for p in choice["parameters"] if p in df.columns and df[p].nunique() > 1]
     return [p for p in listed if p in df.columns]
 
@@ -220,11 +229,11 @@ def read_facts(
         n = checked["num_classes"]
         raise SelectionError(f"class_names: {len(class_names)} names given, the choice has num_classes {n}")
     notes = [str(n) for n in (choice or {}).get("notes") or []]
+    groups = _groups(df, checked, cfg)
     if checked is not None:
         mode = str(checked["mode"])
     else:
-        mode = str((cfg.get("selection") or {}).get("mode") or "sweep")
-    groups = _groups(df, checked, cfg)
+        mode = str((cfg.get("selection") or {}).get("mode") or ("grid" if GRID_GROUP in groups else "sweep"))
     params = _swept(df, mode, groups, checked, cfg)
     default_rows = df[df["sweep"] == DEFAULT_SWEEP]
     defaults = (
