@@ -36,6 +36,7 @@ from hiast import pipeline
 from hiast.config import ConfigError, HIASTConfig, load_config
 from hiast.data import DatasetError, build_dataset
 from ray_jobs.cluster import node_resources, ray_cluster
+from ray_jobs.mlflow_results import INSTALL_HINT, log_final_results, mlflow_callback, mlflow_installed
 from ray_jobs.resources import ResourceError, TrialResources, plan_resources
 from ray_jobs.storage import ExperimentPaths, exists, join, read_bytes, upload_file, write_bytes_atomic
 from ray_jobs.train_loop import FAULTS_ENV, SearchSpec, replicate_seed, warmup_task
@@ -203,10 +204,12 @@ def run(
     resume: bool = False,
     faults: dict[str, Any] | None = None,
     prepared: tuple[list[Candidate], list[str]] | None = None,
+    mlflow_uri: str | None = None,
 ) -> dict:
     """The whole job on the connected Ray cluster; returns the choice (also in choice.json).
 
-    ``prepared``: :func:`preflight`'s result when the caller already ran it.
+    ``prepared``: :func:`preflight`'s result when the caller already ran it. ``mlflow_uri``: also
+    log trials, scores and outputs to MLflow there (:mod:`ray_jobs.mlflow_results`).
     """
     candidates, subset = prepared or preflight(cfg)
     paths = ExperimentPaths(storage, cfg.experiment)
@@ -223,6 +226,7 @@ def run(
     for note in plan.notes:
         log.warning("%s", note)
     restore = check_experiment(cfg, paths, resume)
+    mlflow = [mlflow_callback(mlflow_uri, cfg.experiment, paths.root)] if mlflow_uri else []
     _save_config(cfg, paths)
     log.info(
         "%d candidates x %d replicate(s), %d at a time, under %s",
@@ -242,12 +246,15 @@ def run(
         spec,
         trials,
         trial_max_failures=cfg.ray.trial_max_failures,
-        callbacks=[ProvisionalVote(name, len(trials))],
+        callbacks=[ProvisionalVote(name, len(trials)), *mlflow],
         resume=restore,
     )
     results = tuner.fit()
     outcomes = _trial_outcomes(results, paths)
-    return ray.get(vote.finalize.remote(outcomes))
+    choice = ray.get(vote.finalize.remote(outcomes))
+    if mlflow_uri:
+        log_final_results(mlflow_uri, cfg.experiment, paths)
+    return choice
 
 
 # --------------------------------------------------------------------------------------------
@@ -261,7 +268,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--config", help="YAML config (default: the embedded synthscape config)")
     p.add_argument("--storage", default="./results", help="local folder or pyarrow URI (s3://, gs://, ...)")
     p.add_argument("--resume", action="store_true", help="continue the experiment found under --storage")
-    return p.parse_args(argv)
+    p.add_argument("--mlflow-uri", help=f"also log to this MLflow tracking URI (needs {INSTALL_HINT})")
+    args = p.parse_args(argv)
+    if args.mlflow_uri and not mlflow_installed():
+        p.error(f"--mlflow-uri needs mlflow, which is not installed: {INSTALL_HINT}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,7 +285,14 @@ def main(argv: list[str] | None = None) -> int:
         prepared = preflight(cfg)
         check_experiment(cfg, ExperimentPaths(args.storage, cfg.experiment), args.resume)
         with ray_cluster():
-            choice = run(cfg, args.storage, resume=args.resume, faults=faults, prepared=prepared)
+            choice = run(
+                cfg,
+                args.storage,
+                resume=args.resume,
+                faults=faults,
+                prepared=prepared,
+                mlflow_uri=args.mlflow_uri,
+            )
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

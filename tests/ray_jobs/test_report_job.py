@@ -21,7 +21,8 @@ from selection.store import PredictionWriter
 SUBSET = [f"img{i:02d}" for i in range(6)]
 
 
-def test_job_dashboard_with_two_replicates(tmp_path: Path) -> None:
+def vote_with_two_replicates(tmp_path: Path) -> tuple[ExperimentPaths, list]:
+    """The job's final vote over four alpha candidates, two replicates each (no cluster)."""
     cfg = load_config(
         write_config(
             tmp_path / "c.yaml",
@@ -46,7 +47,12 @@ def test_job_dashboard_with_two_replicates(tmp_path: Path) -> None:
                  "error": None, "trial_dir": None}
             )  # fmt: skip
     _Vote(cfg.model_dump(mode="json"), paths, SUBSET, candidates).vote(outcomes, provisional=False)
+    Path(paths.root, "job_config.json").write_text(json.dumps(cfg.model_dump(mode="json")))
+    return paths, candidates
 
+
+def test_job_dashboard_with_two_replicates(tmp_path: Path) -> None:
+    paths, _ = vote_with_two_replicates(tmp_path)
     table = pd.read_parquet(paths.candidates)
     assert {"true_miou__rep1", "source_val_miou__rep1", "f_miou__rep1"} <= set(table.columns)
     page = Path(paths.dashboard).read_text()
@@ -59,7 +65,6 @@ def test_job_dashboard_with_two_replicates(tmp_path: Path) -> None:
     assert re.findall(r'<th class="vert">([^<]+)</th>', per_class)[:3] == ["road", "sidewalk", "building"]
 
     # The command re-renders it from what the job stored (with the config snapshot select.py writes).
-    Path(paths.root, "job_config.json").write_text(json.dumps(cfg.model_dump(mode="json")))
     out = tmp_path / "again.html"
     assert rerender_main([paths.root, "--out", str(out)]) == 0
     again = out.read_text()
