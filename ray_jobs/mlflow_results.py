@@ -2,7 +2,8 @@
 
 * Per trial, one MLflow run made by Ray's own ``MLflowLoggerCallback``: the trial's config as
   parameters (flattened: ``candidate/candidate_id``, ``candidate/replicate``,
-  ``candidate/params/<p>``, ...) and every result Tune receives, so the per-round metrics.
+  ``candidate/params/<p>``, ...) and every result Tune receives, so the per-round metrics. Its
+  calls run on a background thread (:mod:`ray_jobs.mlflow_logger` says why).
 * One summary run per experiment, the trials' parent (``mlflow.parentRunId``), made before the
   search starts and found again by its tags when a job is resumed.
 * After the vote (:func:`log_final_results`): on each trial's run the candidate's final scores —
@@ -32,7 +33,8 @@ from selection.report.inputs import as_names
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
-    from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+    from ray_jobs.mlflow_logger import BackgroundMLflowLogger
 
 __all__ = ["INSTALL_HINT", "mlflow_installed", "mlflow_callback", "log_final_results"]
 
@@ -71,13 +73,13 @@ def _summary_run(client: MlflowClient, experiment_id: str, root: str) -> str | N
     return max(mine, key=lambda r: r.info.start_time).info.run_id if mine else None
 
 
-def mlflow_callback(tracking_uri: str, experiment: str, root: str) -> MLflowLoggerCallback:
+def mlflow_callback(tracking_uri: str, experiment: str, root: str) -> BackgroundMLflowLogger:
     """The Tune callback that logs every trial as a child of the experiment's summary run.
 
     Creates the MLflow experiment (named as the job's experiment) and the summary run if they do
     not exist yet, so a tracking URI that does not work fails here, before any training.
     """
-    from ray.air.integrations.mlflow import MLflowLoggerCallback
+    from ray_jobs.mlflow_logger import BackgroundMLflowLogger
 
     client = _client(tracking_uri)
     experiment_id = _experiment_id(client, experiment)
@@ -87,7 +89,7 @@ def mlflow_callback(tracking_uri: str, experiment: str, root: str) -> MLflowLogg
         parent = client.create_run(experiment_id, run_name=f"{experiment}: selection", tags=tags).info.run_id
     else:  # a resumed job: the same summary run goes on
         client.update_run(parent, status="RUNNING")
-    return MLflowLoggerCallback(
+    return BackgroundMLflowLogger(
         tracking_uri=tracking_uri,
         experiment_name=experiment,
         tags={PARENT_TAG: parent, ROLE_TAG: "trial", ROOT_TAG: root},

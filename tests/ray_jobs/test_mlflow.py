@@ -68,6 +68,7 @@ def test_final_results_reach_the_newest_run_of_each_trial(tmp_path: Path) -> Non
                 for step in (1, 2):
                     callback.log_trial_result(step, trial, {"round": step, "training_iteration": step})
                 callback.log_trial_end(trial)
+        callback.on_experiment_end(trials=[])  # as Tune ends a search: waits for the queued calls
 
     search(len(candidates))
     search(1)  # a resumed job: the same summary run, a second run for the default's trials
