@@ -19,17 +19,15 @@ mlflow is imported only when asked for (``pip install 'hiast-select[mlflow]'``).
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ray_jobs.storage import ExperimentPaths, fetch_file, read_bytes
 from selection.report import score_columns
-from selection.report.inputs import as_names
+from selection.report.inputs import as_names, finite
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -118,19 +116,11 @@ def _trial_runs(client: MlflowClient, experiment_id: str, parent: str) -> dict[t
     return {k: run_id for k, (_, run_id) in out.items()}
 
 
-def _finite(value: Any) -> float | None:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
 def _final_scores(row: pd.Series, replicate: int, names: list[str]) -> dict[str, float]:
     out = {}
     for name in names:
         per_replicate = f"{name}__rep{replicate}"
-        value = _finite(row[per_replicate] if per_replicate in row.index else row[name])
+        value = finite(row[per_replicate] if per_replicate in row.index else row[name])
         if value is not None:
             out[name] = value
     return out
@@ -150,14 +140,14 @@ def log_final_results(tracking_uri: str, experiment: str, paths: ExperimentPaths
     choice = json.loads(read_bytes(paths.choice))
     now = int(time.time() * 1000)
     with tempfile.TemporaryDirectory(prefix="hiast-mlflow-") as tmp:
-        local = {name: fetch_file(uri, tmp) for name, uri in (
-            ("candidates", paths.candidates), ("choice", paths.choice), ("dashboard", paths.dashboard)
-        )}  # fmt: skip
-        table = pd.read_parquet(local["candidates"]).set_index("candidate_id", drop=False)
+        outputs = [fetch_file(uri, tmp) for uri in (paths.candidates, paths.choice, paths.dashboard)]
+        table = pd.read_parquet(outputs[0]).set_index("candidate_id", drop=False)
         names = [c.name for c in score_columns(table)]
         for (cid, replicate), run_id in _trial_runs(client, experiment_id, parent).items():
             if cid not in table.index:
-                continue
+                raise RuntimeError(
+                    f"MLflow run {run_id} is for candidate {cid!r}, which {paths.candidates} lacks"
+                )
             row = table.loc[cid]
             picks = ",".join(as_names(row["picked_in"])) if "picked_in" in row.index else ""
             client.log_batch(
@@ -169,7 +159,7 @@ def log_final_results(tracking_uri: str, experiment: str, paths: ExperimentPaths
                 ],
             )
         chosen = choice.get("parameters") or {}
-        score = _finite(choice.get("f_miou"))
+        score = finite(choice.get("f_miou"))
         client.log_batch(
             parent,
             metrics=[Metric(str(choice.get("score_used") or "f_miou"), score, now, 0)]
@@ -178,6 +168,6 @@ def log_final_results(tracking_uri: str, experiment: str, paths: ExperimentPaths
             params=[Param(k, str(v)) for k, v in chosen.items()],
             tags=[RunTag("hiast_select.candidate_id", str(choice.get("candidate_id")))],
         )
-        for path in local.values():
-            client.log_artifact(parent, str(Path(path)))
+        for path in outputs:
+            client.log_artifact(parent, str(path))
     client.set_terminated(parent, status="FINISHED" if chosen else "FAILED")
