@@ -104,6 +104,26 @@ def test_offline_escaped_and_only_project_columns(outputs: Outputs) -> None:
     assert rows.count('<td class="t">failed</td>') == 1
 
 
+def test_a_registered_score_shows_up_and_extra_choice_keys_are_ignored(
+    outputs: Outputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import selection.scores as scores
+
+    # A validator registered in selection.scores, and its column in the table: nothing else to do.
+    spec = scores.ScoreSpec("snd", False, "soft neighbourhood density (lower is better here)")
+    monkeypatch.setitem(scores.SCORES, "snd", spec)
+    table = outputs.table.assign(snd=np.linspace(0.1, 0.9, len(outputs.table)))
+    choice = {**outputs.choice, "schema_version": 1, "confidence": "low"}  # keys added later
+    page = render_dashboard(table, choice, outputs.config)
+    picks = section(page, "Label-free scores side by side")
+    row = next(r for r in picks.split("<tr>") if ">snd<" in r)
+    assert "↓ lower" in row
+    # Lower is better: within alpha the first voted candidate (lowest snd) is its pick.
+    alpha = outputs.table[[("alpha" in list(s)) for s in outputs.table["sweeps"]]]
+    first = alpha[alpha["status"] == "done"].iloc[0]
+    assert f'title="{first["candidate_id"]}"' in row
+
+
 def test_replicates_get_their_own_section(tmp_path: Path) -> None:
     o = job_outputs(tmp_path, replicates=2)
     page = page_of(o)
