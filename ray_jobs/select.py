@@ -38,6 +38,7 @@ from hiast.config import ConfigError, HIASTConfig, load_config, packaged_configs
 from hiast.data import DatasetError, build_dataset
 from ray_jobs import console
 from ray_jobs.cluster import node_resources, ray_cluster
+from ray_jobs.mlflow_results import INSTALL_HINT, log_final_results, mlflow_callback, mlflow_installed
 from ray_jobs.resources import ResourceError, TrialResources, plan_resources
 from ray_jobs.storage import ExperimentPaths, exists, join, read_bytes, upload_file, write_bytes_atomic
 from ray_jobs.train_loop import FAULTS_ENV, SearchSpec, replicate_seed, warmup_task
@@ -211,11 +212,13 @@ def run(
     faults: dict[str, Any] | None = None,
     prepared: tuple[list[Candidate], list[str]] | None = None,
     verbosity: int = console.NORMAL,
+    mlflow_uri: str | None = None,
 ) -> dict:
     """The whole job on the connected Ray cluster; returns the choice (also in choice.json).
 
     ``prepared``: :func:`preflight`'s result when the caller already ran it. ``verbosity``: how
-    much the run prints (ray_jobs.console).
+    much the run prints (ray_jobs.console). ``mlflow_uri``: also log trials, scores and outputs to
+    MLflow there (:mod:`ray_jobs.mlflow_results`).
     """
     candidates, subset = prepared or preflight(cfg)
     paths = ExperimentPaths(storage, cfg.experiment)
@@ -232,6 +235,7 @@ def run(
     for note in plan.notes:
         log.warning("%s", note)
     restore = check_experiment(cfg, paths, resume)
+    mlflow = [mlflow_callback(mlflow_uri, cfg.experiment, paths.root)] if mlflow_uri else []
     _save_config(cfg, paths)
     log.info(
         "%d candidates x %d replicate(s), %d at a time, under %s",
@@ -252,14 +256,17 @@ def run(
         spec,
         trials,
         trial_max_failures=cfg.ray.trial_max_failures,
-        callbacks=[ProvisionalVote(name, len(trials)), progress],
+        callbacks=[ProvisionalVote(name, len(trials)), progress, *mlflow],
         resume=restore,
         trial_name_creator=console.TrialNames(replicates),
         verbose=console.tune_verbosity(verbosity),
     )
     results = tuner.fit()
     outcomes = _trial_outcomes(results, paths)
-    return ray.get(vote.finalize.remote(outcomes))
+    choice = ray.get(vote.finalize.remote(outcomes))
+    if mlflow_uri:
+        log_final_results(mlflow_uri, cfg.experiment, paths)
+    return choice
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,7 +292,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     loud = p.add_mutually_exclusive_group()
     loud.add_argument("--quiet", action="store_true", help="print only warnings, errors and the summary")
     loud.add_argument("--verbose", action="store_true", help="also Ray's own logs and Tune's tables")
-    return p.parse_args(argv)
+    p.add_argument("--mlflow-uri", help=f"also log to this MLflow tracking URI (needs {INSTALL_HINT})")
+    args = p.parse_args(argv)
+    if args.mlflow_uri and not mlflow_installed():
+        p.error(f"--mlflow-uri needs mlflow, which is not installed: {INSTALL_HINT}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -301,7 +312,9 @@ def main(argv: list[str] | None = None) -> int:
         check_experiment(cfg, paths, args.resume)
         with ray_cluster(**console.ray_init_options(verbosity)):
             choice = run(
-                cfg, args.storage, resume=args.resume, faults=faults, prepared=prepared, verbosity=verbosity
+                cfg, args.storage, resume=args.resume, faults=faults, prepared=prepared,
+                verbosity=verbosity,
+                mlflow_uri=args.mlflow_uri,
             )
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

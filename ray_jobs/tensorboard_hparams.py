@@ -17,23 +17,30 @@ appeared reads it only after a restart.
 
 Every trial should get the file, failed ones too (``failed=True``): TensorBoard takes the
 experiment definition (which metric columns exist) from an arbitrary run, so all runs must agree.
+
+The records are tensorboardX's own: ``tensorboardX.summary.hparams`` and ``scalar`` build them,
+its ``EventsWriter`` frames them. Its API takes no metric display names and always ends a session
+with success, so those two fields are set on the plugin data it built. The module stays in
+``ray_jobs``: it exists because of how Tune's TensorBoard logger names and fills trial folders.
 """
 
 from __future__ import annotations
 
 import math
 import posixpath
-import struct
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
+from tensorboardX.event_file_writer import EventsWriter
 from tensorboardX.proto import api_pb2, event_pb2, plugin_hparams_pb2, summary_pb2
-from tensorboardX.record_writer import masked_crc32c
+from tensorboardX.summary import hparams, scalar
 
 from selection.filesystem import write_bytes_atomic
 
-__all__ = ["HPARAMS_EVENT_FILE", "METRICS", "write_hparams", "encode_records"]
+__all__ = ["HPARAMS_EVENT_FILE", "METRICS", "write_hparams"]
 
 HPARAMS_EVENT_FILE = "events.out.tfevents.0000000000.hiast-hparams"
 
@@ -50,34 +57,20 @@ METRICS: dict[str, tuple[str, str]] = {
     ),
 }
 
-_PLUGIN = "hparams"
-_EXPERIMENT_TAG = "_hparams_/experiment"
-_SESSION_START_TAG = "_hparams_/session_start_info"
-_SESSION_END_TAG = "_hparams_/session_end_info"
 
-
-def _plugin_summary(tag: str, data: plugin_hparams_pb2.HParamsPluginData) -> summary_pb2.Summary:
-    meta = summary_pb2.SummaryMetadata(
-        plugin_data=summary_pb2.SummaryMetadata.PluginData(
-            plugin_name=_PLUGIN, content=data.SerializeToString()
-        )
-    )
-    return summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, metadata=meta)])
-
-
-def _hparam_value(value: Any) -> tuple[str, Any] | None:
-    """(field of the hparams Value proto, value); None for values TensorBoard cannot show."""
+def _hparam(value: Any) -> bool | str | float | None:
+    """The value as tensorboardX shows it (bool, str or float); None for what it cannot show."""
     if value is None:
         return None
     if isinstance(value, bool) or type(value).__name__ == "bool_":
-        return "bool_value", bool(value)
+        return bool(value)
     if isinstance(value, str):
-        return "string_value", value
+        return value
     try:
         x = float(value)  # ints, floats, numpy scalars
     except (TypeError, ValueError):
-        return "string_value", str(value)
-    return ("number_value", x) if math.isfinite(x) else None
+        return str(value)
+    return x if math.isfinite(x) else None
 
 
 def _finite(value: Any) -> float | None:
@@ -88,15 +81,23 @@ def _finite(value: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def encode_records(events: list[event_pb2.Event]) -> bytes:
-    """TFRecord framing of serialized events, as TensorBoard reads them (length, CRCs, payload)."""
-    out = bytearray()
-    for event in events:
-        data = event.SerializeToString()
-        header = struct.pack("<Q", len(data))
-        out += header + struct.pack("<I", masked_crc32c(header)) + data
-        out += struct.pack("<I", masked_crc32c(data))
-    return bytes(out)
+def _edit(summary: summary_pb2.Summary, change: Callable[[plugin_hparams_pb2.HParamsPluginData], None]):
+    """Change the HParams plugin data of a summary tensorboardX built (its API has no argument for
+    metric display names or a session's end status)."""
+    plugin = summary.value[0].metadata.plugin_data
+    data = plugin_hparams_pb2.HParamsPluginData.FromString(plugin.content)
+    change(data)
+    plugin.content = data.SerializeToString()
+    return summary
+
+
+def _describe_metrics(data: plugin_hparams_pb2.HParamsPluginData) -> None:
+    for info in data.experiment.metric_infos:
+        info.display_name, info.description = METRICS.get(info.name.tag, (info.name.tag, ""))
+
+
+def _failed(data: plugin_hparams_pb2.HParamsPluginData) -> None:
+    data.session_end_info.status = api_pb2.STATUS_FAILURE
 
 
 def write_hparams(
@@ -115,63 +116,22 @@ def write_hparams(
     Other numeric metrics are written as scalars too and declared after F-mIoU and true mIoU.
     """
     now = time.time()
-    step = 0
     metric_names = list(METRICS) + sorted(k for k in metrics if k not in METRICS)
-
-    hparam_infos = []
-    start = plugin_hparams_pb2.SessionStartInfo(start_time_secs=now)
-    for name, raw in params.items():
-        typed = _hparam_value(raw)
-        if typed is None:
-            continue
-        field, value = typed
-        setattr(start.hparams[str(name)], field, value)
-        dtype = {
-            "number_value": api_pb2.DATA_TYPE_FLOAT64,
-            "string_value": api_pb2.DATA_TYPE_STRING,
-            "bool_value": api_pb2.DATA_TYPE_BOOL,
-        }[field]
-        hparam_infos.append(api_pb2.HParamInfo(name=str(name), type=dtype))
-
-    metric_infos = [
-        api_pb2.MetricInfo(
-            name=api_pb2.MetricName(tag=name),
-            display_name=METRICS.get(name, (name, ""))[0],
-            description=METRICS.get(name, ("", ""))[1],
-        )
-        for name in metric_names
+    shown = {str(k): v for k, v in ((k, _hparam(v)) for k, v in params.items()) if v is not None}
+    experiment, start, end = hparams(shown, dict.fromkeys(metric_names))
+    summaries = [_edit(experiment, _describe_metrics), start]
+    summaries += [
+        scalar(name, value) for name in metric_names if (value := _finite(metrics.get(name))) is not None
     ]
-    experiment = api_pb2.Experiment(
-        name="hiast-select",
-        description="label-free selection: F-mIoU against the majority vote",
-        time_created_secs=now,
-        hparam_infos=hparam_infos,
-        metric_infos=metric_infos,
-    )
-    end = plugin_hparams_pb2.SessionEndInfo(
-        status=api_pb2.STATUS_FAILURE if failed else api_pb2.STATUS_SUCCESS, end_time_secs=now
-    )
+    summaries.append(_edit(end, _failed) if failed else end)
 
-    events = [event_pb2.Event(wall_time=now, file_version="brain.Event:2")]
-    for summary in (
-        _plugin_summary(_EXPERIMENT_TAG, plugin_hparams_pb2.HParamsPluginData(experiment=experiment)),
-        _plugin_summary(_SESSION_START_TAG, plugin_hparams_pb2.HParamsPluginData(session_start_info=start)),
-    ):
-        events.append(event_pb2.Event(wall_time=now, step=step, summary=summary))
-    for name in metric_names:
-        value = _finite(metrics.get(name))
-        if value is None:
-            continue
-        scalar = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=name, simple_value=value)])
-        events.append(event_pb2.Event(wall_time=now, step=step, summary=scalar))
-    events.append(
-        event_pb2.Event(
-            wall_time=now,
-            step=step,
-            summary=_plugin_summary(
-                _SESSION_END_TAG, plugin_hparams_pb2.HParamsPluginData(session_end_info=end)
-            ),
-        )
-    )
-    target = posixpath.join(trial_dir.rstrip("/"), HPARAMS_EVENT_FILE)
-    write_bytes_atomic(target, encode_records(events))
+    # tensorboardX frames the records; its file name carries the time, so the bytes are moved to
+    # the fixed name (and to object storage) afterwards.
+    with tempfile.TemporaryDirectory(prefix="hiast-hparams-") as tmp:
+        writer = EventsWriter(str(Path(tmp) / "events"))
+        for summary in summaries:
+            writer.write_event(event_pb2.Event(wall_time=now, step=0, summary=summary))
+        writer.close()
+        (written,) = Path(tmp).iterdir()
+        data = written.read_bytes()
+    write_bytes_atomic(posixpath.join(trial_dir.rstrip("/"), HPARAMS_EVENT_FILE), data)

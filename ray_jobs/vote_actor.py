@@ -22,14 +22,15 @@ import ray.tune
 from ray.tune.experiment import Trial
 
 from hiast.config import HIASTConfig
+from hiast.data.classes import class_names
 from ray_jobs.console import provisional_line
-from ray_jobs.dashboard import write_dashboard
 from ray_jobs.storage import ExperimentPaths
 from ray_jobs.tensorboard_hparams import write_hparams
 from selection.candidates import Candidate
 from selection.errors import SelectionError
 from selection.outcomes import Outcome, vote_outcomes
 from selection.plan import PlanAccumulator, VotePlan, accumulate
+from selection.report import write_dashboard
 from selection.tables import write_parquet
 
 __all__ = ["VoteActor", "ProvisionalVote", "vote_actor_name"]
@@ -110,6 +111,7 @@ class _Vote:
             choice if job.result is not None else None,
             self.cfg,
             provisional=provisional,
+            class_names=class_names(self.cfg.data.target.class_set),
             total_candidates=len(self.candidates),
         )
         if not provisional:

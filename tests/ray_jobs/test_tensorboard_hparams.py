@@ -61,6 +61,7 @@ def test_records_carry_hparams_and_metrics(tmp_path: Path) -> None:
     assert "unset" not in start.hparams
     exp = content["_hparams_/experiment"].experiment
     assert [m.name.tag for m in exp.metric_infos] == ["f_miou", "true_miou"]
+    assert [m.display_name for m in exp.metric_infos] == ["F-mIoU (vs fusion)", "mIoU (true, audit)"]
     assert {h.name for h in exp.hparam_infos} == {"alpha", "gamma", "k", "variant", "freeze_bn"}
     assert content["_hparams_/session_end_info"].session_end_info.status == 1  # STATUS_SUCCESS
     assert scalars(events) == {"f_miou": 0.8125, "true_miou": 0.4375}  # exact in float32

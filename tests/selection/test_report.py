@@ -1,0 +1,243 @@
+"""The selection dashboard's content (selection.report), from a real selection; no browser needed."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from report_fixtures import COLLAPSED_ID, FAILED_ERROR, FAILED_ID, Outputs, job_outputs
+
+from selection.errors import SelectionError
+from selection.report import CENTRE_BOUND_SENTENCE, render_dashboard, score_columns, write_dashboard
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory: pytest.TempPathFactory) -> Outputs:
+    return job_outputs(tmp_path_factory.mktemp("report"))
+
+
+def page_of(o: Outputs, **kw: Any) -> str:
+    return render_dashboard(o.table, o.choice, o.config, class_names=o.class_names, **kw)
+
+
+def section(page: str, heading: str) -> str:
+    return page.split(heading, 1)[1].split("</section>")[0]
+
+
+def card(page: str, param: str) -> str:
+    return page.split(f'id="sweep-{param}"')[1].split('<div class="card sweep"')[0].split("</section>")[0]
+
+
+def test_real_selection_output(outputs: Outputs) -> None:
+    table, choice = outputs.table, outputs.choice
+    # The scenario is what it claims to be, so the assertions below mean something.
+    assert choice["centre_bound"] == ["alpha"]
+    assert COLLAPSED_ID in choice["degenerate"]
+    assert table.set_index("candidate_id").loc[FAILED_ID, "status"] == "failed"
+    page = page_of(outputs)
+    for cid in table["candidate_id"]:
+        assert html.escape(cid) in page
+    # The centre-bias banner sits in the alpha card only.
+    assert CENTRE_BOUND_SENTENCE in card(page, "alpha")
+    for p in ("gamma", "lambda_i", "k"):
+        assert "centre-bound" not in card(page, p)
+    # Every sweep marks its own pick, by candidate id, and rings exactly one point.
+    for g, info in choice["per_sweep"].items():
+        c = card(page, g)
+        assert f'data-pick="{g}"' in c
+        assert f"({html.escape(info['candidate_id'])}, f_miou_trimmed" in c
+        assert c.count('class="pick-ring"') == 1
+        assert "true mIoU (audit)" in c
+    # The failed candidate is listed with its error and plotted as a cross in its sweep.
+    assert FAILED_ERROR in page
+    assert 'class="failed-point"' in card(page, "k")
+    # Degenerate candidate listed with where it was flagged; trimming rule shown.
+    excluded = section(page, "<h2>Excluded candidates</h2>")
+    assert f"<b>{COLLAPSED_ID}</b>: flagged in lambda_i" in excluded
+    assert html.escape(choice["trim_rule"]) in excluded
+    # Per-class IoU under class names, restricted to the config's eval classes.
+    per_class = section(page, "Per-class IoU against the fusion")
+    assert re.findall(r'<th class="vert">([^<]+)</th>', per_class) == [
+        "road", "sidewalk", "building", "pole", "traffic sign", "vegetation", "sky", "person", "car"
+    ]  # fmt: skip
+    # Agreement: every candidate that voted (the failed one predicted nothing).
+    agreement = section(page, "Agreement between candidates")
+    assert agreement.count('<th class="cid">') == len(table) - 1
+    scores = section(page, "Label-free scores side by side")
+    for name in ("f_miou_trimmed", "mean_confidence", "source_val_miou", "true_miou"):
+        assert "<td title=" in scores and f">{name}" in scores
+    for internal in ("replicates", "agreement__", "digest", "__rep", "direction unknown"):
+        assert internal not in scores
+    # Each score picks within each sweep: one column per sweep, and the trimmed F-mIoU (the
+    # vote's own score) agrees with the vote wherever its maximum is unique (2-candidate votes tie).
+    picks = scores.split('<table class="data picks">')[1].split("</table>")[0]
+    assert re.findall(r"<th>([^<]+)</th>", picks)[2:6] == ["alpha", "gamma", "lambda_i", "k"]
+    trimmed_row = next(r for r in picks.split("<tr>") if re.match(r"<td[^>]*>f_miou_trimmed<", r))
+    cells = re.findall(r"<td( class=\"\w+\")?[^>]*>", trimmed_row)[2:6]
+    assert cells and all(c in (' class="agree"', ' class="tie"') for c in cells)
+    assert ' class="agree"' in cells
+
+
+def test_offline_escaped_and_only_project_columns(outputs: Outputs) -> None:
+    page = page_of(outputs)
+    assert "PROVISIONAL" not in page
+    # Offline: no scripts, no remote resources; user text escaped exactly once.
+    assert "http://" not in page and "https://" not in page
+    assert "<script" not in page and "<link" not in page and "@import" not in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#34;quotes&#34;" in page
+    # Scores come from selection.scores' registry, in its order, and true mIoU as the audit.
+    assert [c.name for c in score_columns(outputs.table)] == [
+        "f_miou", "f_miou_trimmed", "mean_confidence", "source_val_miou", "true_miou"
+    ]  # fmt: skip
+    # One replicate: the per-replicate columns add nothing and are not shown anywhere.
+    assert "true_miou__rep0" not in page and "Per replicate" not in page
+    # The candidates table shows the swept parameters, the job's statuses as written.
+    head = section(page, "<h2>Candidates</h2>").split("</tr>")[0]
+    assert re.findall(r"<th[^>]*>([^<]+)</th>", head)[2:6] == ["alpha", "gamma", "lambda_i", "k"]
+    rows = section(page, "<h2>Candidates</h2>")
+    assert rows.count('<td class="t">done</td>') == len(outputs.table) - 1
+    assert rows.count('<td class="t">failed</td>') == 1
+
+
+def test_a_registered_score_shows_up_and_extra_choice_keys_are_ignored(
+    outputs: Outputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import selection.scores as scores
+
+    # A validator registered in selection.scores, and its column in the table: nothing else to do.
+    spec = scores.ScoreSpec("snd", False, "soft neighbourhood density (lower is better here)")
+    monkeypatch.setitem(scores.SCORES, "snd", spec)
+    table = outputs.table.assign(snd=np.linspace(0.1, 0.9, len(outputs.table)))
+    choice = {**outputs.choice, "schema_version": 1, "confidence": "low"}  # keys added later
+    page = render_dashboard(table, choice, outputs.config)
+    picks = section(page, "Label-free scores side by side")
+    row = next(r for r in picks.split("<tr>") if ">snd<" in r)
+    assert "↓ lower" in row
+    # Lower is better: within alpha the first voted candidate (lowest snd) is its pick.
+    alpha = outputs.table[[("alpha" in list(s)) for s in outputs.table["sweeps"]]]
+    first = alpha[alpha["status"] == "done"].iloc[0]
+    assert f'title="{first["candidate_id"]}"' in row
+
+
+def test_replicates_get_their_own_section(tmp_path: Path) -> None:
+    o = job_outputs(tmp_path, replicates=2)
+    page = page_of(o)
+    assert "seed_agreement" in section(page, "Label-free scores side by side")
+    reps = section(page, "<h2>Per replicate</h2>")
+    assert [m for m in re.findall(r'colspan="2">([^<]+)</th>', reps)] == [
+        "true_miou", "source_val_miou", "f_miou"
+    ]  # fmt: skip
+    row = next(r for r in reps.split("<tr>") if '<td class="cid">alpha=0.1</td>' in r)
+    expected = o.table.set_index("candidate_id").loc["alpha=0.1", "true_miou__rep1"]
+    assert f"{expected:.4f}" in row
+    assert "__rep" not in section(page, "Label-free scores side by side")
+
+
+def test_provisional_banner_counts(outputs: Outputs) -> None:
+    # Halfway through, as the job writes it: the unfinished candidates are "pending", no choice yet.
+    part = outputs.table.copy()
+    part.loc[4:, "status"] = "pending"
+    part.loc[4:, ["f_miou", "true_miou"]] = np.nan
+    page = render_dashboard(part, None, outputs.cfg, provisional=True, total_candidates=11)
+    assert "PROVISIONAL — 4 of 11 candidates finished" in page
+    assert "No choice yet" in page and "7 not finished yet" in page
+    page = render_dashboard(part, None, outputs.config, provisional=True, total_candidates=20)
+    assert "PROVISIONAL — 4 of 20 candidates finished" in page
+
+
+def test_no_vote_shows_why(outputs: Outputs) -> None:
+    # The job's choice when no vote was possible: empty parameters and the reason in the notes.
+    choice = {"parameters": {}, "candidate_id": None, "f_miou": None, "notes": ["1 candidate(s) can vote"]}
+    page = render_dashboard(outputs.table, choice, outputs.config)
+    summary = page.split("<h2>Chosen setting</h2>")[1].split("</div>")[0]
+    assert "<b>No choice.</b>" in summary and "1 candidate(s) can vote" in summary
+
+
+def test_grid_mode(tmp_path: Path) -> None:
+    o = job_outputs(tmp_path, grid={"alpha": [0.3, 0.7], "gamma": [2.0, 8.0]})
+    assert o.choice["mode"] == "grid" and o.choice["candidate_id"] is not None
+    page = page_of(o)
+    # The grid's one pick, ringed in the alpha chart and in the gamma chart.
+    assert page.count('class="pick-ring"') == 2
+    assert card(page, "alpha").count('class="point ') == 4 == card(page, "gamma").count('class="point ')
+    assert page.count('<span class="tag pick">chosen</span>') == 1
+    assert "No pairwise agreement" not in page
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t, c: (t.drop(columns="sweeps"), c), "missing column(s) sweeps"),
+        (lambda t, c: (t.assign(status="running"), c), "status holds ['running']"),
+        (lambda t, c: (t, {k: v for k, v in c.items() if k != "score_used"}), "missing key(s) score_used"),
+        (lambda t, c: (pd.DataFrame(), c), "missing column(s) candidate_id, sweep, sweeps, f_miou"),
+    ],
+)
+def test_inputs_the_project_does_not_write_are_refused(outputs: Outputs, change: Any, message: str) -> None:
+    table, choice = change(outputs.table, outputs.choice)
+    with pytest.raises(SelectionError, match=re.escape(message)):
+        render_dashboard(table, choice, outputs.config)
+
+
+def test_class_names_must_match(outputs: Outputs) -> None:
+    with pytest.raises(SelectionError, match="class_names: 3 names given, the choice has num_classes 19"):
+        render_dashboard(outputs.table, outputs.choice, outputs.config, class_names=["a", "b", "c"])
+    # Without names the classes are numbered (still only the eval classes).
+    page = render_dashboard(outputs.table, outputs.choice, outputs.config)
+    per_class = section(page, "Per-class IoU against the fusion")
+    assert re.findall(r'<th class="vert">([^<]+)</th>', per_class)[:3] == ["class 0", "class 1", "class 2"]
+    assert "class 3" not in per_class  # pole is index 5; 3 and 4 are not evaluated
+
+
+def test_hostile_config_text_is_escaped(outputs: Outputs) -> None:
+    config = {**outputs.config, "experiment": "<img src=x onerror=alert(1)>"}
+    page = render_dashboard(outputs.table, outputs.choice, config)
+    assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_write_is_atomic_and_accepts_uris(outputs: Outputs, tmp_path: Path) -> None:
+    target = tmp_path / "out" / "dashboard.html"
+    write_dashboard(str(target), outputs.table, outputs.choice, outputs.config)
+    first = target.read_text(encoding="utf-8")
+    write_dashboard(target.as_uri(), outputs.table.iloc[:5], None, outputs.config, provisional=True)
+    assert target.read_text(encoding="utf-8") != first
+    assert [p.name for p in target.parent.iterdir()] == ["dashboard.html"]  # no temp left behind
+
+
+def test_failed_write_keeps_previous_file(
+    outputs: Outputs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "dashboard.html"
+    write_dashboard(str(target), outputs.table, outputs.choice, outputs.config)
+    before = target.read_bytes()
+
+    import selection.filesystem as shared_fs
+
+    real = shared_fs.resolve
+
+    class FailingMove:
+        """The real local file system, except that the final rename fails (disk full, EIO…)."""
+
+        def __init__(self, fs: Any) -> None:
+            self._fs = fs
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._fs, name)
+
+        def move(self, src: str, dst: str) -> None:
+            raise OSError("disk full")
+
+    def failing(uri: str) -> tuple[Any, str]:
+        fs, path = real(uri)
+        return FailingMove(fs), path
+
+    monkeypatch.setattr(shared_fs, "resolve", failing)
+    with pytest.raises(OSError, match="disk full"):
+        write_dashboard(str(target), outputs.table.iloc[:2], None, outputs.config)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["dashboard.html"]
