@@ -312,7 +312,11 @@ def main(argv: list[str] | None = None) -> int:
         check_experiment(cfg, paths, args.resume)
         with ray_cluster(**console.ray_init_options(verbosity)):
             choice = run(
-                cfg, args.storage, resume=args.resume, faults=faults, prepared=prepared,
+                cfg,
+                args.storage,
+                resume=args.resume,
+                faults=faults,
+                prepared=prepared,
                 verbosity=verbosity,
                 mlflow_uri=args.mlflow_uri,
             )
