@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import ray
 
+from ray_jobs.hooks import runtime_env
 from ray_jobs.resources import DRIVER_RESOURCE
 
 __all__ = ["ClusterInfo", "ray_cluster", "node_resources"]
@@ -39,14 +40,17 @@ def ray_cluster(address: str | None = None) -> Iterator[ClusterInfo]:
         yield ClusterInfo(started_here=False, address=ray.get_runtime_context().gcs_address)
         return
     address = address or os.environ.get("RAY_ADDRESS")
+    # None unless a test set HIAST_SELECT_TEST_* variables (ray_jobs.hooks).
+    env = runtime_env()
     if address:
         # The cluster decides its own resources; passing num_cpus here would be an error.
-        ray.init(address=address)
+        ray.init(address=address, runtime_env=env)
         started = False
     else:
         ray.init(
             num_cpus=os.cpu_count(),
             include_dashboard=False,
+            runtime_env=env,
             # Tune's trial drivers only wait on their TorchTrainer: give them a resource of their
             # own so they take no CPU a Train worker needs (see resources.py).
             resources={DRIVER_RESOURCE: 1.0},

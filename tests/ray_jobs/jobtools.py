@@ -10,8 +10,6 @@ import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-# ray_jobs.train_loop.FAULTS_ENV (spelled out: importing Ray here would slow every test module).
-FAULTS_ENV = "HIAST_SELECT_TEST_FAULTS"
 
 # The tiny search the tests run: 3 candidates (alpha sweep), 2 rounds of 4 iterations, 16 images.
 TINY_CONFIG: dict[str, Any] = {
@@ -70,7 +68,10 @@ def write_config(path: Path, **overrides: Any) -> Path:
 
 
 def training_starts(marker_dir: Path) -> list[dict]:
-    """The training starts the fault hook recorded (one per Train run start, rank 0)."""
+    """The training starts the fault wrapper recorded (one per Train run start, rank 0), oldest first.
+
+    (ray_jobs.testing.faults.records does the same; this copy spares test modules Ray's import.)
+    """
     return [json.loads(p.read_text()) for p in sorted((marker_dir / "starts").glob("*.json"))]
 
 
