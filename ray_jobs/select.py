@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import posixpath
 import sys
 import tempfile
@@ -37,8 +36,17 @@ from hiast.config import ConfigError, HIASTConfig, load_config
 from hiast.data import DatasetError, build_dataset
 from ray_jobs.cluster import node_resources, ray_cluster
 from ray_jobs.resources import ResourceError, TrialResources, plan_resources
-from ray_jobs.storage import ExperimentPaths, exists, join, read_bytes, upload_file, write_bytes_atomic
-from ray_jobs.train_loop import FAULTS_ENV, SearchSpec, replicate_seed, warmup_task
+from ray_jobs.storage import (
+    ExperimentPaths,
+    StorageError,
+    check_storage,
+    exists,
+    join,
+    read_bytes,
+    upload_file,
+    write_bytes_atomic,
+)
+from ray_jobs.train_loop import SearchSpec, replicate_seed, warmup_task
 from ray_jobs.tune_grid import make_tuner, trial_specs
 from ray_jobs.vote_actor import ProvisionalVote, VoteActor, vote_actor_name
 from selection.candidates import Candidate, build_candidates
@@ -49,6 +57,7 @@ __all__ = ["main", "run", "preflight", "check_experiment", "JobError"]
 
 log = logging.getLogger("ray_jobs")
 _CONFIG_SNAPSHOT = "job_config.json"
+_VOTE_RESTARTS = 3
 
 
 class JobError(RuntimeError):
@@ -153,7 +162,9 @@ def run_warmups(cfg: HIASTConfig, paths: ExperimentPaths, plan: TrialResources) 
             if not exists(paths.warmup(r)):
                 upload_file(given, paths.warmup(r))
         return
-    task = ray.remote(warmup_task).options(num_cpus=plan.warmup_cpus, num_gpus=plan.warmup_gpus)
+    task = ray.remote(warmup_task).options(
+        num_cpus=plan.warmup_cpus, num_gpus=plan.warmup_gpus, resources=plan.warmup_resources or None
+    )
     config = cfg.model_dump(mode="json")
     threads = max(1, int(plan.warmup_cpus))
     refs = [
@@ -189,6 +200,9 @@ def _trial_outcomes(results: ray.tune.ResultGrid, paths: ExperimentPaths) -> lis
                 "metrics": record["metrics"] if record is not None else {},
                 "prediction_uri": record["prediction_uri"] if record is not None else None,
                 "error": error,
+                # Where it trained; shown in candidates.parquet.
+                "node": record.get("node") if record is not None else None,
+                "node_name": record.get("node_name") if record is not None else None,
                 # Trial folders sit directly under the experiment; keep the URI's scheme.
                 "trial_dir": join(paths.root, posixpath.basename(result.path.rstrip("/"))),
             }
@@ -201,7 +215,6 @@ def run(
     storage: str,
     *,
     resume: bool = False,
-    faults: dict[str, Any] | None = None,
     prepared: tuple[list[Candidate], list[str]] | None = None,
 ) -> dict:
     """The whole job on the connected Ray cluster; returns the choice (also in choice.json).
@@ -234,10 +247,17 @@ def run(
     subset = _subset(paths, subset, cfg)
     run_warmups(cfg, paths, plan)
 
-    spec = SearchSpec(cfg.model_dump(mode="json"), paths, subset, plan, faults, single_node=len(nodes) == 1)
+    spec = SearchSpec(cfg.model_dump(mode="json"), paths, subset, plan, single_node=len(nodes) == 1)
     trials = trial_specs(candidates, replicates)
     name = vote_actor_name(cfg.experiment)
-    vote = VoteActor.options(name=name).remote(cfg.model_dump(mode="json"), paths, subset, candidates)
+    vote = VoteActor.options(
+        name=name,
+        resources=plan.vote or None,
+        # Everything it needs is in its arguments and in storage: if its node dies, Ray starts it
+        # again elsewhere and re-runs the call it was in (its writes are atomic, so a rerun is safe).
+        max_restarts=_VOTE_RESTARTS,
+        max_task_retries=-1,
+    ).remote(cfg.model_dump(mode="json"), paths, subset, candidates)
     tuner = make_tuner(
         spec,
         trials,
@@ -269,19 +289,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     try:
         cfg = load_config(args.config)
-        faults = json.loads(os.environ[FAULTS_ENV]) if os.environ.get(FAULTS_ENV) else None
-        # Checked before Ray starts: a bad config or a missing dataset costs nothing.
+        # Checked before Ray starts: a bad config, a missing dataset or storage that cannot be
+        # written costs nothing.
         prepared = preflight(cfg)
+        check_storage(args.storage)
         check_experiment(cfg, ExperimentPaths(args.storage, cfg.experiment), args.resume)
         with ray_cluster():
-            choice = run(cfg, args.storage, resume=args.resume, faults=faults, prepared=prepared)
+            choice = run(cfg, args.storage, resume=args.resume, prepared=prepared)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except ResourceError as e:
         print(f"error: resources: {e}", file=sys.stderr)
         return 3
-    except JobError as e:
+    except (JobError, StorageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if not choice.get("parameters"):
