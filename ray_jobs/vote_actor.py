@@ -206,6 +206,8 @@ class _Vote:
             else:  # while the search runs, unfinished is not failed
                 row["status"] = "pending" if provisional else "partial" if done else "failed"
             row["error"] = next((o["error"] for o in mine if o.get("error")), None)
+            for key in ("node", "node_name"):  # where it trained (one per replicate)
+                row[key] = ",".join(dict.fromkeys(o[key] for o in done if o.get(key))) or None
             for o in mine:  # per-replicate labelled metrics (audit only; the vote uses none)
                 r = o["replicate"]
                 row[f"true_miou__rep{r}"] = o["metrics"].get("true_miou", float("nan"))
