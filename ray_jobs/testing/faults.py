@@ -59,11 +59,16 @@ def release(marker_dir: Path, name: str = "ALL") -> None:
     (marker_dir / "release" / name).touch()
 
 
-def _record(folder: Path, record: dict[str, Any]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{uuid.uuid4().hex}.tmp"
+def _write(path: Path, record: dict[str, Any]) -> None:
+    """Written under a temporary name, then renamed: a reader never sees half a record."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{uuid.uuid4().hex}.tmp"
     tmp.write_text(json.dumps({**record, "time": time.time()}))
-    tmp.rename(folder / f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.json")
+    tmp.rename(path)
+
+
+def _record(folder: Path, record: dict[str, Any]) -> None:
+    _write(folder / f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.json", record)
 
 
 class _Faults:
@@ -105,9 +110,7 @@ class _Faults:
         os._exit(1)
 
     def _hold(self, r: int) -> None:
-        held = self.marker / "held"
-        held.mkdir(parents=True, exist_ok=True)
-        (held / f"{self.name}.json").write_text(json.dumps({**self.key, "round": r, **self.node}))
+        _write(self.marker / "held" / f"{self.name}.json", {**self.key, "round": r, **self.node})
         gates = [self.marker / "release" / self.name, self.marker / "release" / "ALL"]
         deadline = time.monotonic() + _HOLD_TIMEOUT_S
         while not any(g.exists() for g in gates) and time.monotonic() < deadline:

@@ -1,13 +1,14 @@
 """Real Ray clusters on one machine: a head and worker nodes, each its own ``ray start --block``.
 
-Each node is one process group (``ray start --block`` and everything it starts: raylet, object
-store, agents, workers), so a node is lost the way a machine is lost by SIGKILLing the group, and
-stopped cleanly by SIGTERM (``--block`` tears its children down). Every node gets its own ports
-and temp dir; the cluster gets its own token (token authentication, Ray's default) and a throw-away
-HOME, so nothing lands in the real home and other clusters on the machine are left alone.
+Each node is one session (``ray start --block`` and everything it starts: raylet, object store,
+agents, workers), so a node is lost the way a machine is lost by SIGKILLing every process of the
+session at once, and stopped cleanly by SIGTERM (``--block`` tears its children down). Every node
+gets its own ports and temp dir; the cluster gets its own token (token authentication, Ray's
+default) and a throw-away HOME, so nothing lands in the real home and other clusters on the
+machine are left alone.
 
 All nodes of such a cluster share this machine's disk: a local folder is storage that "every
-node" reaches, as NFS would be on a real cluster.
+node" reaches, as NFS would on a real cluster.
 """
 
 from __future__ import annotations
@@ -47,9 +48,17 @@ class Node:
         return self.process.poll() is None
 
     def kill(self) -> None:
-        """Lose the node: SIGKILL to its whole process group, no clean-up of any kind."""
-        if self.alive():
-            os.killpg(self.process.pid, signal.SIGKILL)
+        """Lose the node: SIGKILL to every process of it at once, no clean-up of any kind.
+
+        Ray's workers run in process groups of their own (they would outlive a killpg by the
+        seconds a worker takes to notice its raylet is gone, and go on training meanwhile), but
+        they stay in the session that ``ray start`` opened, so the session is what is killed.
+        """
+        for pid in _session(self.process.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.process.wait(timeout=30)
 
     def stop(self) -> None:
@@ -61,6 +70,19 @@ class Node:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=30)
+
+
+def _session(sid: int) -> list[int]:
+    """Every live process in session ``sid``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == sid:
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+    return pids
 
 
 def _ports() -> list[str]:
@@ -131,6 +153,12 @@ class LocalCluster:
         self, num_cpus: float, resources: dict[str, float] | None = None, timeout: float = 180
     ) -> Node:
         gcs_port, dash_port = free_port(), free_port()
+        self.dashboard_url = f"http://127.0.0.1:{dash_port}"
+        # Ray's own processes that call the state API (Train's placement-group cleaner, which
+        # frees the GPU slots of a Train run whose controller died with its node) look for the
+        # cluster through this variable; without it, on a machine that runs several Ray clusters,
+        # they fail ("Found multiple active Ray instances") and the slots stay taken for good.
+        self.env["RAY_API_SERVER_ADDRESS"] = self.dashboard_url
         head = self._start(
             "head",
             [
@@ -141,8 +169,7 @@ class LocalCluster:
         )  # fmt: skip
         self.head = head
         self.address = f"127.0.0.1:{gcs_port}"
-        self.dashboard_url = f"http://127.0.0.1:{dash_port}"
-        self.env.update(RAY_ADDRESS=self.address, RAY_API_SERVER_ADDRESS=self.dashboard_url)
+        self.env["RAY_ADDRESS"] = self.address
         self._wait(head, self._dashboard_up, timeout)
         return head
 
@@ -194,6 +221,8 @@ class LocalCluster:
         )  # fmt: skip
         if proc.returncode != 0:
             raise RuntimeError(f"ray list {kind} failed:\n{proc.stderr[-2000:]}")
+        if proc.stdout.strip().startswith("No resource"):  # what it prints instead of an empty list
+            return []
         return json.loads(proc.stdout)
 
     def alive_node_names(self) -> set[str]:

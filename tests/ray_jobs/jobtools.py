@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,13 @@ def training_starts(marker_dir: Path) -> list[dict]:
     (ray_jobs.testing.faults.records does the same; this copy spares test modules Ray's import.)
     """
     return [json.loads(p.read_text()) for p in sorted((marker_dir / "starts").glob("*.json"))]
+
+
+def reports_settled(marker_dir: Path, seconds: float = 1.5) -> bool:
+    """No round was reported in the last ``seconds``: Train's controller (polling every 0.25 s in
+    these jobs) has registered every reported round checkpoint, so a kill now loses none of them."""
+    times = [json.loads(p.read_text())["time"] for p in (marker_dir / "rounds").glob("*.json")]
+    return not times or time.time() - max(times) > seconds
 
 
 PARAMETER_COLUMNS = ["alpha", "gamma", "lambda_i", "lambda_c", "lambda_cst", "k"]
