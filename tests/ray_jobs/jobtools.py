@@ -68,6 +68,16 @@ def write_config(path: Path, **overrides: Any) -> Path:
     return path
 
 
+def multinode_overrides(submitted: dict) -> dict[str, Any]:
+    """The tiny search on the multi-node cluster: one candidate per GPU slot, and the warm-up model of
+    the single-node run (the same config and seed would train the same one: the warm-up is not what
+    these tests are about, and it is the slowest step of their jobs)."""
+    return {
+        "ray.worker_resources": {"gpu_slot": 1},
+        "warmup.checkpoint": str(submitted["experiment"] / "warmup" / "rep0" / "warmup.pt"),
+    }
+
+
 def training_starts(marker_dir: Path) -> list[dict]:
     """The training starts the fault wrapper recorded (one per Train run start, rank 0), oldest first.
 

@@ -22,7 +22,7 @@ import pyarrow.fs as pafs
 import pytest
 import ray
 from conftest import REPO, WORKER_NAMES, MultiNode, S3Server
-from jobtools import TINY_IDS, reports_settled, write_config
+from jobtools import TINY_IDS, multinode_overrides, reports_settled, write_config
 
 from ray_jobs.select import main
 from ray_jobs.storage import StorageError, check_storage
@@ -44,7 +44,7 @@ def test_job_on_s3_survives_a_killed_driver(
     fs = s3_server.filesystem()
     markers = tmp_path / "markers"
     markers.mkdir()
-    config = write_config(tmp_path / "tiny.yaml", **{"ray.worker_resources": {"gpu_slot": 1}})
+    config = write_config(tmp_path / "tiny.yaml", **multinode_overrides(submitted))
     log = tmp_path / "first.log"
     # Every first attempt waits after round 1; one is let go; once it has finished, the driver dies.
     driver = multinode.start_select(
