@@ -14,8 +14,11 @@ Layout of ``<storage>/<experiment>/``::
 Local paths are made absolute (Ray's workers do not share the driver's working directory).
 Every node reads and writes these URIs itself, through ``pyarrow.fs``: on a cluster the storage must
 be one that all nodes reach (S3/GCS, or NFS mounted at the same path; on one machine, any folder).
-S3 endpoints other than AWS's (MinIO, a test server) are set the AWS way, on every node:
-``AWS_ENDPOINT_URL_S3`` (or ``AWS_ENDPOINT_URL``), which pyarrow and so Ray's own storage read.
+S3 endpoints other than AWS's (MinIO, a test server) are set the AWS way, on every node and the
+driver: ``AWS_ENDPOINT_URL_S3`` (or ``AWS_ENDPOINT_URL``). pyarrow reads them whenever it opens an
+``s3://`` URI (``FileSystem.from_uri``, which this module and Ray's own storage use; since pyarrow
+15 for the ``_S3`` one). Query parameters in the URI (``?endpoint_override=``) are refused: the
+job appends paths to the URI.
 """
 
 from __future__ import annotations
@@ -76,6 +79,11 @@ def check_storage(storage: str | os.PathLike[str]) -> None:
     are removed again: a job refused afterwards leaves nothing behind.
     """
     uri = normalize_storage(storage)
+    if "://" in uri and "?" in uri:
+        raise StorageError(
+            f"--storage {uri}: options in the URI are not supported (the job appends paths to it); "
+            "give an S3-compatible endpoint as AWS_ENDPOINT_URL_S3 on every node instead"
+        )
     try:
         fs, path = resolve(uri)
     except (pa.ArrowException, ValueError, OSError) as e:

@@ -60,6 +60,12 @@ def test_unknown_uri_scheme_is_refused() -> None:
         check_storage("nosuchfs://bucket/prefix")
 
 
+def test_uri_options_are_refused() -> None:
+    # pyarrow would take the endpoint from the query, but paths appended to the URI would land in it.
+    with pytest.raises(StorageError, match="options in the URI are not supported"):
+        check_storage("s3://bucket/prefix?endpoint_override=127.0.0.1:9000&scheme=http")
+
+
 @pytest.mark.parametrize("where", ["unwritable", "scheme"])
 def test_the_job_refuses_bad_storage_before_ray_starts(
     where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
