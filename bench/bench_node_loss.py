@@ -6,13 +6,14 @@ standing in for a GPU; the job asks for ``ray.worker_resources: {gpu_slot: 1}``)
 the trial-driver resource (so trial drivers and the vote actor can be lost with a node).
 
 The search: the default synthscape config with only its alpha sweep (5 candidates, 3 rounds each),
-two candidates at a time. It runs twice on fresh storage: once untouched, once losing the worker
-node that holds the vote actor (SIGKILL of the node's process group) right after a candidate on it
-has reported round 2, i.e. while it trains round 3. The fault wrapper only records (every training
+two candidates at a time, from one warm-up model trained beforehand. It runs twice, each time on a
+fresh cluster and fresh storage: once untouched, once losing the worker node that holds the vote
+actor (SIGKILL of every process of the node) right after a candidate on it has reported round 2,
+i.e. while it trains round 3. The fault wrapper only records (every training
 start and round report, with the node), it injects nothing. The lost node is not replaced: the rest
 of the search runs on one node.
 
-    nice -n 10 python bench/bench_node_loss.py            # ~10 min on 2 idle cores
+    nice -n 10 python bench/bench_node_loss.py [--keep]   # ~15 min on 2 idle cores
     -> bench/results/node_loss.json (written after each run)
 """
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
+import os
 import shutil
 import subprocess
 import sys
@@ -35,7 +36,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hiast.config import DEFAULT_CONFIG  # noqa: E402
+import torch  # noqa: E402
+
+from hiast.config import DEFAULT_CONFIG, load_config  # noqa: E402
+from hiast.pipeline import run_warmup  # noqa: E402
 from ray_jobs.testing.faults import fault_env, records  # noqa: E402
 from ray_jobs.testing.local_cluster import LocalCluster  # noqa: E402
 
@@ -48,13 +52,23 @@ FAST_NODE_FAILURE = {
 }
 
 
-def _config(path: Path) -> Path:
+def _config(path: Path, warmup: Path | None = None) -> Path:
     raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
     raw["experiment"] = "node-loss"
     raw["selection"]["parameters"] = {"alpha": raw["selection"]["parameters"]["alpha"]}
     raw["ray"]["worker_resources"] = {"gpu_slot": 1}
+    if warmup is not None:
+        raw["warmup"]["checkpoint"] = str(warmup)
     path.write_text(yaml.safe_dump(raw))
     return path
+
+
+def _warmup(root: Path) -> tuple[Path, float]:
+    """The warm-up model both runs start from (trained here once: it is not what differs)."""
+    torch.set_num_threads(2)
+    start = time.time()
+    path = run_warmup(load_config(_config(root / "warmup.yaml")), root / "warmup", seed=0)
+    return path, time.time() - start
 
 
 def _vote_actor_node(cluster: LocalCluster) -> str | None:
@@ -79,7 +93,7 @@ def _run(cluster: LocalCluster, config: Path, work: Path, lose_node: bool) -> di
         str(work / "results"),
     ]
     env = cluster.client_env(**fault_env({"marker_dir": str(markers)}))
-    start = time.time()
+    start, load_before = time.time(), os.getloadavg()[0]
     driver = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     victim, killed_at = None, None
     while driver.poll() is None:
@@ -97,12 +111,16 @@ def _run(cluster: LocalCluster, config: Path, work: Path, lose_node: bool) -> di
         raise RuntimeError(f"the job failed ({driver.returncode}):\n{log.read_text()[-4000:]}")
     starts, rounds = records(markers, "starts"), records(markers, "rounds")
     choice = json.loads((work / "results" / "node-loss" / "choice.json").read_text())
-    warmup = re.search(r"warm-up\(s\) done in ([0-9.]+)s", log.read_text())
     out: dict[str, Any] = {
         "wall_s": round(wall, 1),
-        "warmup_s": float(warmup.group(1)) if warmup else None,
+        # 1-minute load average of the (shared, 2-core) machine when the run started and ended.
+        "load_before": round(load_before, 1),
+        "load_after": round(os.getloadavg()[0], 1),
         "first_training_start_s": round(min(s["time"] for s in starts) - start, 1),
         "last_round_reported_s": round(max(r["time"] for r in rounds) - start, 1),
+        # The search itself, first training start to last round report: less exposed to the
+        # machine's load during Ray's start-up than the wall time.
+        "search_s": round(max(r["time"] for r in rounds) - min(s["time"] for s in starts), 1),
         "candidates": len({s["candidate_id"] for s in starts}),
         "training_starts": len(starts),
         "rounds_reported": len(rounds),
@@ -119,11 +137,16 @@ def _run(cluster: LocalCluster, config: Path, work: Path, lose_node: bool) -> di
         for s in restarts:
             before = [r for r in rounds if r["candidate_id"] == s["candidate_id"] and r["time"] < killed_at]
             last = max(before, key=lambda r: r["time"], default=None)
-            # The part of a round in progress when the node died: trained again after the restart.
+            reported = last["round"] if last else 0
             lost.append(
                 {
                     "candidate_id": s["candidate_id"],
+                    "last_round_reported_before_loss": reported,
                     "resumed_round": s["resumed_round"],
+                    # Reported rounds whose checkpoint the restart did not find (reported, but not
+                    # yet registered by Train when the node died): trained again.
+                    "rounds_trained_again": reported - s["resumed_round"],
+                    # The part of the next round done when the node died: lost too.
                     "round_in_progress_s": round(killed_at - last["time"], 1) if last else None,
                     "restarted_after_s": round(s["time"] - killed_at, 1),
                     "node": s["node_name"],
@@ -145,11 +168,14 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bnl-"))  # short: Ray's socket paths must stay under 108 bytes
     results: dict[str, Any] = {
         "machine": "2 CPU cores shared with other jobs, no GPU; wall times are upper bounds",
-        "search": "default synthscape config, alpha sweep only: 5 candidates x 3 rounds of 20 iterations",
+        "search": "default synthscape config, alpha sweep only: 5 candidates x 3 rounds of 20 iterations, "
+        "both runs from the same warm-up model (trained once, before them)",
         "cluster": "head (0 CPU) + 2 worker nodes (2 CPU, 1 gpu_slot each); a fresh cluster per run",
     }
     try:
-        config = _config(root / "config.yaml")
+        warmup, seconds = _warmup(root)
+        results["warmup_s"] = round(seconds, 1)
+        config = _config(root / "config.yaml", warmup)
         for name, lose in (("untouched", False), ("node_lost", True)):
             # A fresh cluster per run: nothing of the first run (workers, object store) is left to
             # help or hinder the second.
