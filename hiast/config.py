@@ -222,16 +222,43 @@ class SelectionConfig(_Strict):
         return v
 
 
+# Resources with their own RayConfig fields (or none a job should ask for by name).
+_BUILTIN_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
+
+
 class RayConfig(_Strict):
     num_workers: int = Field(1, ge=1, description="Train workers (DDP ranks) per candidate")
     use_gpu: bool = False
     gpus_per_worker: float = Field(1.0, gt=0)
     cpus_per_worker: float = Field(1.0, gt=0)
+    # Custom resources each Train worker (and each warm-up) asks for on top of CPUs and GPUs, e.g.
+    # {a10g: 1} on a cluster whose GPU nodes declare `--resources='{"a10g": 1}'`: the candidates
+    # then land only on those nodes, as many at once as the nodes declare.
+    worker_resources: dict[str, float] = Field(default_factory=dict)
     max_concurrent_trials: int | None = Field(None, ge=1)
     trial_max_failures: int = Field(1, ge=0, description="Tune-level restarts of a candidate")
     worker_max_failures: int = Field(1, ge=0, description="Train-level restarts of the worker group")
     # Cap of the GPU memory one worker may take when several candidates share a card.
     gpu_memory_fraction: float | None = Field(None, gt=0, le=1)
+
+    @field_validator("worker_resources")
+    @classmethod
+    def _custom_resources(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, amount in v.items():
+            if name in _BUILTIN_RESOURCES:
+                raise ValueError(
+                    f"{name!r} is not a custom resource; use cpus_per_worker / gpus_per_worker"
+                    if name in ("CPU", "GPU")
+                    else f"{name!r} is not a custom resource"
+                )
+            if not name or name.startswith("node:"):
+                raise ValueError(f"{name!r} is not a custom resource name")
+            if not amount > 0:
+                raise ValueError(f"{name}: the amount must be > 0, got {amount!r}")
+            if amount > 1 and amount != int(amount):
+                # Ray's own rule, checked here so it fails before anything starts.
+                raise ValueError(f"{name}: above 1, Ray hands out only whole units, got {amount!r}")
+        return v
 
 
 class HIASTConfig(_Strict):

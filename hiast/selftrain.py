@@ -140,8 +140,10 @@ def _train_one_round(
     )
     opt = build_optimizer(student, st.lr, st.head_lr_mult, st.weight_decay)
     base_lrs = [g["lr"] for g in opt.param_groups]
-    sums: dict[str, float] = {}
-    kept = 0.0
+    # Running sums stay on the device (float64, as the Python floats they replace): reading a
+    # value per step would wait for the GPU every iteration. One transfer at the end of the round.
+    sums: dict[str, torch.Tensor] = {}
+    kept = torch.zeros((), dtype=torch.float64, device=dev)
     student.train()
     bar = tqdm(total=st.iters_per_round, desc=f"round {data.round}", disable=not progress, leave=False)
     for it, (weak, strong, label) in enumerate(loader):
@@ -171,13 +173,15 @@ def _train_one_round(
         opt.step()
         teacher.update(student)
         for k, v in terms.items():
-            sums[k] = sums.get(k, 0.0) + float(v.detach())
-        kept += float((label != 255).float().mean())
+            v = v.detach().to(torch.float64)
+            sums[k] = sums[k] + v if k in sums else v
+        kept += (label != 255).float().mean().to(torch.float64)
         bar.update()
     bar.close()
     n = max(st.iters_per_round, 1)
-    out = {f"loss_{k}": v / n for k, v in sums.items()}
-    out["train_kept_ratio"] = kept / n
+    totals = torch.stack([*sums.values(), kept]).tolist()  # the round's one host sync
+    out = {f"loss_{k}": t / n for k, t in zip(sums, totals[:-1], strict=True)}
+    out["train_kept_ratio"] = totals[-1] / n
     return out
 
 

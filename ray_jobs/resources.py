@@ -38,12 +38,24 @@ class TrialResources:
     warmup_cpus: float  # the warm-up task, which runs alone before the search
     warmup_gpus: float
     torch_threads: int  # intra-op threads of one worker: its CPU share, at least 1
+    # Custom resources of the warm-up: the worker's (it trains where candidates train).
+    warmup_resources: dict[str, float] = field(default_factory=dict)
+    # The vote actor goes where the trial drivers go: on the driver resource when the cluster
+    # declares it (cluster.yaml: the head), else anywhere, holding nothing (no resources).
+    vote: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
-def _describe(nodes: list[dict[str, float]]) -> str:
-    parts = [f"{n.get('CPU', 0):g} CPU/{n.get('GPU', 0):g} GPU" for n in nodes]
-    return f"{len(nodes)} node(s): " + ", ".join(parts)
+def _describe(nodes: list[dict[str, float]], custom: tuple[str, ...] = ()) -> str:
+    def one(n: dict[str, float]) -> str:
+        amounts = [
+            f"{n.get('CPU', 0):g} CPU",
+            f"{n.get('GPU', 0):g} GPU",
+            *(f"{n.get(c, 0):g} {c}" for c in custom),
+        ]
+        return "/".join(amounts)
+
+    return f"{len(nodes)} node(s): " + ", ".join(one(n) for n in nodes)
 
 
 def _worker_slots(node: dict[str, float], worker: dict[str, float], reserved_cpu: float) -> int:
@@ -111,6 +123,19 @@ def plan_resources(
             f"ray.cpus_per_worker={cfg.cpus_per_worker:g} but the largest node has {max_cpu:g} CPUs "
             f"({_describe(nodes)})"
         )
+    custom = tuple(cfg.worker_resources)
+    for name, amount in cfg.worker_resources.items():
+        most = max(n.get(name, 0.0) for n in nodes)
+        if amount > most + _EPS:
+            has = f"the most any node declares is {most:g}" if most > 0 else "no node declares it"
+            raise ResourceError(
+                f"ray.worker_resources.{name}={amount:g} but {has} ({_describe(nodes, custom)}); "
+                f"declare it on the nodes (ray start --resources='{{\"{name}\": 1}}') or remove it"
+            )
+        worker[name] = amount
+    # Only nodes that can hold a worker size the warm-up (it asks for the same custom resources).
+    hosts = [n for n in nodes if all(n.get(k, 0.0) >= v - _EPS for k, v in cfg.worker_resources.items())]
+    max_cpu = max((n.get("CPU", 0.0) for n in hosts), default=0.0)
 
     has_driver_resource = any(n.get(DRIVER_RESOURCE, 0.0) >= DRIVER_SLIVER for n in nodes)
     driver = {DRIVER_RESOURCE: DRIVER_SLIVER} if has_driver_resource else {"CPU": DRIVER_SLIVER}
@@ -119,11 +144,14 @@ def plan_resources(
         need = f"{cfg.num_workers} worker(s) x {cfg.cpus_per_worker:g} CPU"
         if cfg.use_gpu:
             need += f" + {cfg.gpus_per_worker:g} GPU"
+        need += "".join(f" + {v:g} {k}" for k, v in cfg.worker_resources.items())
         fields = "ray.num_workers, ray.cpus_per_worker" + (", ray.gpus_per_worker" if cfg.use_gpu else "")
+        if cfg.worker_resources:
+            fields += ", ray.worker_resources"
         driver_part = "" if has_driver_resource else f" plus {DRIVER_SLIVER} CPU for its driver"
         raise ResourceError(
             f"one candidate needs {need} ({fields}){driver_part}, which this cluster cannot place "
-            f"({_describe(nodes)}); it would wait forever. Lower them or add nodes."
+            f"({_describe(nodes, custom)}); it would wait forever. Lower them or add nodes."
         )
 
     limit = max(1, num_trials)
@@ -135,7 +163,7 @@ def plan_resources(
     if cfg.max_concurrent_trials is not None and concurrent < min(cfg.max_concurrent_trials, num_trials):
         notes.append(
             f"ray.max_concurrent_trials={cfg.max_concurrent_trials} lowered to {concurrent}: "
-            f"that is how many candidates fit on {_describe(nodes)}"
+            f"that is how many candidates fit on {_describe(nodes, custom)}"
         )
 
     # The warm-ups run alone, before any trial: on CPU each takes an equal share of the largest
@@ -155,5 +183,7 @@ def plan_resources(
         warmup_cpus=warmup_cpus,
         warmup_gpus=warmup_gpus,
         torch_threads=max(1, int(cfg.cpus_per_worker)),
+        warmup_resources=dict(cfg.worker_resources),
+        vote=dict(driver) if has_driver_resource else {},
         notes=notes,
     )

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import posixpath
 import sys
 import tempfile
@@ -40,8 +39,17 @@ from ray_jobs import console
 from ray_jobs.cluster import node_resources, ray_cluster
 from ray_jobs.mlflow_results import INSTALL_HINT, log_final_results, mlflow_callback, mlflow_installed
 from ray_jobs.resources import ResourceError, TrialResources, plan_resources
-from ray_jobs.storage import ExperimentPaths, exists, join, read_bytes, upload_file, write_bytes_atomic
-from ray_jobs.train_loop import FAULTS_ENV, SearchSpec, replicate_seed, warmup_task
+from ray_jobs.storage import (
+    ExperimentPaths,
+    StorageError,
+    check_storage,
+    exists,
+    join,
+    read_bytes,
+    upload_file,
+    write_bytes_atomic,
+)
+from ray_jobs.train_loop import SearchSpec, replicate_seed, warmup_task
 from ray_jobs.tune_grid import make_tuner, trial_specs
 from ray_jobs.vote_actor import ProvisionalVote, VoteActor, vote_actor_name
 from selection.candidates import Candidate, build_candidates
@@ -52,6 +60,7 @@ __all__ = ["main", "run", "preflight", "check_experiment", "JobError"]
 
 log = logging.getLogger("ray_jobs")
 _CONFIG_SNAPSHOT = "job_config.json"
+_VOTE_RESTARTS = 3
 
 
 class JobError(RuntimeError):
@@ -161,7 +170,9 @@ def run_warmups(cfg: HIASTConfig, paths: ExperimentPaths, plan: TrialResources) 
             if not exists(paths.warmup(r)):
                 upload_file(given, paths.warmup(r))
         return
-    task = ray.remote(warmup_task).options(num_cpus=plan.warmup_cpus, num_gpus=plan.warmup_gpus)
+    task = ray.remote(warmup_task).options(
+        num_cpus=plan.warmup_cpus, num_gpus=plan.warmup_gpus, resources=plan.warmup_resources or None
+    )
     config = cfg.model_dump(mode="json")
     threads = max(1, int(plan.warmup_cpus))
     refs = [
@@ -197,6 +208,9 @@ def _trial_outcomes(results: ray.tune.ResultGrid, paths: ExperimentPaths) -> lis
                 "metrics": record["metrics"] if record is not None else {},
                 "prediction_uri": record["prediction_uri"] if record is not None else None,
                 "error": error,
+                # Where it trained; shown in candidates.parquet.
+                "node": record.get("node") if record is not None else None,
+                "node_name": record.get("node_name") if record is not None else None,
                 # Trial folders sit directly under the experiment; keep the URI's scheme.
                 "trial_dir": join(paths.root, posixpath.basename(result.path.rstrip("/"))),
             }
@@ -209,7 +223,6 @@ def run(
     storage: str,
     *,
     resume: bool = False,
-    faults: dict[str, Any] | None = None,
     prepared: tuple[list[Candidate], list[str]] | None = None,
     verbosity: int = console.NORMAL,
     mlflow_uri: str | None = None,
@@ -247,10 +260,17 @@ def run(
     subset = _subset(paths, subset, cfg)
     run_warmups(cfg, paths, plan)
 
-    spec = SearchSpec(cfg.model_dump(mode="json"), paths, subset, plan, faults, single_node=len(nodes) == 1)
+    spec = SearchSpec(cfg.model_dump(mode="json"), paths, subset, plan, single_node=len(nodes) == 1)
     trials = trial_specs(candidates, replicates)
     name = vote_actor_name(cfg.experiment)
-    vote = VoteActor.options(name=name).remote(cfg.model_dump(mode="json"), paths, subset, candidates)
+    vote = VoteActor.options(
+        name=name,
+        resources=plan.vote or None,
+        # Everything it needs is in its arguments and in storage: if its node dies, Ray starts it
+        # again elsewhere and re-runs the call it was in (its writes are atomic, so a rerun is safe).
+        max_restarts=_VOTE_RESTARTS,
+        max_task_retries=-1,
+    ).remote(cfg.model_dump(mode="json"), paths, subset, candidates)
     progress = console.ConsoleProgress(len(trials), cfg.selftrain.rounds, replicates)
     tuner = make_tuner(
         spec,
@@ -305,9 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     console.configure_driver(verbosity)
     try:
         cfg = load_config(args.config)
-        faults = json.loads(os.environ[FAULTS_ENV]) if os.environ.get(FAULTS_ENV) else None
-        # Checked before Ray starts: a bad config or a missing dataset costs nothing.
+        # Checked before Ray starts: a bad config, a missing dataset or storage that cannot be
+        # written costs nothing.
         prepared = preflight(cfg, check_data=args.check_data)
+        check_storage(args.storage)
         paths = ExperimentPaths(args.storage, cfg.experiment)
         check_experiment(cfg, paths, args.resume)
         with ray_cluster(**console.ray_init_options(verbosity)):
@@ -315,7 +336,6 @@ def main(argv: list[str] | None = None) -> int:
                 cfg,
                 args.storage,
                 resume=args.resume,
-                faults=faults,
                 prepared=prepared,
                 verbosity=verbosity,
                 mlflow_uri=args.mlflow_uri,
@@ -326,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     except ResourceError as e:
         print(f"error: resources: {e}", file=sys.stderr)
         return 3
-    except JobError as e:
+    except (JobError, StorageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if not choice.get("parameters"):

@@ -12,6 +12,13 @@ Layout of ``<storage>/<experiment>/``::
     candidates.parquet, choice.json, dashboard.html
 
 Local paths are made absolute (Ray's workers do not share the driver's working directory).
+Every node reads and writes these URIs itself, through ``pyarrow.fs``: on a cluster the storage must
+be one that all nodes reach (S3/GCS, or NFS mounted at the same path; on one machine, any folder).
+S3 endpoints other than AWS's (MinIO, a test server) are set the AWS way, on every node and the
+driver: ``AWS_ENDPOINT_URL_S3`` (or ``AWS_ENDPOINT_URL``). pyarrow reads them whenever it opens an
+``s3://`` URI (``FileSystem.from_uri``, which this module and Ray's own storage use; since pyarrow
+15 for the ``_S3`` one). Query parameters in the URI (``?endpoint_override=``) are refused: the
+job appends paths to the URI.
 """
 
 from __future__ import annotations
@@ -20,13 +27,17 @@ import os
 import posixpath
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from selection.filesystem import atomic_output, exists, read_bytes, resolve, write_bytes_atomic
 
 __all__ = [
+    "StorageError",
+    "check_storage",
     "normalize_storage",
     "join",
     "exists",
@@ -42,6 +53,60 @@ __all__ = [
 def normalize_storage(storage: str | os.PathLike[str]) -> str:
     s = os.fspath(storage)
     return s if "://" in s else os.path.abspath(os.path.expanduser(s))
+
+
+class StorageError(RuntimeError):
+    """``--storage`` cannot be used; the message names it and says why."""
+
+
+def _missing_folders(path: str) -> list[str]:
+    """The folders ``path`` needs that do not exist yet, outermost first (local paths)."""
+    missing = []
+    while not os.path.exists(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing[::-1]
+
+
+def check_storage(storage: str | os.PathLike[str]) -> None:
+    """Write a probe object under ``storage`` and delete it; raise StorageError naming it if that fails.
+
+    Meant to run before Ray starts, so that an unknown URI scheme, a folder that cannot be
+    written, a missing bucket or wrong credentials cost nothing. Folders created for the probe
+    are removed again: a job refused afterwards leaves nothing behind.
+    """
+    uri = normalize_storage(storage)
+    if "://" in uri and "?" in uri:
+        raise StorageError(
+            f"--storage {uri}: options in the URI are not supported (the job appends paths to it); "
+            "give an S3-compatible endpoint as AWS_ENDPOINT_URL_S3 on every node instead"
+        )
+    try:
+        fs, path = resolve(uri)
+    except (pa.ArrowException, ValueError, OSError) as e:
+        raise StorageError(f"--storage {uri}: not a storage location pyarrow can open ({e})") from None
+    local = isinstance(fs, pafs.LocalFileSystem)
+    if local and os.path.exists(path) and not os.path.isdir(path):
+        raise StorageError(f"--storage {uri}: exists and is not a folder")
+    created = _missing_folders(path) if local else []
+    probe = posixpath.join(path, f".hiast-select-probe-{uuid.uuid4().hex[:12]}")
+    try:
+        if local:
+            fs.create_dir(path, recursive=True)
+        with fs.open_output_stream(probe) as out:
+            out.write(b"hiast-select storage check\n")
+        fs.delete_file(probe)
+    except (OSError, pa.ArrowException) as e:
+        raise StorageError(f"--storage {uri}: cannot write there: {e}") from None
+    finally:
+        for folder in reversed(created):
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
 
 
 def join(uri: str, *parts: str) -> str:

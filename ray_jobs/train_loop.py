@@ -18,9 +18,7 @@ import logging
 import os
 import shutil
 import tempfile
-import time
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,26 +33,24 @@ from hiast import pipeline
 from hiast.config import HIASTConfig
 from hiast.data import build_dataset
 from ray_jobs.console import train_log_level
+from ray_jobs.hooks import wrap_worker_loop
 from ray_jobs.resources import TrialResources
 from ray_jobs.storage import ExperimentPaths, exists, fetch_file, read_bytes, upload_file, write_bytes_atomic
 from selection.store import PredictionWriter
 
 __all__ = [
     "SearchSpec",
-    "FAULTS_ENV",
     "train_loop_per_worker",
     "candidate_trainable",
     "warmup_task",
     "replicate_seed",
+    "checkpoint_round",
+    "this_node",
 ]
 
 log = logging.getLogger("ray_jobs")
 
-# Test hook: JSON naming faults to inject (see Faults). Read by the job's driver, which hands it
-# to the workers explicitly, so it works on any cluster (a worker's environment is the raylet's).
-FAULTS_ENV = "HIAST_SELECT_TEST_FAULTS"
 _ROUND_FILE = "round.pt"
-_ROUND_META = "round.json"
 
 
 def replicate_seed(base_seed: int, replicate: int) -> int:
@@ -70,67 +66,7 @@ class SearchSpec:
     paths: ExperimentPaths
     subset_ids: list[str]
     resources: TrialResources
-    faults: dict[str, Any] | None = None
     single_node: bool = False  # the cluster is one node and cannot grow
-
-
-# --------------------------------------------------------------------------------------------
-# Test-only fault injection
-
-
-@dataclass
-class Faults:
-    """Faults a test asks for; inert when the job runs without ``HIAST_SELECT_TEST_FAULTS``.
-
-    ``marker_dir``: every training start writes a record there (so a test counts starts).
-    ``kill_after_round``: the first worker to finish that round exits hard, once per marker_dir.
-    ``fail_candidates``: these candidate ids raise at every start (they fail for good).
-    """
-
-    candidate_id: str
-    replicate: int
-    marker_dir: Path | None = None
-    kill_after_round: int | None = None
-    fail_candidates: list[str] = field(default_factory=list)
-
-    @classmethod
-    def from_config(cls, faults: dict[str, Any] | None, candidate_id: str, replicate: int) -> Faults:
-        faults = faults or {}
-        marker = faults.get("marker_dir")
-        return cls(
-            candidate_id,
-            replicate,
-            Path(marker) if marker else None,
-            faults.get("kill_after_round"),
-            list(faults.get("fail_candidates", [])),
-        )
-
-    def on_start(self, rank: int, resumed_round: int) -> None:
-        if self.marker_dir is not None and rank == 0:
-            starts = self.marker_dir / "starts"
-            starts.mkdir(parents=True, exist_ok=True)
-            record = {
-                "candidate_id": self.candidate_id,
-                "replicate": self.replicate,
-                "resumed_round": resumed_round,
-            }
-            (starts / f"{uuid.uuid4().hex}.json").write_text(json.dumps(record))
-        if self.candidate_id in self.fail_candidates:
-            raise RuntimeError(f"candidate {self.candidate_id!r}: failure injected by {FAULTS_ENV}")
-
-    def after_round(self, round_idx: int, rank: int) -> None:
-        if self.kill_after_round != round_idx or rank != 0 or self.marker_dir is None:
-            return
-        try:
-            # O_EXCL: exactly one worker of the whole job gets to die.
-            with open(self.marker_dir / "killed", "x") as f:
-                f.write(json.dumps({"candidate_id": self.candidate_id, "replicate": self.replicate}))
-        except FileExistsError:
-            return
-        # Let Train's controller collect this round's report first (it polls every
-        # RAY_TRAIN_HEALTH_CHECK_INTERVAL_S), so the restart finds the round checkpoint.
-        time.sleep(3.0)
-        os._exit(1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,16 +89,29 @@ def _device(use_gpu: bool, memory_fraction: float | None) -> torch.device:
     return dev
 
 
+def checkpoint_round(checkpoint: ray.train.Checkpoint | None) -> int:
+    """The self-training round a Train checkpoint of ours holds (0: no checkpoint, a fresh start)."""
+    if checkpoint is None:
+        return 0
+    return int(checkpoint.get_metadata()["round"])
+
+
 def _restore(checkpoint: ray.train.Checkpoint | None, dest: Path) -> tuple[Path | None, int]:
     """(local round checkpoint, its round) from Train's latest checkpoint; (None, 0) on a fresh start."""
     if checkpoint is None:
         return None, 0
     checkpoint.to_directory(str(dest))
-    meta = json.loads((dest / _ROUND_META).read_text())
-    return dest / _ROUND_FILE, int(meta["round"])
+    return dest / _ROUND_FILE, checkpoint_round(checkpoint)
 
 
-def _report_round(result: pipeline.RoundResult, rank: int, faults: Faults) -> None:
+def this_node() -> dict[str, str]:
+    """The Ray node this process runs on: its id and its name (the IP unless ``ray start --node-name``)."""
+    node_id = ray.get_runtime_context().get_node_id()
+    name = next((n["NodeName"] for n in ray.nodes() if n["NodeID"] == node_id), "")
+    return {"node": node_id, "node_name": name or ray.util.get_node_ip_address()}
+
+
+def _report_round(result: pipeline.RoundResult, rank: int) -> None:
     metrics = {"round": result.round, **result.metrics}
     if rank == 0:
         # train_rounds writes the round checkpoint on rank 0 only; Train keeps rank 0's.
@@ -171,15 +120,11 @@ def _report_round(result: pipeline.RoundResult, rank: int, faults: Faults) -> No
                 os.link(result.checkpoint, Path(d) / _ROUND_FILE)  # same disk: no copy
             except OSError:
                 shutil.copy2(result.checkpoint, Path(d) / _ROUND_FILE)
-            (Path(d) / _ROUND_META).write_text(json.dumps({"round": result.round}))
-            ray.train.report(
-                metrics,
-                checkpoint=ray.train.Checkpoint.from_directory(d),
-                checkpoint_dir_name=f"round_{result.round:03d}",
-            )
+            checkpoint = ray.train.Checkpoint.from_directory(d)
+            checkpoint.set_metadata({"round": result.round})
+            ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=f"round_{result.round:03d}")
     else:
         ray.train.report(metrics)
-    faults.after_round(result.round, rank)
 
 
 def _predict_and_evaluate(
@@ -209,12 +154,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     rank, world_size = ctx.get_world_rank(), ctx.get_world_size()
     _cpu_settings(config["torch_threads"])
     device = _device(config["use_gpu"], config["gpu_memory_fraction"])
-    faults = Faults.from_config(config["faults"], candidate_id, replicate)
 
     with tempfile.TemporaryDirectory(prefix="hiast-cand-") as tmp:
         work = Path(tmp)
-        resume_from, resumed_round = _restore(ray.train.get_checkpoint(), work / "resume")
-        faults.on_start(rank, resumed_round)
+        resume_from, _ = _restore(ray.train.get_checkpoint(), work / "resume")
         warmup = fetch_file(config["warmup_uri"], work / "warmup")
         final = pipeline.train_rounds(
             cfg,
@@ -224,7 +167,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             seed=seed,
             resume_from=resume_from,
             pseudo_label_cache=config["pseudo_label_cache"],
-            on_round=lambda r: _report_round(r, rank, faults),
+            on_round=lambda r: _report_round(r, rank),
             rank=rank,
             world_size=world_size,
             wrap_model=ray.train.torch.prepare_model if world_size > 1 else None,
@@ -239,6 +182,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 "params": config["params"],
                 "prediction_uri": config["predictions_uri"],
                 "metrics": metrics,
+                **this_node(),  # where it trained (the last start, after any restart)
             }
             # Written last: its presence means "this candidate is finished" to a restarted job.
             write_bytes_atomic(config["result_uri"], json.dumps(record, indent=1).encode())
@@ -269,7 +213,6 @@ def _loop_config(spec: SearchSpec, trial: dict[str, Any]) -> dict[str, Any]:
         "use_gpu": spec.resources.use_gpu,
         "gpu_memory_fraction": ray_cfg.gpu_memory_fraction,
         "torch_threads": spec.resources.torch_threads,
-        "faults": spec.faults,
     }
 
 
@@ -296,7 +239,8 @@ def candidate_trainable(config: dict[str, Any], spec: SearchSpec) -> None:
         # ~2 CPU-seconds per candidate.
         os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
     trainer = ray.train.torch.TorchTrainer(
-        train_loop_per_worker,
+        # The loop itself, unless a test asked to wrap it (ray_jobs.hooks; the identity otherwise).
+        wrap_worker_loop(train_loop_per_worker),
         train_loop_config=_loop_config(spec, trial),
         scaling_config=ray.train.ScalingConfig(
             num_workers=spec.resources.num_workers,

@@ -1,16 +1,19 @@
-"""A private Ray head for the ray_jobs tests, and helpers to run the selection job against it.
+"""Private Ray clusters for the ray_jobs tests, and helpers to run the selection job against them.
 
-The head is one ``ray start --head --block`` process (own ports, own temp dir, token auth, a
-throw-away HOME) started once per session and stopped by its pid; nothing of it may outlive the
-session (checked in ``pytest_sessionfinish``). Jobs run as subprocesses (``python -m
-ray_jobs.select``) with ``RAY_ADDRESS`` pointing at the head, as they would in production.
+* ``ray_head``: one ``ray start --head --block`` node (2 CPUs), started once per session.
+* ``multinode``: a head without CPUs plus two worker nodes, each with 2 CPUs and one ``gpu_slot``
+  (a custom resource standing in for a GPU), started once per session.
+
+Both come from ``ray_jobs.testing.local_cluster`` (own ports, own temp dirs, token auth, a
+throw-away HOME) and are stopped by pid; nothing of them may outlive the session (checked in
+``pytest_sessionfinish``). Jobs run as subprocesses (``python -m ray_jobs.select``) with
+``RAY_ADDRESS`` pointing at the head, as they would in production.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -18,20 +21,19 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from jobtools import FAULTS_ENV, REPO, write_config
+from jobtools import REPO, write_config
 
-# Temp dirs of heads started in this session: the leak check looks for processes naming them.
-_HEAD_TEMP_DIRS: list[str] = []
+from ray_jobs.testing.local_cluster import LocalCluster, Node, free_port
+
+# Roots of the clusters started in this session: the leak check looks for processes naming them.
+_CLUSTER_ROOTS: list[str] = []
 
 
-def _select_cmd(config: Path, storage: Path, args: tuple[str, ...]) -> list[str]:
+def _select_cmd(config: Path, storage: Path | str, args: tuple[str, ...]) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -44,111 +46,205 @@ def _select_cmd(config: Path, storage: Path, args: tuple[str, ...]) -> list[str]
     ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _fault_env(faults: dict | None) -> dict[str, str]:
+    if not faults:
+        return {}
+    # Imported here: ray.train's import would slow every test module that only loads this file.
+    from ray_jobs.testing.faults import fault_env
+
+    return fault_env(faults)
 
 
-@dataclass
 class RayHead:
-    process: subprocess.Popen
-    address: str  # GCS, for RAY_ADDRESS
-    dashboard_url: str  # jobs API, for RAY_API_SERVER_ADDRESS
-    env: dict[str, str]  # what a client (driver, `ray job submit`) needs
+    """A running local cluster, as the job's client sees it."""
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.cluster = cluster
+        assert cluster.head is not None
+        self.process = cluster.head.process
+        self.address = cluster.address  # GCS, for RAY_ADDRESS
+        self.dashboard_url = cluster.dashboard_url  # jobs API, for RAY_API_SERVER_ADDRESS
+        self.env = cluster.env  # what a client (driver, `ray job submit`) needs
 
     def client_env(self, **extra: str) -> dict[str, str]:
-        return {**os.environ, **self.env, **extra}
+        return self.cluster.client_env(**extra)
 
     def run_select(
-        self, config: Path, storage: Path, *args: str, faults: dict | None = None, timeout: float = 600
+        self,
+        config: Path,
+        storage: Path | str,
+        *args: str,
+        faults: dict | None = None,
+        timeout: float = 600,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess:
-        """``python -m ray_jobs.select`` against this head, as a subprocess; output kept for asserts."""
-        extra = {FAULTS_ENV: json.dumps(faults)} if faults else {}
+        """``python -m ray_jobs.select`` against this cluster, as a subprocess; output kept for asserts."""
         return subprocess.run(
-            _select_cmd(config, storage, args), cwd=REPO, env=self.client_env(**extra),
+            _select_cmd(config, storage, args), cwd=REPO,
+            env=self.client_env(**_fault_env(faults), **(env or {})),
             capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
 
     def start_select(
-        self, config: Path, storage: Path, *args: str, faults: dict | None = None, log: Path
+        self,
+        config: Path,
+        storage: Path | str,
+        *args: str,
+        faults: dict | None = None,
+        log: Path,
+        env: dict[str, str] | None = None,
     ) -> subprocess.Popen:
         """The same, in the background (its own process group, so a test can kill the driver)."""
-        extra = {FAULTS_ENV: json.dumps(faults)} if faults else {}
         return subprocess.Popen(
-            _select_cmd(config, storage, args), cwd=REPO, env=self.client_env(**extra),
+            _select_cmd(config, storage, args), cwd=REPO,
+            env=self.client_env(**_fault_env(faults), **(env or {})),
             stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 
 
-def _wait_for_dashboard(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"ray start exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            urllib.request.urlopen(f"{url}/api/version", timeout=2)
-            return
-        except urllib.error.HTTPError:
-            return  # it answers (auth may refuse us): it is up
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"the Ray head did not come up in {timeout:.0f}s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM the head's process group (``ray start --block`` tears its children down), then KILL."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+def _new_cluster(prefix: str, extra_env: dict[str, str] | None = None) -> LocalCluster:
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    _CLUSTER_ROOTS.append(str(root))
+    return LocalCluster(root, extra_env or {})
 
 
 @pytest.fixture(scope="session")
 def ray_head() -> Iterator[RayHead]:
-    root = Path(tempfile.mkdtemp(prefix="rj-head-"))
-    home = root / "home"
-    home.mkdir()
-    token = root / "auth_token"
-    token.write_text(secrets.token_hex(32))
-    temp_dir = str(root / "ray")
-    _HEAD_TEMP_DIRS.append(temp_dir)
-    gcs_port, dash_port = _free_port(), _free_port()
-    env = {
-        "HOME": str(home),  # nothing lands in the real home
-        "RAY_AUTH_MODE": "token",
-        "RAY_AUTH_TOKEN_PATH": str(token),
-        "RAY_USAGE_STATS_ENABLED": "0",
-        # SIGTERM would otherwise drain the node for 30 s before stopping.
-        "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
-    }
-    log = root / "head.log"
-    cmd = [
-        sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
-        "--node-ip-address=127.0.0.1", f"--port={gcs_port}",
-        "--dashboard-host=127.0.0.1", f"--dashboard-port={dash_port}", "--include-dashboard=true",
-        f"--ray-client-server-port={_free_port()}", f"--temp-dir={temp_dir}",
-        "--num-cpus=2", '--resources={"hiast_trial_driver": 1}', "--disable-usage-stats",
-    ]  # fmt: skip
-    process = subprocess.Popen(
-        cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, **env},
-        start_new_session=True, cwd=root,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{dash_port}"
+    cluster = _new_cluster("rj-head-")
     try:
-        _wait_for_dashboard(url, process, log, timeout=180)
-        yield RayHead(
-            process,
-            f"127.0.0.1:{gcs_port}",
-            url,
-            {**env, "RAY_ADDRESS": f"127.0.0.1:{gcs_port}", "RAY_API_SERVER_ADDRESS": url},
-        )
+        cluster.start_head(num_cpus=2, resources={"hiast_trial_driver": 1})
+        yield RayHead(cluster)
     finally:
-        _stop(process)
-        shutil.rmtree(root, ignore_errors=True)
+        cluster.stop()
+        shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+class S3Server:
+    """A local S3 API (moto's server, bound to 127.0.0.1) that checks credentials like AWS does.
+
+    moto lets the first INITIAL_NO_AUTH_ACTION_COUNT requests through unauthenticated and checks
+    every later one against its IAM: those first requests create a user, its key, a policy
+    allowing S3, and the bucket. From then on, only that key works.
+    """
+
+    BUCKET = "hiast-test"
+    _SETUP_REQUESTS = 4
+
+    def __init__(self, root: Path) -> None:
+        import boto3
+
+        port = free_port()
+        self.endpoint = f"http://127.0.0.1:{port}"
+        self.log = root / "moto.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(self._SETUP_REQUESTS)},
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert self.process.poll() is None, self.log.read_text()[-2000:]
+                assert time.monotonic() < deadline, "moto server did not start"
+                time.sleep(0.2)
+        anon = {"endpoint_url": self.endpoint, "region_name": "us-east-1"}
+        iam = boto3.client("iam", aws_access_key_id="setup", aws_secret_access_key="setup", **anon)
+        iam.create_user(UserName="hiast")
+        key = iam.create_access_key(UserName="hiast")["AccessKey"]
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+        }
+        iam.put_user_policy(UserName="hiast", PolicyName="s3", PolicyDocument=json.dumps(policy))
+        self.access_key, self.secret_key = key["AccessKeyId"], key["SecretAccessKey"]
+        boto3.client(
+            "s3", aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key, **anon
+        ).create_bucket(Bucket=self.BUCKET)
+        # What each node (and the driver) gets: the AWS SDK's own variables, read by pyarrow.
+        self.node_env = {
+            "AWS_ENDPOINT_URL_S3": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def filesystem(self):
+        """pyarrow's S3 filesystem for this server, configured explicitly (not from the environment)."""
+        import pyarrow.fs as pafs
+
+        return pafs.S3FileSystem(
+            access_key=self.access_key, secret_key=self.secret_key, region="us-east-1",
+            endpoint_override=self.endpoint,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    server = S3Server(tmp_path_factory.mktemp("s3"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# The multi-node cluster's worker nodes: 2 CPUs each but one GPU slot, so with
+# `ray.worker_resources: {gpu_slot: 1}` one candidate fits per node and two run at once, one on each.
+# They also carry the trial-driver resource: trial drivers, their Train controllers and the vote
+# actor run on worker nodes too, and are lost with them (the head only holds the job's driver).
+WORKER_NODE = (2.0, {"gpu_slot": 1.0, "hiast_trial_driver": 1.0})
+WORKER_NAMES = ("worker-a", "worker-b")
+# A lost node is declared dead after ~3 s instead of Ray's default ~15-30 s.
+FAST_NODE_FAILURE = {
+    "RAY_health_check_initial_delay_ms": "1000",
+    "RAY_health_check_period_ms": "1000",
+    "RAY_health_check_failure_threshold": "3",
+}
+
+
+class MultiNode(RayHead):
+    def worker(self, name: str) -> Node:
+        return self.cluster.workers[name]
+
+    def node_names(self) -> set[str]:
+        return self.cluster.alive_node_names()
+
+    def ensure_workers(self) -> None:
+        """Bring back worker nodes a test lost on purpose (same names, same resources)."""
+        lost = {n: WORKER_NODE for n in WORKER_NAMES if not self.cluster.workers[n].alive()}
+        if lost:
+            self.cluster.add_workers(lost)
+
+
+@pytest.fixture(scope="session")
+def multinode_cluster(s3_server) -> Iterator[MultiNode]:
+    """Every node gets the S3 endpoint and credentials, as nodes in a cloud get an IAM role."""
+    cluster = _new_cluster("rj-multi-", {**FAST_NODE_FAILURE, **s3_server.node_env})
+    try:
+        cluster.start_head(num_cpus=0)
+        cluster.add_workers({n: WORKER_NODE for n in WORKER_NAMES})
+        yield MultiNode(cluster)
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+@pytest.fixture()
+def multinode(multinode_cluster: MultiNode) -> MultiNode:
+    multinode_cluster.ensure_workers()
+    return multinode_cluster
 
 
 @pytest.fixture(scope="session")
@@ -179,7 +275,7 @@ def submitted(ray_head: RayHead, tmp_path_factory: pytest.TempPathFactory) -> di
     }
 
 
-def _ray_processes_of(temp_dirs: list[str]) -> list[str]:
+def _ray_processes_of(roots: list[str]) -> list[str]:
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -188,20 +284,20 @@ def _ray_processes_of(temp_dirs: list[str]) -> list[str]:
             cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if any(d in cmd for d in temp_dirs):
+        if any(d in cmd for d in roots):
             found.append(f"{proc.name}: {cmd[:200]}")
     return found
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """No raylet, GCS or worker of a head started here may survive the session."""
-    if not _HEAD_TEMP_DIRS:
+    """No raylet, GCS or worker of a cluster started here may survive the session."""
+    if not _CLUSTER_ROOTS:
         return
     deadline = time.monotonic() + 30
-    left = _ray_processes_of(_HEAD_TEMP_DIRS)
+    left = _ray_processes_of(_CLUSTER_ROOTS)
     while left and time.monotonic() < deadline:
         time.sleep(1)
-        left = _ray_processes_of(_HEAD_TEMP_DIRS)
+        left = _ray_processes_of(_CLUSTER_ROOTS)
     if left:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         listing = "\n  ".join(left)

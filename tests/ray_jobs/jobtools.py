@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,6 @@ import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-# ray_jobs.train_loop.FAULTS_ENV (spelled out: importing Ray here would slow every test module).
-FAULTS_ENV = "HIAST_SELECT_TEST_FAULTS"
 
 # The tiny search the tests run: 3 candidates (alpha sweep), 2 rounds of 4 iterations, 16 images.
 TINY_CONFIG: dict[str, Any] = {
@@ -69,9 +68,29 @@ def write_config(path: Path, **overrides: Any) -> Path:
     return path
 
 
+def multinode_overrides(submitted: dict) -> dict[str, Any]:
+    """The tiny search on the multi-node cluster: one candidate per GPU slot, and the warm-up model of
+    the single-node run (the same config and seed would train the same one: the warm-up is not what
+    these tests are about, and it is the slowest step of their jobs)."""
+    return {
+        "ray.worker_resources": {"gpu_slot": 1},
+        "warmup.checkpoint": str(submitted["experiment"] / "warmup" / "rep0" / "warmup.pt"),
+    }
+
+
 def training_starts(marker_dir: Path) -> list[dict]:
-    """The training starts the fault hook recorded (one per Train run start, rank 0)."""
+    """The training starts the fault wrapper recorded (one per Train run start, rank 0), oldest first.
+
+    (ray_jobs.testing.faults.records does the same; this copy spares test modules Ray's import.)
+    """
     return [json.loads(p.read_text()) for p in sorted((marker_dir / "starts").glob("*.json"))]
+
+
+def reports_settled(marker_dir: Path, seconds: float = 1.5) -> bool:
+    """No round was reported in the last ``seconds``: Train's controller (polling every 0.25 s in
+    these jobs) has registered every reported round checkpoint, so a kill now loses none of them."""
+    times = [json.loads(p.read_text())["time"] for p in (marker_dir / "rounds").glob("*.json")]
+    return not times or time.time() - max(times) > seconds
 
 
 PARAMETER_COLUMNS = ["alpha", "gamma", "lambda_i", "lambda_c", "lambda_cst", "k"]

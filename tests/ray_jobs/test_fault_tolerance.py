@@ -1,6 +1,7 @@
 """Faults injected into the CPU job: a killed Train worker, a killed driver, a candidate that always fails.
 
-The faults come from ``HIAST_SELECT_TEST_FAULTS`` (see ``ray_jobs.train_loop.Faults``); every
+The faults are injected by ``ray_jobs.testing.faults``, which the job's test hook
+(``ray_jobs.hooks``) wraps around the Train loop when the driver's environment asks for it; every
 training start leaves a record in the marker folder, so the tests count what was (re)trained.
 """
 

@@ -80,6 +80,71 @@ def test_cpu_warmups_share_the_largest_node() -> None:
     assert plan_resources(RayConfig(cpus_per_worker=1), TWO_CORES_WITH_DRIVER, 33, warmups=3).warmup_cpus == 1
 
 
+# A head without CPUs and two worker nodes with one GPU slot each (the multi-node test cluster).
+SLOT_NODES = [
+    {"CPU": 0.0},
+    {"CPU": 2.0, "gpu_slot": 1.0, DRIVER_RESOURCE: 1.0},
+    {"CPU": 2.0, "gpu_slot": 1.0, DRIVER_RESOURCE: 1.0},
+]
+
+
+def test_worker_resources_limit_candidates_to_one_per_slot() -> None:
+    cfg = RayConfig(cpus_per_worker=1, worker_resources={"gpu_slot": 1}, max_concurrent_trials=4)
+    plan = plan_resources(cfg, SLOT_NODES, 11)
+    assert plan.worker == {"CPU": 1, "gpu_slot": 1}
+    assert plan.max_concurrent_trials == 2  # 4 CPUs would take 4; the 2 slots decide
+    assert plan.warmup_resources == {"gpu_slot": 1}
+    assert plan.warmup_cpus == 2  # the whole of a node that can hold a worker
+    # Without the custom resource the CPUs decide.
+    assert (
+        plan_resources(
+            RayConfig(cpus_per_worker=1, max_concurrent_trials=4), SLOT_NODES, 11
+        ).max_concurrent_trials
+        == 4
+    )
+
+
+def test_worker_resource_no_node_declares() -> None:
+    with pytest.raises(ResourceError, match=r"ray\.worker_resources\.a10g=1 but no node declares it"):
+        plan_resources(RayConfig(worker_resources={"a10g": 1}), SLOT_NODES, 5)
+    with pytest.raises(
+        ResourceError, match=r"ray\.worker_resources\.gpu_slot=2 but the most any node declares is 1"
+    ):
+        plan_resources(RayConfig(worker_resources={"gpu_slot": 2}), SLOT_NODES, 5)
+
+
+def test_worker_resources_that_no_single_node_combines() -> None:
+    nodes = [{"CPU": 2.0, "a": 1.0}, {"CPU": 2.0, "b": 1.0}]
+    with pytest.raises(ResourceError, match=r"would wait forever") as err:
+        plan_resources(RayConfig(worker_resources={"a": 1, "b": 1}), nodes, 5)
+    assert "ray.worker_resources" in str(err.value) and "1 a + 1 b" in str(err.value)
+
+
+def test_vote_actor_follows_the_driver_resource() -> None:
+    assert plan_resources(RayConfig(), SLOT_NODES, 3).vote == {DRIVER_RESOURCE: DRIVER_SLIVER}
+    assert plan_resources(RayConfig(), TWO_CORES, 3).vote == {}  # then anywhere, holding nothing
+
+
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        ({"GPU": 1}, "use cpus_per_worker / gpus_per_worker"),
+        ({"memory": 1}, "'memory' is not a custom resource"),
+        ({"gpu_slot": 0}, "gpu_slot: the amount must be > 0"),
+        ({"gpu_slot": 1.5}, "gpu_slot: above 1, Ray hands out only whole units"),
+    ],
+)
+def test_worker_resources_are_checked_when_the_config_loads(
+    resources: dict, message: str, tmp_path: Path
+) -> None:
+    from hiast.config import ConfigError, load_config
+
+    path = write_config(tmp_path / "bad.yaml", **{"ray.worker_resources": resources})
+    with pytest.raises(ConfigError, match="ray.worker_resources") as err:
+        load_config(path)
+    assert message in str(err.value)
+
+
 def test_the_job_reports_a_bad_layout_before_starting_anything(ray_head: RayHead, tmp_path: Path) -> None:
     """Against the live 2-CPU head: use_gpu without GPUs exits with status 3 and starts nothing."""
     config = write_config(tmp_path / "gpu.yaml", **{"ray.use_gpu": True})

@@ -1,0 +1,128 @@
+"""A real multi-node cluster on one machine loses a worker node in the middle of the search.
+
+The cluster (conftest ``multinode``): a head that only holds the job's driver, and two worker
+nodes, each its own ``ray start`` process group with 2 CPUs and one ``gpu_slot`` (a custom
+resource standing in for a GPU). The job asks for ``ray.worker_resources: {gpu_slot: 1}``, so two
+candidates train at once, one per node. The worker nodes also carry the trial-driver resource, so
+trial drivers, their Train controllers and the vote actor live there too and can be lost.
+
+Storage is a local folder: on one machine every node reaches it, as NFS would on a real cluster
+(test_s3.py runs the same cluster against object storage).
+
+The test holds every candidate's first attempt after round 1 (``ray_jobs.testing.faults``) and
+releases the ones on the other node, until one candidate has finished; then it SIGKILLs the node
+that holds both the vote actor and a candidate in the middle of its rounds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import WORKER_NAMES, MultiNode
+from jobtools import TINY_IDS, check_outputs, multinode_overrides, reports_settled, write_config
+
+from ray_jobs.testing.faults import records, release
+
+pytestmark = pytest.mark.slow
+
+
+def _vote_actor(cluster: MultiNode, actor_id: str | None = None) -> dict | None:
+    filters = [f"actor_id={actor_id}"] if actor_id else ["class_name=VoteActor", "state=ALIVE"]
+    actors = cluster.cluster.ray_list("actors", *filters)
+    return actors[0] if actors else None
+
+
+def _node_names(cluster: MultiNode) -> dict[str, str]:
+    return {n["node_id"]: n["node_name"] for n in cluster.cluster.ray_list("nodes")}
+
+
+def _held(markers: Path) -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in (markers / "held").glob("*.json")}
+
+
+def test_lost_node_costs_only_what_it_was_running(
+    multinode: MultiNode, submitted: dict, tmp_path: Path
+) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    config = write_config(tmp_path / "tiny.yaml", **multinode_overrides(submitted))
+    storage = tmp_path / "results"
+    results = storage / "tiny" / "results"
+    driver = multinode.start_select(
+        config, storage, faults={"marker_dir": str(markers), "hold_after_round": 1}, log=tmp_path / "job.log"
+    )
+    log = tmp_path / "job.log"
+    deadline = time.monotonic() + 500
+    actor, victim, killed_at = None, None, None
+    released: set[str] = set()
+    try:
+        while killed_at is None:
+            assert driver.poll() is None, log.read_text()[-4000:]
+            assert time.monotonic() < deadline, f"no kill after 500 s:\n{log.read_text()[-4000:]}"
+            if actor is None:
+                actor = _vote_actor(multinode)
+                if actor is not None:
+                    victim = _node_names(multinode)[actor["node_id"]]
+                    assert victim in WORKER_NAMES
+            held = _held(markers)
+            for name, h in held.items():  # everything held elsewhere goes on
+                if h["node_name"] != victim and victim is not None and name not in released:
+                    release(markers, name)
+                    released.add(name)
+            on_victim = [name for name, h in held.items() if h["node_name"] == victim]
+            if on_victim and list(results.glob("*.json")) and reports_settled(markers):
+                multinode.worker(victim).kill()
+                killed_at = time.time()
+                finished_before = {p.name.split(".rep")[0] for p in results.glob("*.json")}
+                lost = held[on_victim[0]]["candidate_id"]
+                release(markers)
+            time.sleep(0.5)
+        driver.wait(timeout=max(60.0, deadline - time.monotonic()))
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait(timeout=30)
+    output = log.read_text()
+    assert driver.returncode == 0, output[-6000:]
+
+    table, choice = check_outputs(storage / "tiny", TINY_IDS)
+    baseline = json.loads((submitted["experiment"] / "choice.json").read_text())
+    assert choice["parameters"] == baseline["parameters"]
+    assert choice["candidate_id"] == baseline["candidate_id"]
+
+    starts = records(markers, "starts")
+    rounds = records(markers, "rounds")
+    survivor = next(n for n in WORKER_NAMES if n != victim)
+    # What happened, for the assertion messages: every start and round report, in time order.
+    trace = "\n".join(json.dumps(r) for r in sorted(starts + rounds, key=lambda r: r["time"]))
+    trace += f"\nkilled {victim} at {killed_at} holding {lost}; finished before: {finished_before}"
+    # Both nodes did work: wave one put one candidate on each.
+    assert {s["node_name"] for s in starts} == set(WORKER_NAMES), trace
+    # The candidate on the lost node trained round 1 there and round 2 on the survivor, from its checkpoint.
+    mine = [s for s in starts if s["candidate_id"] == lost]
+    assert [(s["resumed_round"], s["node_name"]) for s in mine] == [(0, victim), (1, survivor)], trace
+    assert table.set_index("candidate_id").loc[lost, "node_name"] == survivor
+    # Candidates finished before the loss were not trained again.
+    per_candidate = Counter(s["candidate_id"] for s in starts)
+    assert finished_before and all(per_candidate[c] == 1 for c in finished_before), trace
+    # Any restart (a candidate whose trial driver was on the lost node restarts too) resumed from
+    # the last round that candidate had reported, and every round was reported exactly once.
+    for s in starts:
+        before = [
+            r["round"] for r in rounds if r["candidate_id"] == s["candidate_id"] and r["time"] < s["time"]
+        ]
+        assert s["resumed_round"] == max(before, default=0), trace
+    assert Counter((r["candidate_id"], r["round"]) for r in rounds) == Counter(
+        {(c, r): 1 for c in TINY_IDS for r in (1, 2)}
+    ), trace
+    # The vote actor was on the lost node: Ray restarted it on the survivor, and the final vote
+    # (above) read the stored predictions from there.
+    after = _vote_actor(multinode, actor["actor_id"])
+    assert after["num_restarts"] >= 1, after
+    assert _node_names(multinode).get(after["node_id"]) == survivor
