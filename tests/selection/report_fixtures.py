@@ -38,6 +38,7 @@ class Outputs:
     config: dict[str, Any]
     class_names: list[str]
     cfg: HIASTConfig
+    sweeps: dict[str, pd.DataFrame]
 
 
 def _predictions(c: Any, truth: list[np.ndarray], classes: np.ndarray, rng: np.random.Generator) -> list:
@@ -121,4 +122,4 @@ def job_outputs(tmp: Path, *, replicates: int = 1, grid: dict[str, list[float]] 
         "total": len(cands),
     }
     names = list(class_names(cfg.data.target.class_set))
-    return Outputs(table, choice, cfg.model_dump(mode="json"), names, cfg)
+    return Outputs(table, choice, cfg.model_dump(mode="json"), names, cfg, result.sweeps)
