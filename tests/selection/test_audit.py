@@ -100,3 +100,15 @@ def test_audit_selection_rows_and_the_grid_centre(tmp_path):
     assert rows.loc["f_miou", "top1"] and not rows.loc["f_miou_trimmed", "top1"]
     assert rows.loc["rule", "pick"] == rule.pick(table) == ids[-2]
     assert rows.loc["conf", "pick"] == ids[0] and rows.loc["conf", "spearman"] == pytest.approx(-1.0)
+
+
+def test_audit_ties_go_to_the_default_as_the_rules_do():
+    ids = ["v1", "v2", "v3"]
+    truth = {"v1": 0.5, "v2": 0.4, "v3": 0.3}
+    tied = {"v1": 0.9, "v2": 0.9, "v3": 0.1}
+    first = audit_group("a", ids, truth, {"s": AuditScore(tied, True)}, None)[0]
+    assert first["pick"] == "v1" and first["top1"]
+    preferred = audit_group("a", ids, truth, {"s": AuditScore(tied, True)}, None, prefer="v2")[0]
+    assert preferred["pick"] == "v2" and preferred["regret"] == pytest.approx(0.1) and not preferred["top1"]
+    # prefer only breaks ties: it is not picked when it is not among the best
+    assert audit_group("a", ids, truth, {"s": AuditScore(tied, True)}, None, prefer="v3")[0]["pick"] == "v1"

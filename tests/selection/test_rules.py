@@ -215,3 +215,52 @@ def test_all_picks_reads_only_validator_columns():
         t, {"rule": {"rank_average": ["f_miou", "mean_entropy"]}, "paper": "f_miou"}, prefer="c0"
     )
     assert picks == {"f_miou": "c0", "mean_entropy": "c1", "rule": "c0", "paper": "c0"}
+
+
+# ----------------------------------------------------------------------------------------------
+# the full ranking (label-free early stopping stops the bottom of each sweep with it)
+
+
+def test_order_and_ranks_known_answer():
+    t = _table(f_miou=[0.5, 0.9, NAN, 0.9, 0.1], mean_entropy=[0.2, 0.1, 0.3, 0.4, 0.0])
+    f = Single("f_miou")
+    # 0.9 twice: the preferred one first, else table order; NaN last
+    assert f.order(t) == ["c1", "c3", "c0", "c4", "c2"]
+    assert f.order(t, prefer="c3") == ["c3", "c1", "c0", "c4", "c2"]
+    r = f.ranks(t)
+    assert r[["c0", "c1", "c3", "c4"]].tolist() == [3.0, 1.0, 1.0, 4.0] and np.isnan(r["c2"])
+    e = Single("mean_entropy")  # lower is better
+    assert e.order(t) == ["c4", "c1", "c0", "c2", "c3"] and e.ranks(t).tolist() == [3.0, 2.0, 4.0, 5.0, 1.0]
+    two = TwoStage(f, 0.4, e)  # drops the bottom 2 by f_miou (c2 NaN, c4), picks by entropy among the rest
+    assert two.order(t) == ["c1", "c0", "c3", "c2", "c4"]
+    assert np.isnan(two.ranks(t)[["c2", "c4"]]).all()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_order_starts_with_the_pick_and_is_a_permutation(seed):
+    rng = np.random.default_rng(seed)
+    vals = rng.integers(0, 3, 6).astype(float)
+    vals[rng.random(6) < 0.3] = NAN
+    t = _table(f_miou=vals, ensv=rng.random(6), mean_entropy=rng.integers(0, 2, 6).astype(float))
+    for rule in (Single("f_miou"), parse_rule({"rank_average": ["f_miou", "mean_entropy"]})):
+        for prefer in (None, "c3"):
+            order = rule.order(t, prefer)
+            assert sorted(order) == sorted(t.index)
+            pick = rule.pick(t, prefer)
+            assert pick is None or order[0] == pick
+            scores = rule.scores(t)
+            finite = [scores[c] for c in order if not np.isnan(scores[c])]
+            assert finite == sorted(finite, reverse=True)  # best first, NaN at the end
+
+
+def test_descriptions_say_what_the_rule_does():
+    assert (
+        Single("mean_entropy").description
+        == "the best by mean_entropy (mean pixel entropy (nats); lower is better)"
+    )
+    assert parse_rule({"rank_average": ["ensv", "atc"]}).description == (
+        "the best mean rank within the group over ensv, atc"
+    )
+    assert parse_rule({"two_stage": {"drop": "f_miou", "fraction": 0.5, "pick": "atc"}}).description == (
+        "drop the bottom 50% of the group by f_miou, then the best by atc among the rest"
+    )
