@@ -65,9 +65,16 @@ class Outcome:
         return self.status == "done"
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any], *, prediction_uri: str | None = None) -> Outcome:
-        """From the job's record dict; ``prediction_uri``: where the predictions are when the record
-        does not say. Fields outside :data:`RECORD_FIELDS` go to ``info`` (passed through as columns)."""
+    def from_record(
+        cls,
+        record: Mapping[str, Any],
+        *,
+        prediction_uri: str | None = None,
+        evidence_uri: str | None = None,
+    ) -> Outcome:
+        """From the job's record dict; ``prediction_uri``/``evidence_uri``: where the files are when
+        the record does not say. Fields outside :data:`RECORD_FIELDS` go to ``info`` (passed
+        through as columns)."""
         for key in ("candidate_id", "replicate", "status"):
             if key not in record:
                 raise SelectionError(f"trial outcome {dict(record)!r} has no {key!r}")
@@ -79,7 +86,7 @@ class Outcome:
             error=record.get("error"),
             prediction_uri=record.get("prediction_uri") or prediction_uri,
             info={k: v for k, v in record.items() if k not in RECORD_FIELDS},
-            evidence_uri=record.get("evidence_uri"),
+            evidence_uri=record.get("evidence_uri") or evidence_uri,
         )
 
 
