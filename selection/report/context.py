@@ -259,6 +259,11 @@ def page_context(facts: Facts, generated: str) -> dict[str, Any]:
         "failed": failed_candidates(facts),
         "score_picks": pick_rows(facts) if facts.choice is not None else [],
         "rankings": ranking_tables(facts),
+        # the charts plot the rule's score when it is an F-mIoU, else F-mIoU (selection.report.charts)
+        "chart_score": next(
+            (s for s in (facts.score_used(g) for g in facts.groups) if s in ("f_miou", "f_miou_trimmed")),
+            "f_miou",
+        ),
         "score_columns": scores,
         "score_values": values,
         "replicates": replicate_table(facts),

@@ -57,7 +57,9 @@ def _predictions(c: Any, truth: list[np.ndarray], classes: np.ndarray, rng: np.r
     return preds
 
 
-def job_outputs(tmp: Path, *, replicates: int = 1, grid: dict[str, list[float]] | None = None) -> Outputs:
+def job_outputs(
+    tmp: Path, *, replicates: int = 1, grid: dict[str, list[float]] | None = None, rule: Any = "f_miou"
+) -> Outputs:
     """The synthscape config's 11 candidates (or ``grid``): alpha is centre-bound, lambda_i=3
     collapses to "road" (degenerate), k=5 fails before the vote. Target labels exist."""
     cfg = load_config(None)
@@ -93,6 +95,7 @@ def job_outputs(tmp: Path, *, replicates: int = 1, grid: dict[str, list[float]] 
             "source_val_miou": {c.id: float(rng.uniform(0.5, 0.7)) for c in finished},
         },
         true_miou={cid: v[0] for cid, v in true_miou.items()},
+        rule=rule,
     )
     table = result.table.assign(status="done", error=None)
     for r in range(replicates):

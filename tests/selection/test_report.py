@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import markupsafe
 import numpy as np
 import pandas as pd
 import pytest
@@ -134,7 +133,8 @@ def test_rule_and_confidence_are_shown_first(outputs: Outputs) -> None:
     assert conf["level"] == "low" and 'class="banner confidence low"' in chosen
     assert "<b>Confidence: LOW</b>" in chosen
     for reason in conf["reasons"]:
-        assert f"<li>{markupsafe.escape(reason)}</li>" in chosen  # escaped as the template escapes
+        escaped = html.escape(reason).replace("&#x27;", "&#39;")  # as Jinja2 escapes it
+        assert f"<li>{escaped}</li>" in chosen
     assert chosen.index("Confidence: LOW") < chosen.index("<table")  # above the parameters
     # each sweep card says its own
     assert "Confidence: <b>low</b>" in card(page, "alpha") and "centre-bound" in card(page, "alpha")
@@ -167,6 +167,16 @@ def test_rankings_per_sweep_beside_the_truth(outputs: Outputs) -> None:
     assert '<span class="tag pick">pick</span>' in picked_row and 'class="rule-col best"' in picked_row
     # without sweep tables (an older output folder) there is no such section
     assert "Rankings per sweep" not in render_dashboard(outputs.table, outputs.choice, outputs.config)
+
+
+def test_a_rule_that_is_no_f_miou_still_charts_f_miou_and_rings_its_pick(tmp_path: Path) -> None:
+    o = job_outputs(tmp_path, rule={"rank_average": ["mean_confidence", "f_miou_lno"]})
+    page = page_of(o)
+    assert "F-mIoU against the fused labels (f_miou)" in page
+    for g, info in o.choice["per_sweep"].items():
+        c = card(page, g)
+        assert c.count('class="pick-ring"') == 1 and f"({html.escape(info['candidate_id'])})" in c
+    assert "Rule: <b>rank_average(mean_confidence, f_miou_lno)</b>" in page
 
 
 def test_replicates_get_their_own_section(tmp_path: Path) -> None:
