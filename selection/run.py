@@ -38,9 +38,10 @@ from selection.plan import (
     merge_chunks,
 )
 from selection.result import SelectionResult
-from selection.rules import PAPER_RULE, parse_rule
+from selection.rules import PAPER_RULE, Rule, parse_rule
 from selection.scores import ScoreValues
 from selection.scoring import (
+    COMPUTED_SCORES,
     check_extra_scores,
     check_trimmed,
     check_true_miou,
@@ -54,6 +55,7 @@ from selection.sweeps import sweep_table
 from selection.tables import build_results_table
 from selection.trimming import DEFAULT_TRIM_RULE, TrimRule
 from selection.validator_table import group_tables
+from selection.validators import EVIDENCE_VALIDATORS
 
 __all__ = [
     "ChunkMap",
@@ -132,6 +134,7 @@ def run_selection(
     parsed = parse_rule(rule)
     check_extra_scores(extra_scores, ids, computed_scores(bool(evidence_uris)))
     check_true_miou(true_miou, ids)
+    _check_rule_inputs(parsed, prediction_uris, evidence_uris, extra_scores)
     plan = make_plan(
         candidates,
         prediction_uris,
@@ -153,6 +156,26 @@ def run_selection(
     return score_from_accumulators(
         plan, first, second, halves=halves, extra_scores=extra_scores, true_miou=true_miou, rule=parsed
     )
+
+
+def _check_rule_inputs(
+    rule: Rule,
+    prediction_uris: Mapping[str, Any],
+    evidence_uris: Mapping[str, Any] | None,
+    extra_scores: Mapping[str, Any] | None,
+) -> None:
+    """Refuse, before any file is read, a rule whose validators nothing given here can compute."""
+    can = set(COMPUTED_SCORES) - {"seed_agreement"} | set(extra_scores or {})
+    if evidence_uris:
+        can |= set(EVIDENCE_VALIDATORS)
+    if any(not isinstance(u, (str, os.PathLike)) and len(u) >= 2 for u in prediction_uris.values()):
+        can.add("seed_agreement")
+    missing = sorted(rule.requires - can)
+    if missing:
+        raise SelectionError(
+            f"rule {rule.text} uses {', '.join(missing)}, which this selection cannot compute "
+            "(evidence validators need evidence_uris; seed_agreement needs replicate files)"
+        )
 
 
 def score_from_accumulators(

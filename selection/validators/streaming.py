@@ -9,10 +9,11 @@ subset -- together with the label maps, and :mod:`selection.validator_table` rea
 values. :func:`evidence_scores` is the one-shot form (all images, one group).
 
 What each keeps: :class:`~selection.validators.information.ProbabilityStats` (im, bnm,
-mean_entropy, mean_confidence), :class:`~selection.validators.density.SNDAccumulator`, the MixVal
-counts summed over images, ATC's per-class target counts (thresholds fitted once per candidate on
-its source-val pixels, :func:`~selection.validators.atc.fit_atc`), the source-val mIoU scalar,
-and one :class:`~selection.validators.consensus.SoftVoteAccumulator` per vote group (ensv).
+mean_entropy, mean_confidence), SND's sum of row entropies and row count (the per-image sums the
+evidence file holds: SND costs P^2 per image, so the writer computes it once), the MixVal counts
+summed over images, ATC's per-class target counts (thresholds fitted once per candidate and
+chunk on its source-val pixels, :func:`~selection.validators.atc.fit_atc`), the source-val mIoU
+scalar, and one :class:`~selection.validators.consensus.SoftVoteAccumulator` per vote group (ensv).
 
 Which validators: those every given file supports (:func:`supported`); ``ensv`` needs a group of
 at least 2 candidates with evidence. A candidate without evidence gets NaN everywhere.
@@ -31,7 +32,6 @@ from selection.evidence import Evidence, EvidenceError, EvidenceSettings, check_
 from selection.fusion import mean_over_present
 from selection.validators.atc import ATCFit, atc_counts, atc_iou, fit_atc
 from selection.validators.consensus import SoftVoteAccumulator
-from selection.validators.density import SNDAccumulator
 from selection.validators.information import ProbabilityStats
 from selection.validators.mixval import mixval, mixval_inter, mixval_intra
 from selection.validators.registry import VALIDATORS
@@ -98,11 +98,9 @@ class EvidenceAccumulator:
         groups: Mapping[str, Sequence[str]],
         num_classes: int,
         *,
-        snd_temperature: float,
         atc_fits: Mapping[str, ATCFit] | None = None,
         scalars: Mapping[str, float] | None = None,
         mixval_average: str = "pixel",
-        snd_chunk: int = 1024,
     ) -> None:
         unknown = [n for n in names if n not in EVIDENCE_VALIDATORS]
         if unknown:
@@ -116,7 +114,7 @@ class EvidenceAccumulator:
         c = self.num_classes
         want = set(self.names)
         self.stats = {i: ProbabilityStats(c) for i in self.ids} if want & set(_INFO) else {}
-        self.snd = {i: SNDAccumulator(snd_temperature, snd_chunk) for i in self.ids} if "snd" in want else {}
+        self.snd = {i: (0.0, 0) for i in self.ids} if "snd" in want else {}  # (sum of entropies, rows)
         self.mix = {i: np.zeros((2, c, 2), np.int64) for i in self.ids} if want & set(_MIX) else {}
         self.atc_fits = dict(atc_fits or {}) if "atc" in want else {}
         self.atc = {i: (np.zeros(c), np.zeros(c)) for i in self.atc_fits}
@@ -167,7 +165,6 @@ class EvidenceAccumulator:
             list(evidence),
             groups,
             files[0].num_classes,
-            snd_temperature=files[0].settings.snd_temperature,
             atc_fits=fits,
             scalars=scalars,
             mixval_average=mixval_average,
@@ -184,7 +181,11 @@ class EvidenceAccumulator:
                 if i in self.stats:
                     self.stats[i].update(p32)
                 if i in self.snd:
-                    self.snd[i].update(p32)
+                    total, rows = self.snd[i]
+                    self.snd[i] = (
+                        total + float(evidence[i].snd_entropy[at].sum()),
+                        rows + probs[i][..., 0].size,
+                    )
                 if i in self.mix:
                     self.mix[i] = self.mix[i] + evidence[i].mixval_counts[at].sum(axis=0)
                 if i in self.atc:
@@ -200,7 +201,7 @@ class EvidenceAccumulator:
         out = EvidenceAccumulator.__new__(EvidenceAccumulator)
         out.__dict__.update(self.__dict__)
         out.stats = {i: s.merge(other.stats[i]) for i, s in self.stats.items()}
-        out.snd = {i: s.merge(other.snd[i]) for i, s in self.snd.items()}
+        out.snd = {i: (t + other.snd[i][0], r + other.snd[i][1]) for i, (t, r) in self.snd.items()}
         out.mix = {i: m + other.mix[i] for i, m in self.mix.items()}
         out.atc = {i: (p + other.atc[i][0], t + other.atc[i][1]) for i, (p, t) in self.atc.items()}
         out.soft = {g: s.merge(other.soft[g]) for g, s in self.soft.items()}
@@ -213,7 +214,8 @@ class EvidenceAccumulator:
         if name in _INFO:
             return float(getattr(self.stats[cid], name))
         if name == "snd":
-            return self.snd[cid].value
+            total, rows = self.snd[cid]
+            return total / rows
         if name in _MIX:
             return _MIX[name](self.mix[cid], average=self.mixval_average)
         if name == "atc":

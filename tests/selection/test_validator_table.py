@@ -124,8 +124,12 @@ def test_candidates_without_evidence_score_nan_and_extra_scores_cannot_shadow_it
     res = run_selection(cands, preds, ids, C, extra_scores={"atc": given}, rule="atc")
     assert res.validators["alpha"]["atc"].to_dict() == {i: given[i] for i in vote_groups(cands)["alpha"]}
     assert res.choice["per_sweep"]["alpha"]["candidate_id"] == "alpha=0.9"  # the largest given value
-    with pytest.raises(SelectionError, match=r"lacks column\(s\) \['ensv'\]"):
-        run_selection(cands, preds, ids, C, rule="ensv")  # no evidence: a rule needing it cannot pick
+    # no evidence: a rule needing it is refused before any file is read
+    nowhere = {cid: str(tmp_path / "nowhere.parquet") for cid in preds}
+    with pytest.raises(SelectionError, match="rule ensv uses ensv, which this selection cannot compute"):
+        run_selection(cands, nowhere, ids, C, rule="ensv")
+    with pytest.raises(SelectionError, match="uses seed_agreement, which this selection cannot compute"):
+        run_selection(cands, nowhere, ids, C, rule={"rank_average": ["f_miou", "seed_agreement"]})
 
 
 def test_noise_between_halves_lowers_the_confidence(tmp_path):
