@@ -59,6 +59,14 @@ def _supports(ev: Evidence, name: str) -> bool:
     return not ("source_val_miou" in needs and SCALAR not in ev.scalars)
 
 
+def _check_names(names: Collection[str]) -> None:
+    unknown = [n for n in names if n not in EVIDENCE_VALIDATORS]
+    if unknown:
+        raise SelectionError(
+            f"not evidence validators: {unknown}; these are: {', '.join(EVIDENCE_VALIDATORS)}"
+        )
+
+
 def supported(evidence: Collection[Evidence]) -> list[str]:
     """The evidence validators every one of these files supports, in registry order."""
     return [n for n in EVIDENCE_VALIDATORS if evidence and all(_supports(ev, n) for ev in evidence)]
@@ -102,11 +110,7 @@ class EvidenceAccumulator:
         scalars: Mapping[str, float] | None = None,
         mixval_average: str = "pixel",
     ) -> None:
-        unknown = [n for n in names if n not in EVIDENCE_VALIDATORS]
-        if unknown:
-            raise SelectionError(
-                f"not evidence validators: {unknown}; these are: {', '.join(EVIDENCE_VALIDATORS)}"
-            )
+        _check_names(names)
         self.names = tuple(n for n in EVIDENCE_VALIDATORS if n in set(names))
         self.ids = tuple(evidence_ids)
         self.num_classes = int(num_classes)
@@ -143,11 +147,7 @@ class EvidenceAccumulator:
             raise SelectionError("no evidence to score")
         files = list(evidence.values())
         names = supported(files) if names is None else list(names)
-        unknown = [n for n in names if n not in EVIDENCE_VALIDATORS]
-        if unknown:
-            raise SelectionError(
-                f"not evidence validators: {unknown}; these are: {', '.join(EVIDENCE_VALIDATORS)}"
-            )
+        _check_names(names)
         for n in names:
             for ev in files:
                 if not _supports(ev, n):
