@@ -197,6 +197,10 @@ TUNABLE_PARAMETERS: dict[str, tuple[str, str]] = {
 }
 
 
+# The paper's rule (F-mIoU, §4.5) until the selection benchmark measures a better default.
+DEFAULT_RULE = "f_miou"
+
+
 class SelectionConfig(_Strict):
     mode: Literal["sweep", "grid"] = "sweep"
     # Candidate values per parameter; the run's own value is the default every sweep contains.
@@ -206,6 +210,11 @@ class SelectionConfig(_Strict):
     replicates: int = Field(1, ge=1)
     # Score the candidates' trimmed vote and centre-bias diagnostic (see selection/).
     trim_outliers: bool = True
+    # How each sweep's (or the grid's) pick is made from the label-free validators: a validator's
+    # name, or {rank_average: [...]} / {two_stage: {drop, fraction, pick}}. The syntax and its
+    # checks live in selection.rules (hiast does not import selection); the job refuses a rule
+    # the config cannot feed before Ray starts.
+    rule: str | dict[str, Any] = DEFAULT_RULE
 
     @field_validator("parameters")
     @classmethod

@@ -282,7 +282,10 @@ def summary_lines(choice: Mapping[str, Any], experiment_root: str) -> list[str]:
     cid = choice.get("candidate_id")
     trained = f"candidate {cid!r}" if cid else "a combination not itself trained"
     score = choice.get("score_used", "f_miou")
-    lines = [f"Choice: {chosen} ({trained}; {_SCORE_NAMES.get(score, score)} {_fmt(choice.get('f_miou'))})"]
+    rule = (choice.get("rule") or {}).get("text")
+    # choice.json 2 names the rule that picked; its f_miou is the picks' F-mIoU whatever the rule
+    how = f"rule {rule}; F-mIoU" if rule else _SCORE_NAMES.get(score, score)
+    lines = [f"Choice: {chosen} ({trained}; {how} {_fmt(choice.get('f_miou'))})"]
     failed = choice.get("failed") or []
     if failed:
         lines.append(f"Failed: {', '.join(map(str, failed))} (left out of the vote)")

@@ -10,7 +10,7 @@
   the score columns of ``candidates.parquet`` (:func:`selection.report.score_columns`: F-mIoU,
   trimmed F-mIoU, the other label-free scores, ``true_miou`` when labels exist), taken from the
   trial's own replicate where the job keeps one per replicate — and its status and picks as tags;
-  on the summary run the choice (parameters as params, its score as a metric) and
+  on the summary run the choice (parameters as params, its F-mIoU as a metric, the rule as a tag) and
   ``choice.json``, ``candidates.parquet``, ``dashboard.html`` as artifacts.
 
 mlflow is imported only when asked for (``pip install 'hiast-select[mlflow]'``).
@@ -162,11 +162,14 @@ def log_final_results(tracking_uri: str, experiment: str, paths: ExperimentPaths
         score = finite(choice.get("f_miou"))
         client.log_batch(
             parent,
-            metrics=[Metric(str(choice.get("score_used") or "f_miou"), score, now, 0)]
-            if score is not None
-            else [],
+            # choice.json's f_miou is the picks' F-mIoU whatever the rule (a rule's text, with its
+            # parentheses, is no valid metric name: it goes to a tag)
+            metrics=[Metric("f_miou", score, now, 0)] if score is not None else [],
             params=[Param(k, str(v)) for k, v in chosen.items()],
-            tags=[RunTag("hiast_select.candidate_id", str(choice.get("candidate_id")))],
+            tags=[
+                RunTag("hiast_select.candidate_id", str(choice.get("candidate_id"))),
+                RunTag("hiast_select.rule", str(choice.get("score_used") or "f_miou")),
+            ],
         )
         for path in outputs:
             client.log_artifact(parent, str(path))

@@ -54,6 +54,7 @@ from ray_jobs.tune_grid import make_tuner, trial_specs
 from ray_jobs.vote_actor import ProvisionalVote, VoteActor, vote_actor_name
 from selection.candidates import Candidate, build_candidates
 from selection.errors import SelectionError
+from selection.rules import check_rule
 from selection.subset import load_subset, save_subset, select_subset
 
 __all__ = ["main", "run", "preflight", "check_experiment", "JobError"]
@@ -79,6 +80,13 @@ def preflight(cfg: HIASTConfig, *, check_data: bool = False) -> tuple[list[Candi
     """
     try:
         candidates = build_candidates(cfg.parameters(), cfg.selection.parameters, cfg.selection.mode)
+        # An unknown rule, or one the config cannot feed (seed agreement without replicates, ATC
+        # without a source-val split), would only fail at the vote, after every training.
+        check_rule(
+            cfg.selection.rule,
+            replicates=cfg.selection.replicates,
+            has_source_val=cfg.data.source_val is not None,
+        )
     except SelectionError as e:
         raise ConfigError(str(e)) from None
     for c in candidates:  # every candidate must itself be a valid config (ranges, integer k)
@@ -207,6 +215,7 @@ def _trial_outcomes(results: ray.tune.ResultGrid, paths: ExperimentPaths) -> lis
                 "status": "done" if record is not None else "failed",
                 "metrics": record["metrics"] if record is not None else {},
                 "prediction_uri": record["prediction_uri"] if record is not None else None,
+                "evidence_uri": record.get("evidence_uri") if record is not None else None,
                 "error": error,
                 # Where it trained; shown in candidates.parquet.
                 "node": record.get("node") if record is not None else None,

@@ -7,9 +7,11 @@ Layout of ``<storage>/<experiment>/``::
     warmup/rep<r>/warmup.pt                      the warm-up model of replicate r
     subset.json                                  the target images every candidate predicts
     predictions/[rep<r>/]<candidate_id>.parquet  one candidate's label maps on the subset
+    evidence/<candidate_id>.npz                  the voting replicate's evidence (selection.evidence)
     results/<candidate_id>.rep<r>.json           a finished candidate's metrics (written last)
     pseudo_labels/                               round-1 pseudo-labels shared between candidates
     candidates.parquet, choice.json, dashboard.html
+    audit.parquet (labels only), sweeps/<group>.parquet
 
 Local paths are made absolute (Ray's workers do not share the driver's working directory).
 Every node reads and writes these URIs itself, through ``pyarrow.fs``: on a cluster the storage must
@@ -162,6 +164,12 @@ class ExperimentPaths:
         if replicate == 0:
             return join(self.root, "predictions", f"{candidate_id}.parquet")
         return join(self.root, "predictions", f"rep{replicate}", f"{candidate_id}.parquet")
+
+    def evidence(self, candidate_id: str, replicate: int) -> str:
+        """The evidence file of a candidate's replicate (the job writes replicate 0's only)."""
+        if replicate == 0:
+            return join(self.root, "evidence", f"{candidate_id}.npz")
+        return join(self.root, "evidence", f"rep{replicate}", f"{candidate_id}.npz")
 
     def result(self, candidate_id: str, replicate: int) -> str:
         return join(self.root, "results", f"{candidate_id}.rep{replicate}.json")

@@ -4,7 +4,8 @@ Three plain pieces, as in Ray's Train-in-Tune example:
 
 * :func:`train_loop_per_worker` -- runs on every Train worker: turns its dict into our typed config
   and calls ``hiast.pipeline.train_rounds``; reports once per self-training round with the round
-  checkpoint; rank 0 then writes the candidate's predictions on the subset and its metrics.
+  checkpoint; rank 0 then writes the candidate's predictions on the subset (and, for replicate 0,
+  its evidence file: :mod:`ray_jobs.candidate_outputs`) and its metrics.
 * :func:`candidate_trainable` -- the Tune trial: builds a ``TorchTrainer`` and waits for it.
 * :func:`warmup_task` -- the warm-up of one replicate, as a plain Ray task.
 
@@ -32,6 +33,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from hiast import pipeline
 from hiast.config import HIASTConfig
 from hiast.data import build_dataset
+from ray_jobs.candidate_outputs import write_candidate_outputs
 from ray_jobs.console import train_log_level
 from ray_jobs.hooks import wrap_worker_loop
 from ray_jobs.resources import TrialResources
@@ -130,19 +132,40 @@ def _report_round(result: pipeline.RoundResult, rank: int) -> None:
 def _predict_and_evaluate(
     cfg: HIASTConfig, final: Path, config: dict[str, Any], device: torch.device
 ) -> dict:
-    """Rank 0, after the last round: subset predictions to the store, then the labelled metrics."""
+    """Rank 0, after the last round: subset predictions (and, for the voting replicate, the
+    evidence) to the store, then the labelled metrics."""
     model = pipeline.load_model(final, device)
-    target = build_dataset(cfg.data.target, cfg.data, with_labels=False)
     ids = config["subset_ids"]
-    with PredictionWriter(config["predictions_uri"], config["candidate_id"], cfg.data.num_classes, ids) as w:
-        for image_id, labels in pipeline.predict_labels(
-            model, target, ids, size=cfg.data.eval_size, device=device
-        ):
-            w.write(image_id, labels)
-    # Reported for the dashboard and audit only; the selection never sees them.
-    by_split = pipeline.evaluate_splits(model, cfg, ("target_val", "source_val"), device=device)
+    metrics: dict[str, float] = {}
+    splits: tuple[str, ...] = ("target_val", "source_val")
+    if config["evidence_uri"] is not None:
+        # Predictions and evidence in one subset pass, then the MixVal pass and the source-val
+        # pass, whose source-val mIoU (hiast.predict.evaluate's definition) is the metric too.
+        scalars = write_candidate_outputs(
+            model,
+            cfg,
+            candidate_id=config["candidate_id"],
+            subset_ids=ids,
+            predictions_uri=config["predictions_uri"],
+            evidence_uri=config["evidence_uri"],
+            device=device,
+        )
+        if "source_val_miou" in scalars:
+            metrics["source_miou"] = scalars["source_val_miou"]
+        splits = ("target_val",)
+    else:  # another replicate: label maps only, for seed agreement
+        target = build_dataset(cfg.data.target, cfg.data, with_labels=False)
+        with PredictionWriter(
+            config["predictions_uri"], config["candidate_id"], cfg.data.num_classes, ids
+        ) as w:
+            for image_id, labels in pipeline.predict_labels(
+                model, target, ids, size=cfg.data.eval_size, device=device
+            ):
+                w.write(image_id, labels)
+    # Reported for the dashboard and audit only; the selection never sees true_miou.
+    by_split = pipeline.evaluate_splits(model, cfg, splits, device=device)
     keys = {"target_val": "true_miou", "source_val": "source_miou"}
-    metrics = {keys[split]: miou for split, miou in by_split.items()}
+    metrics.update({keys[split]: miou for split, miou in by_split.items()})
     return metrics
 
 
@@ -181,6 +204,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 "seed": seed,
                 "params": config["params"],
                 "prediction_uri": config["predictions_uri"],
+                "evidence_uri": config["evidence_uri"],
                 "metrics": metrics,
                 **this_node(),  # where it trained (the last start, after any restart)
             }
@@ -207,6 +231,8 @@ def _loop_config(spec: SearchSpec, trial: dict[str, Any]) -> dict[str, Any]:
         "seed": replicate_seed(base.seed, rep),
         "warmup_uri": spec.paths.warmup(rep),
         "predictions_uri": spec.paths.predictions(cid, rep),
+        # The voting replicate (0) leaves the evidence the label-free validators read.
+        "evidence_uri": spec.paths.evidence(cid, rep) if rep == 0 else None,
         "result_uri": spec.paths.result(cid, rep),
         "pseudo_label_cache": spec.paths.pseudo_label_cache,
         "subset_ids": spec.subset_ids,

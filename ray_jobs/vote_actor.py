@@ -1,13 +1,15 @@
 """The vote: one actor streams the finished candidates' predictions through ``selection``.
 
 The vote itself is ``selection``'s (``selection.outcomes.vote_outcomes``, which runs
-``selection.run.run_selection``); the actor only orchestrates. The final vote hands selection a chunk
-map that fans the subset's images out over Ray tasks, each returning the counts of its chunk
-(``selection.plan.accumulate``); counts add, so the merge is exact. While the search runs, a Tune
-callback asks the actor for a provisional vote over the candidates finished so far and the
-dashboard shows it, marked provisional. The actor is the only writer of the experiment's
-``candidates.parquet``, ``choice.json`` and ``dashboard.html`` (each written atomically), and being
-an actor it handles one request at a time, so a late provisional vote cannot overwrite the final.
+``selection.run.run_selection``: every validator the candidates' predictions and evidence files
+allow, the configured ``selection.rule``); the actor only orchestrates. The final vote hands
+selection a chunk map that fans the subset's images out over Ray tasks, each returning the counts
+of its chunk (``selection.plan.accumulate``: label maps and evidence); counts add, so the merge is
+exact. While the search runs, a Tune callback asks the actor for a provisional vote over the
+candidates finished so far and the dashboard shows it, marked provisional. The actor is the only
+writer of the experiment's ``candidates.parquet``, ``choice.json``, ``audit.parquet``,
+``sweeps/<group>.parquet`` and ``dashboard.html`` (each written atomically), and being an actor it
+handles one request at a time, so a late provisional vote cannot overwrite the final.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from ray.tune.experiment import Trial
 from hiast.config import HIASTConfig
 from hiast.data.classes import class_names
 from ray_jobs.console import provisional_line
-from ray_jobs.storage import ExperimentPaths
+from ray_jobs.storage import ExperimentPaths, exists
 from ray_jobs.tensorboard_hparams import write_hparams
 from selection.candidates import Candidate
 from selection.errors import SelectionError
+from selection.evidence import EvidenceSettings
 from selection.outcomes import Outcome, vote_outcomes
-from selection.plan import PlanAccumulator, VotePlan, accumulate
+from selection.plan import ChunkCounts, VotePlan, accumulate
 from selection.report import write_dashboard
 from selection.tables import write_parquet
 
@@ -45,11 +48,11 @@ def vote_actor_name(experiment: str) -> str:
 
 
 @ray.remote(num_cpus=1)
-def _accumulate_chunk(plan: VotePlan, start: int, stop: int) -> PlanAccumulator:
+def _accumulate_chunk(plan: VotePlan, start: int, stop: int) -> ChunkCounts:
     return accumulate(plan, start, stop)
 
 
-def _ray_map(plan: VotePlan, chunks: Sequence[tuple[int, int]]) -> list[PlanAccumulator]:
+def _ray_map(plan: VotePlan, chunks: Sequence[tuple[int, int]]) -> list[ChunkCounts]:
     """selection's chunk map on Ray: one task per image chunk, wherever the cluster has a CPU."""
     return ray.get([_accumulate_chunk.remote(plan, a, b) for a, b in chunks])
 
@@ -69,6 +72,14 @@ class _Vote:
         self.subset_ids = list(subset_ids)
         self.candidates = list(candidates)
 
+    def _evidence(self, outcome: dict[str, Any]) -> str | None:
+        """Replicate 0's evidence file where the record does not name it (the provisional
+        callback's records), if it was written (a run from before evidence files has none)."""
+        if outcome.get("evidence_uri") or outcome["replicate"] != 0 or outcome["status"] != "done":
+            return None
+        uri = self.paths.evidence(outcome["candidate_id"], 0)
+        return uri if exists(uri) else None
+
     def _num_chunks(self) -> int:
         cpus = int(ray.available_resources().get("CPU", 1))
         return max(1, min(cpus, len(self.subset_ids) // _MIN_IMAGES_PER_TASK))
@@ -80,7 +91,11 @@ class _Vote:
         # Provisional votes stay in the actor: their tasks would queue behind the trials' workers.
         fan_out = not provisional and ray.is_initialized()
         records = [
-            Outcome.from_record(o, prediction_uri=self.paths.predictions(o["candidate_id"], o["replicate"]))
+            Outcome.from_record(
+                o,
+                prediction_uri=self.paths.predictions(o["candidate_id"], o["replicate"]),
+                evidence_uri=self._evidence(o),
+            )
             for o in outcomes
         ]
         try:
@@ -95,6 +110,8 @@ class _Vote:
                 provisional=provisional,
                 map_chunks=_ray_map if fan_out else None,
                 num_chunks=self._num_chunks() if fan_out else 1,
+                rule=self.cfg.selection.rule,
+                evidence_settings=EvidenceSettings(),  # what ray_jobs.candidate_outputs writes with
             )
         except SelectionError as e:
             if provisional:  # a partial search can be unvotable; the final one says why
@@ -105,6 +122,8 @@ class _Vote:
         if not provisional:
             write_parquet(job.table, self.paths.candidates)
             job.choice.write(self.paths.choice)
+            if job.result is not None:
+                job.result.write_tables(self.paths.root)  # audit.parquet, sweeps/<group>.parquet
         write_dashboard(
             self.paths.dashboard,
             job.table,
@@ -113,6 +132,7 @@ class _Vote:
             provisional=provisional,
             class_names=class_names(self.cfg.data.target.class_set),
             total_candidates=len(self.candidates),
+            sweeps=job.result.sweeps if job.result is not None else None,
         )
         if not provisional:
             self._write_hparams(job.table, outcomes)

@@ -8,15 +8,17 @@ Pure numpy / torch / pyarrow / pandas; no Ray (the Ray jobs call into this packa
 * :mod:`selection.subset` — the deterministic image subset and its JSON record.
 * :mod:`selection.store` — per-candidate predictions files (Parquet via pyarrow.fs), streamed back.
 * :mod:`selection.candidates` — sweep / grid candidates with stable ids.
-* :mod:`selection.centre_bias`, :mod:`selection.trimming`, :mod:`selection.scores`,
-  :mod:`selection.audit` — the diagnostics and extra scores beside F-mIoU.
+* :mod:`selection.centre_bias`, :mod:`selection.trimming`, :mod:`selection.audit` — the
+  diagnostics beside the scores; :mod:`selection.scores` — scores computed outside the selection.
 * :mod:`selection.plan` — what one pass accumulates; :mod:`selection.run` — ``run_selection``, the
   one selection sequence (passes, pluggable chunk map, scoring steps of :mod:`selection.scoring`).
+* :mod:`selection.evidence`, :mod:`selection.validators` (the one registry of label-free scores,
+  ``VALIDATORS``), :mod:`selection.rules` — per-candidate evidence files, the validators, and the
+  rules that pick from a group's validator table (:mod:`selection.validator_table`);
+  :mod:`selection.confidence` — how much to trust a pick; :mod:`selection.sweeps` — per-sweep rankings.
 * :mod:`selection.choice` — the typed ``Choice`` (``choice.json``); :mod:`selection.result` — the
   ``SelectionResult`` and its artefacts; :mod:`selection.tables` — the results table and writers.
 * :mod:`selection.outcomes` — a search's trial outcomes to its table and choice (the vote actor's logic).
-* :mod:`selection.evidence`, :mod:`selection.validators`, :mod:`selection.rules` — per-candidate
-  evidence files, the label-free validators and the rules that pick from them.
 """
 
 from selection.audit import kendall_tau_b, spearman, summarize_audit
@@ -34,35 +36,26 @@ from selection.fusion import (
 )
 from selection.outcomes import JobVote, Outcome, vote_outcomes, voting_candidates
 from selection.plan import (
+    HALVES,
+    ChunkCounts,
     PlanAccumulator,
     VotePlan,
     accumulate,
     image_chunks,
     make_plan,
     merge_accumulators,
+    merge_chunks,
     replicate_member_id,
 )
 from selection.result import SelectionResult
-from selection.rules import Rule, all_picks, check_rule, parse_rule
-from selection.run import ChunkMap, accumulate_chunks, run_selection, score_from_accumulators
-from selection.scores import (
-    SCORES,
-    MeanMapAccumulator,
-    ScoreSpec,
-    ScoreValues,
-    entropy_map,
-    max_prob_map,
-    mean_confidence,
-    mean_entropy,
-    rescale_accumulator,
-    rescale_consistency,
-    seed_agreement,
-    source_val_miou,
-)
+from selection.rules import PAPER_RULE, Rule, all_picks, check_rule, parse_rule
+from selection.run import ChunkMap, accumulate_chunks, group_table, run_selection, score_from_accumulators
+from selection.scores import ScoreValues
 from selection.store import PredictionFile, PredictionWriter, read_predictions, stream_stacks
 from selection.subset import load_subset, save_subset, select_subset, subset_hash
 from selection.tables import build_results_table, write_json, write_parquet
 from selection.trimming import TrimRule, find_degenerate
+from selection.validators import VALIDATORS, ValidatorSpec
 
 __all__ = [
     "IGNORE_INDEX",
@@ -96,27 +89,21 @@ __all__ = [
     "TrimRule",
     "find_degenerate",
     # scores and audit
-    "SCORES",
-    "ScoreSpec",
+    "VALIDATORS",
+    "ValidatorSpec",
     "ScoreValues",
-    "MeanMapAccumulator",
-    "max_prob_map",
-    "entropy_map",
-    "mean_confidence",
-    "mean_entropy",
-    "rescale_accumulator",
-    "rescale_consistency",
-    "source_val_miou",
-    "seed_agreement",
     "spearman",
     "kendall_tau_b",
     "summarize_audit",
     # running
     "VotePlan",
     "PlanAccumulator",
+    "ChunkCounts",
+    "HALVES",
     "make_plan",
     "accumulate",
     "merge_accumulators",
+    "merge_chunks",
     "image_chunks",
     "replicate_member_id",
     "ChunkMap",
@@ -124,6 +111,7 @@ __all__ = [
     "SelectionResult",
     "run_selection",
     "score_from_accumulators",
+    "group_table",
     "Choice",
     "CHOICE_SCHEMA_VERSION",
     "load_choice",
@@ -141,6 +129,7 @@ __all__ = [
     "EvidenceWriter",
     "read_evidence",
     "Rule",
+    "PAPER_RULE",
     "parse_rule",
     "check_rule",
     "all_picks",

@@ -1,13 +1,17 @@
 """Audit of label-free scores wherever true labels exist (synthscape, or a labelled target val split).
 
-Per vote group (sweep) and per score:
+Per vote group (sweep) and per score -- every validator of the group's table
+(:mod:`selection.validator_table`, ``kind`` "validator"), the configured rule (score ``rule``,
+kind "rule"), any other score a caller gave (kind "score") -- and two references (kind
+"reference"):
 
 * ``spearman``, ``kendall`` (tau-b): rank correlation of the score with true mIoU over the group's
   candidates. The score is oriented first (lower-is-better scores negated), so +1 always means
   "orders candidates exactly as true mIoU does" and -1 "exactly backwards". NaN with fewer than
   2 candidates or a constant score.
 * ``regret``: true mIoU of the group's best candidate minus true mIoU of the score's pick (the
-  best-scored eligible candidate; ties go to the first in the group's order). 0 is perfect.
+  best-scored eligible candidate; ties go to the default candidate when it is tied, else the first
+  in the group's order -- as the rules pick). 0 is perfect; ``top1``: the pick is a best candidate.
 
 Two reference rows per group: ``centre`` (always pick the middle of the sweep, lower middle for an
 even count; for a grid, the candidate at every parameter's middle value) and ``random`` (expected
@@ -25,7 +29,9 @@ import pandas as pd
 import scipy.stats
 
 from selection.candidates import GRID_GROUP, Candidate
+from selection.rules import Rule
 from selection.tables import GroupScores
+from selection.validators import VALIDATORS
 
 __all__ = [
     "spearman",
@@ -42,6 +48,7 @@ __all__ = [
 AUDIT_COLUMNS = [
     "group",
     "score",
+    "kind",
     "higher_is_better",
     "n_candidates",
     "spearman",
@@ -51,6 +58,7 @@ AUDIT_COLUMNS = [
     "best",
     "best_true_miou",
     "regret",
+    "top1",
 ]
 
 
@@ -81,28 +89,30 @@ def pick(
     values: Mapping[str, float],
     higher_is_better: bool,
     eligible: Collection[str] | None = None,
+    prefer: str | None = None,
 ) -> str | None:
-    """The best-scored candidate among ``eligible`` with a finite score; first in ``ids`` on ties."""
-    best_id, best_v = None, None
+    """The best-scored candidate among ``eligible`` with a finite score; on ties ``prefer`` if it is
+    tied, else the first in ``ids`` (the tie rule of :meth:`selection.rules.Rule.pick`)."""
+    scored = []
     for i in ids:
-        if eligible is not None and i not in eligible:
-            continue
         v = values.get(i, float("nan"))
-        if v is None or not np.isfinite(v):
-            continue
-        v = v if higher_is_better else -v
-        if best_v is None or v > best_v:
-            best_id, best_v = i, v
-    return best_id
+        if (eligible is None or i in eligible) and v is not None and np.isfinite(v):
+            scored.append((i, float(v) if higher_is_better else -float(v)))
+    if not scored:
+        return None
+    top = max(v for _, v in scored)
+    tied = [i for i, v in scored if v == top]
+    return prefer if prefer in tied else tied[0]
 
 
 @dataclass(frozen=True)
 class AuditScore:
-    """A score to audit: values per candidate, direction, and who may be picked (None: everyone)."""
+    """A score to audit: values per candidate, direction, who may be picked (None: everyone), its kind."""
 
     values: Mapping[str, float]
     higher_is_better: bool
     eligible: Collection[str] | None = None
+    kind: str = "score"
 
 
 def audit_group(
@@ -111,8 +121,10 @@ def audit_group(
     true_miou: Mapping[str, float],
     scores: Mapping[str, AuditScore],
     centre_id: str | None,
+    prefer: str | None = None,
 ) -> list[dict]:
-    """Audit rows (see AUDIT_COLUMNS) for one vote group: every score, then centre and random."""
+    """Audit rows (see AUDIT_COLUMNS) for one vote group: every score, then centre and random.
+    ``prefer``: the candidate ties go to (the default)."""
     known = [i for i in ids if i in true_miou and np.isfinite(true_miou[i])]
     rows: list[dict] = []
     if not known:
@@ -121,11 +133,19 @@ def audit_group(
     best_t = float(true_miou[best])
 
     def row(
-        score: str, hib: bool | None, n: int, rho: float, tau: float, chosen: str | None, chosen_t: float
+        score: str,
+        kind: str,
+        hib: bool | None,
+        n: int,
+        rho: float,
+        tau: float,
+        chosen: str | None,
+        chosen_t: float,
     ):
         return {
             "group": group,
             "score": score,
+            "kind": kind,
             "higher_is_better": hib,
             "n_candidates": n,
             "spearman": rho,
@@ -135,6 +155,7 @@ def audit_group(
             "best": best,
             "best_true_miou": best_t,
             "regret": best_t - chosen_t,
+            "top1": bool(chosen is not None and best_t - chosen_t <= 1e-12),
         }
 
     for name, sc in scores.items():
@@ -144,20 +165,19 @@ def audit_group(
         sign = 1.0 if sc.higher_is_better else -1.0
         s = [sign * float(sc.values[i]) for i in both]
         t = [float(true_miou[i]) for i in both]
-        chosen = pick(ids, sc.values, sc.higher_is_better, sc.eligible)
+        chosen = pick(ids, sc.values, sc.higher_is_better, sc.eligible, prefer)
         chosen_t = float(true_miou[chosen]) if chosen in true_miou else float("nan")
-        rows.append(
-            row(name, sc.higher_is_better, len(both), spearman(s, t), kendall_tau_b(s, t), chosen, chosen_t)
-        )
+        rho, tau = spearman(s, t), kendall_tau_b(s, t)
+        rows.append(row(name, sc.kind, sc.higher_is_better, len(both), rho, tau, chosen, chosen_t))
+    nan = float("nan")
     if centre_id is not None and centre_id in true_miou:
         rows.append(
-            row(
-                "centre", None, len(known), float("nan"), float("nan"), centre_id, float(true_miou[centre_id])
-            )
+            row("centre", "reference", None, len(known), nan, nan, centre_id, float(true_miou[centre_id]))
         )
     rows.append(
         row(
             "random",
+            "reference",
             None,
             len(known),
             float("nan"),
@@ -190,24 +210,25 @@ def audit_selection(
     true_miou: Mapping[str, float],
     extra_scores: Mapping[str, Mapping[str, float]],
     extra_directions: Mapping[str, bool],
-    seed_agreement: Mapping[str, float],
+    rule: Rule,
 ) -> pd.DataFrame:
-    """Audit rows (AUDIT_COLUMNS) of every vote group: F-mIoU, trimmed F-mIoU, each extra score,
-    seed agreement (when measured), then the centre and random references."""
+    """Audit rows (AUDIT_COLUMNS) of every vote group: every validator of its table, the rule, each
+    other extra score, then the centre and random references."""
     by_id = {c.id: c for c in candidates}
     rows: list[dict] = []
     for g, gs in groups.items():
+        assert gs.table is not None  # score_from_accumulators sets it
+        table = gs.table
         sc: dict[str, AuditScore] = {
-            "f_miou": AuditScore(gs.f_miou, True),
-            "f_miou_trimmed": AuditScore(
-                gs.f_miou_trimmed, True, [i for i in gs.ids if i not in gs.degenerate]
-            ),
+            name: AuditScore(table[name].to_dict(), VALIDATORS[name].higher_is_better, kind="validator")
+            for name in table.columns
         }
+        sc["rule"] = AuditScore(rule.scores(table).to_dict(), True, kind="rule")
         for name, vals in extra_scores.items():
-            sc[name] = AuditScore(vals, extra_directions[name])
-        if seed_agreement:
-            sc["seed_agreement"] = AuditScore(seed_agreement, True)
-        rows += audit_group(g, gs.ids, true_miou, sc, centre_of_group(g, gs.ids, by_id))
+            if name not in sc:
+                sc[name] = AuditScore(vals, extra_directions[name])
+        prefer = next((c.id for c in candidates if c.is_default and c.id in set(gs.ids)), None)
+        rows += audit_group(g, gs.ids, true_miou, sc, centre_of_group(g, gs.ids, by_id), prefer)
     return pd.DataFrame(rows, columns=AUDIT_COLUMNS)
 
 
@@ -231,7 +252,7 @@ def summarize_audit(audit: pd.DataFrame) -> pd.DataFrame:
             "groups": g.size(),
             "mean_regret": g["regret"].mean(),
             "max_regret": g["regret"].max(),
-            "picked_best": g.apply(lambda d: int((d["regret"] <= 1e-12).sum()), include_groups=False),
+            "picked_best": g["top1"].sum().astype(int),
             "mean_spearman": g["spearman"].mean(),
             "mean_kendall": g["kendall"].mean(),
         }

@@ -1,27 +1,34 @@
 """The choice a selection makes: how it is made (:func:`choose`), the typed record, ``choice.json``.
 
-How the choice is made: within each vote group (a sweep, or the grid) the candidate with the
-highest F-mIoU wins. With trimming on (the default) that is the F-mIoU against the fusion of the
-non-degenerate candidates, and degenerate candidates cannot win; the untrimmed (paper) pick is
-kept beside it. Sweep mode combines each sweep's winning value into one parameter dict; the
-combination is only a trained candidate if at most one sweep moved off the default (noted).
+How the choice is made: within each vote group (a sweep, or the grid) the configured rule
+(``selection.rule``, :mod:`selection.rules`) picks from the group's validator table, ties going to
+the default candidate (:func:`selection.scoring.group_scores`). Sweep mode combines each sweep's
+picked value into one parameter dict; the combination is only a trained candidate if at most one
+sweep moved off the default (noted). Every validator's own pick is kept beside the rule's
+(``picks``), the paper's F-mIoU pick among them, and ``confidence`` says when the pick is weak
+(:mod:`selection.confidence`).
 
-:class:`Choice` carries exactly the keys ``choice.json`` has always had, plus ``schema_version``.
-It is also a read-only mapping of that document (``choice["per_sweep"]["alpha"]["candidate_id"]``),
-so readers written against the JSON (the dashboard) take either. In memory, undefined scores are
-NaN; the file writes them as null, and :func:`load_choice` reads null back as None.
+:class:`Choice` is also a read-only mapping of its document
+(``choice["per_sweep"]["alpha"]["candidate_id"]``), so readers written against the JSON (the
+dashboard) take either. In memory, undefined scores are NaN; the file writes them as null, and
+:func:`load_choice` reads null back as None.
 
-Which keys a document has:
+Which keys a document has (schema version 2; version 1 had all but ``rule``, ``picks`` and
+``confidence``, and :func:`load_choice` still reads it):
 
-* always: ``schema_version``, ``parameters``, ``candidate_id``, ``f_miou``, ``notes``;
-* when a vote took place (``mode`` is set): ``mode``, ``score_used``, ``per_sweep``,
-  ``centre_bound``, ``centre_bias``, ``degenerate``, ``trim_rule``, ``subset``, ``num_classes``;
+* always: ``schema_version``, ``parameters``, ``candidate_id``, ``f_miou`` (the mean F-mIoU of the
+  groups' picks), ``notes``;
+* when a vote took place (``mode`` is set): ``mode``, ``score_used`` (the rule's text),
+  ``per_sweep``, ``centre_bound``, ``centre_bias``, ``degenerate``, ``trim_rule``, ``subset``,
+  ``num_classes``, ``rule`` (``config``: the rule as configured, normalised; ``text``;
+  ``description``), ``picks`` (group -> validator -> its pick, and ``rule`` -> the rule's pick),
+  ``confidence`` (``level`` "high"/"low", ``reasons``, and the same per group under ``groups``);
 * written by the Ray job only (None: absent): ``unfinished`` (provisional) or ``failed`` (final),
   ``provisional``, ``finished``, ``total``.
 
-Adding a field (the configured rule, every score's pick, a confidence, ...): give it a default,
-list it above, bump :data:`CHOICE_SCHEMA_VERSION`, and let :func:`load_choice` accept the older
-versions it can still read (with the default, every older document is one).
+Adding a field: give it a default, list it above, bump :data:`CHOICE_SCHEMA_VERSION`, and let
+:func:`load_choice` accept the older versions it can still read (with the default, every older
+document is one).
 """
 
 from __future__ import annotations
@@ -38,8 +45,10 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from selection.candidates import GRID_GROUP, Candidate
 from selection.centre_bias import CentreBias
+from selection.confidence import Confidence, overall_confidence
 from selection.errors import SelectionError
 from selection.filesystem import read_bytes
+from selection.rules import Rule
 from selection.subset import subset_hash
 from selection.tables import GroupScores, write_json
 from selection.trimming import TrimRule
@@ -51,12 +60,15 @@ __all__ = [
     "CandidateScores",
     "CentreBiasRecord",
     "SubsetRecord",
+    "RuleRecord",
+    "READABLE_VERSIONS",
     "load_choice",
     "choose",
     "default_parameters",
 ]
 
-CHOICE_SCHEMA_VERSION = 1
+CHOICE_SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 _STRICT = ConfigDict(extra="forbid")
 _VOTE_FIELDS = (
@@ -69,6 +81,9 @@ _VOTE_FIELDS = (
     "trim_rule",
     "subset",
     "num_classes",
+    "rule",
+    "picks",
+    "confidence",
 )
 _JOB_FIELDS = ("unfinished", "failed", "provisional", "finished", "total")
 
@@ -123,6 +138,21 @@ class SubsetRecord:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RuleRecord:
+    """The rule that picked: as configured (normalised, parses back to it), its text, what it does."""
+
+    __pydantic_config__ = _STRICT
+
+    config: str | dict[str, Any]
+    text: str
+    description: str
+
+    @classmethod
+    def of(cls, rule: Rule) -> RuleRecord:
+        return cls(config=rule.to_config(), text=rule.text, description=rule.description)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Choice(Mapping[str, Any]):
     """What was chosen and why (module docstring: which fields a document carries)."""
 
@@ -142,6 +172,9 @@ class Choice(Mapping[str, Any]):
     notes: list[str] = field(default_factory=list)
     subset: SubsetRecord | None = None
     num_classes: int | None = None
+    rule: RuleRecord | None = None
+    picks: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    confidence: Confidence | None = None
     unfinished: list[str] | None = None
     failed: list[str] | None = None
     provisional: bool | None = None
@@ -207,10 +240,11 @@ def load_choice(uri: str | os.PathLike[str]) -> Choice:
     if not isinstance(doc, dict):
         raise SelectionError(f"{where}: expected a JSON object, got {type(doc).__name__}")
     version = doc.get("schema_version")
-    if version != CHOICE_SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise SelectionError(
-            f"{where}: schema_version is {version!r}, this version reads {CHOICE_SCHEMA_VERSION} "
-            "(a file without one was written before choice.json was versioned)"
+            f"{where}: schema_version is {version!r}, this version reads "
+            f"{', '.join(map(str, READABLE_VERSIONS))} (a file without one was written before "
+            "choice.json was versioned)"
         )
     try:
         return _ADAPTER.validate_python(doc)
@@ -270,9 +304,10 @@ def choose(
     subset_ids: Sequence[str],
     num_classes: int,
     notes: Sequence[str],
+    rule: Rule,
 ) -> Choice:
     """The choice from the groups' picks (module docstring); ``notes`` gain one if a sweep combination
-    was not itself a candidate. ``f_miou``: the pick's score (grid), or the mean of the sweeps' picks."""
+    was not itself a candidate. ``f_miou``: the pick's F-mIoU (grid), or the mean of the sweeps' picks'."""
     by_id = {c.id: c for c in candidates}
     notes = list(notes)
 
@@ -281,12 +316,12 @@ def choose(
             return None
         return centre.verdicts[g].centre_bound if g in centre.verdicts else None
 
-    score_used = next(iter(groups.values())).score_used
+    score_used = rule.text
     if mode == "grid":
         gs = groups[GRID_GROUP]
         chosen_params = dict(by_id[gs.pick].params) if gs.pick else {}
         chosen_id = gs.pick
-        summary = getattr(gs, score_used).get(gs.pick, float("nan")) if gs.pick else float("nan")
+        summary = gs.f_miou.get(gs.pick, float("nan")) if gs.pick else float("nan")
     else:
         chosen_params = default_parameters(candidates)
         for g, gs in groups.items():
@@ -300,7 +335,7 @@ def choose(
             ),
             None,
         )
-        vals = [getattr(gs, score_used)[gs.pick] for gs in groups.values() if gs.pick]
+        vals = [gs.f_miou[gs.pick] for gs in groups.values() if gs.pick]
         summary = float(np.mean(vals)) if vals else float("nan")
         if chosen_id is None:
             notes.append(
@@ -326,4 +361,7 @@ def choose(
         notes=notes,
         subset=SubsetRecord(size=len(subset_ids), hash=subset_hash(subset_ids)),
         num_classes=num_classes,
+        rule=RuleRecord.of(rule),
+        picks={g: dict(gs.picks) for g, gs in groups.items()},
+        confidence=overall_confidence({g: gs.confidence for g, gs in groups.items()}),
     )

@@ -1,8 +1,9 @@
 """From a search's trial outcomes to its results table and choice: which candidates vote, the vote, the rows.
 
-A search reports one :class:`Outcome` per (candidate, replicate): done (its predictions are
-stored) or failed. :func:`vote_outcomes` votes over the finished candidates with
-:func:`selection.run.run_selection` (and, with several replicates, once per replicate) and builds
+A search reports one :class:`Outcome` per (candidate, replicate): done (its predictions, and for
+the voting replicate its evidence file, are stored) or failed. :func:`vote_outcomes` votes over the
+finished candidates with :func:`selection.run.run_selection` -- every validator their files allow,
+the configured rule -- (and, with several replicates, once per replicate) and builds
 the job's table: one row per candidate of the search, failed or pending ones included, with its
 status, the error, and the record's metrics and other fields. Nothing here knows about Ray: the
 caller passes ``map_chunks`` to spread the vote's image chunks wherever it likes.
@@ -29,7 +30,9 @@ import pandas as pd
 from selection.candidates import GRID_GROUP, Candidate
 from selection.choice import Choice
 from selection.errors import SelectionError
+from selection.evidence import EvidenceSettings
 from selection.result import SelectionResult
+from selection.rules import PAPER_RULE
 from selection.run import ChunkMap, run_selection
 
 __all__ = ["Outcome", "JobVote", "voting_candidates", "vote_outcomes", "RECORD_FIELDS", "METRIC_COLUMNS"]
@@ -37,7 +40,7 @@ __all__ = ["Outcome", "JobVote", "voting_candidates", "vote_outcomes", "RECORD_F
 # Fields of an outcome record that are not passed through as columns: they are the outcome's own
 # fields, or describe the candidate (its row has them already) or the trial's folder.
 RECORD_FIELDS = frozenset(
-    {"candidate_id", "replicate", "status", "metrics", "error", "prediction_uri"}
+    {"candidate_id", "replicate", "status", "metrics", "error", "prediction_uri", "evidence_uri"}
     | {"params", "sweeps", "digest", "seed", "trial_dir"}
 )
 # Metric -> column stem of its per-replicate column; these are written even where not measured.
@@ -55,15 +58,23 @@ class Outcome:
     error: str | None = None
     prediction_uri: str | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
+    evidence_uri: str | None = None
 
     @property
     def done(self) -> bool:
         return self.status == "done"
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any], *, prediction_uri: str | None = None) -> Outcome:
-        """From the job's record dict; ``prediction_uri``: where the predictions are when the record
-        does not say. Fields outside :data:`RECORD_FIELDS` go to ``info`` (passed through as columns)."""
+    def from_record(
+        cls,
+        record: Mapping[str, Any],
+        *,
+        prediction_uri: str | None = None,
+        evidence_uri: str | None = None,
+    ) -> Outcome:
+        """From the job's record dict; ``prediction_uri``/``evidence_uri``: where the files are when
+        the record does not say. Fields outside :data:`RECORD_FIELDS` go to ``info`` (passed
+        through as columns)."""
         for key in ("candidate_id", "replicate", "status"):
             if key not in record:
                 raise SelectionError(f"trial outcome {dict(record)!r} has no {key!r}")
@@ -75,6 +86,7 @@ class Outcome:
             error=record.get("error"),
             prediction_uri=record.get("prediction_uri") or prediction_uri,
             info={k: v for k, v in record.items() if k not in RECORD_FIELDS},
+            evidence_uri=record.get("evidence_uri") or evidence_uri,
         )
 
 
@@ -140,8 +152,10 @@ def _select(
     trim_outliers: bool,
     map_chunks: ChunkMap | None,
     num_chunks: int,
+    rule: Any,
+    evidence_settings: EvidenceSettings | None,
 ) -> tuple[SelectionResult | None, list[str]]:
-    """The main vote: every finished candidate, its first finished replicate voting."""
+    """The main vote: every finished candidate, its first finished replicate voting (with its evidence)."""
     by_candidate: dict[str, list[Outcome]] = {}
     for o in sorted(outcomes, key=lambda o: o.replicate):
         if o.done:
@@ -154,17 +168,31 @@ def _select(
     # The first finished replicate votes; its labelled metrics go with it (audit only).
     first = {c.id: by_candidate[c.id][0].metrics for c in voters}
     true = {cid: m["true_miou"] for cid, m in first.items() if _finite(m.get("true_miou"))}
-    source = {cid: m["source_miou"] for cid, m in first.items() if _finite(m.get("source_miou"))}
+    evidence = {c.id: by_candidate[c.id][0].evidence_uri for c in voters}
+    evidence = {cid: uri for cid, uri in evidence.items() if uri is not None}
+    lacking = [c.id for c in voters if c.id not in evidence]
+    extra = None
+    if not evidence:  # no evidence file at all: source-val mIoU from the records, as reported
+        source = {cid: m["source_miou"] for cid, m in first.items() if _finite(m.get("source_miou"))}
+        extra = {"source_val_miou": source} if source else None
+    elif lacking:
+        notes.append(
+            f"No evidence file for {', '.join(lacking)} (its voting replicate is not replicate 0): "
+            "its evidence validators are NaN, so rules that use them rank it last."
+        )
     result = run_selection(
         voters,
         uris,
         subset_ids,
         num_classes,
-        extra_scores={"source_val_miou": source} if source else None,
+        extra_scores=extra,
         true_miou=true or None,
         trim_outliers=trim_outliers,
         map_chunks=map_chunks,
         num_chunks=num_chunks,
+        evidence_uris=evidence or None,
+        evidence_settings=evidence_settings,
+        rule=rule,
     )
     return result, notes
 
@@ -303,16 +331,28 @@ def vote_outcomes(
     provisional: bool = False,
     map_chunks: ChunkMap | None = None,
     num_chunks: int = 1,
+    rule: Any = PAPER_RULE,
+    evidence_settings: EvidenceSettings | None = None,
 ) -> JobVote:
     """Vote over the finished candidates of a search; the job's table and choice.
 
     ``candidates``: every candidate of the search (each gets a row). ``outcomes``: the trials so
     far (``provisional``: the search still runs, unfinished ones are ``pending``) or all of them
     (final: unfinished ones ``failed``). With ``replicates`` > 1 the final vote also scores each
-    replicate on its own (``f_miou__rep<r>``). ``map_chunks``/``num_chunks``: as in run_selection.
+    replicate on its own (``f_miou__rep<r>``). ``map_chunks``/``num_chunks``/``rule``/
+    ``evidence_settings``: as in run_selection (the evidence files are the outcomes' ``evidence_uri``).
     """
     result, notes = _select(
-        candidates, outcomes, subset_ids, num_classes, mode, trim_outliers, map_chunks, num_chunks
+        candidates,
+        outcomes,
+        subset_ids,
+        num_classes,
+        mode,
+        trim_outliers,
+        map_chunks,
+        num_chunks,
+        rule,
+        evidence_settings,
     )
     per_replicate = None
     if replicates > 1 and not provisional:

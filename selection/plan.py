@@ -1,11 +1,18 @@
 """What one pass over the stored predictions accumulates, and how parallel workers share it.
 
-A :class:`VotePlan` lists the files to stream (one "member" per candidate, plus replicates), the
-vote groups (each sweep, or the grid), the centre-bias windows (each re-voted as its own group),
-and the member pairs whose agreement is tracked. A :class:`PlanAccumulator` holds one
-:class:`~selection.fusion.FusionAccumulator` per group/window and one
-:class:`~selection.agreement.PairwiseAgreement`; everything is counts, so accumulators built on
-disjoint image chunks merge exactly.
+A :class:`VotePlan` lists the files to stream (one "member" per candidate, plus replicates, plus
+each candidate's evidence file), the vote groups (each sweep, or the grid), the centre-bias
+windows (each re-voted as its own group), the member pairs whose agreement is tracked, and each
+vote group's leave-neighbours-out votes. A :class:`PlanAccumulator` holds one
+:class:`~selection.fusion.FusionAccumulator` per group/window, one
+:class:`~selection.validators.LeaveNeighboursOut` per vote group (f_miou_lno), one
+:class:`~selection.agreement.PairwiseAgreement` and one
+:class:`~selection.validators.EvidenceAccumulator` (every evidence validator); everything is
+counts or sums over images, so accumulators built on disjoint image chunks merge exactly.
+
+Halves: :func:`accumulate` keeps the counts of the subset's even and odd positions apart
+(:class:`ChunkCounts`), so the same pass also gives every score on each half of the subset (what
+:mod:`selection.confidence` measures noise with) at no extra reading or compute.
 
 Pass 1 uses the full plan. If trimming flags degenerate candidates, :meth:`VotePlan.trimmed` gives
 a smaller plan for pass 2: only the affected groups, voting without the degenerates (who are still
@@ -15,6 +22,7 @@ merged, are run by :func:`selection.run.run_selection` (the one place that seque
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,19 +33,27 @@ from selection.agreement import PairwiseAgreement
 from selection.candidates import Candidate, lines, vote_groups
 from selection.centre_bias import Window, windows_for_line
 from selection.errors import SelectionError
+from selection.evidence import EvidenceSettings
 from selection.fusion import IGNORE_INDEX, FusionAccumulator
 from selection.store import stream_stacks
 from selection.trimming import DEFAULT_TRIM_RULE, TrimRule, find_degenerate
+from selection.validators import EvidenceAccumulator, LeaveNeighboursOut, leave_out, neighbours, open_evidence
 
 __all__ = [
     "VotePlan",
     "PlanAccumulator",
+    "ChunkCounts",
     "make_plan",
     "accumulate",
     "merge_accumulators",
+    "merge_chunks",
     "replicate_member_id",
     "image_chunks",
+    "HALVES",
 ]
+
+HALVES = ("even", "odd")
+"""The two halves of the subset: images at even and at odd positions of its (sorted) order."""
 
 
 def replicate_member_id(candidate_id: str, k: int) -> str:
@@ -52,6 +68,9 @@ class VotePlan:
     ``groups``: vote group or window name -> candidate ids (all are scored). ``voters``: for a group
     listed there, the ids that vote (trimmed pass); otherwise all vote. ``windows``: the centre-bias
     windows (also present in ``groups`` under their names). ``members``: stream order of files.
+    ``lno``: vote group -> per candidate, the indices (into the group) left out of its vote, and
+    ``lno_mode`` how they were chosen (:func:`selection.validators.leave_out`). ``evidence``:
+    candidate id -> evidence file (those without one get NaN evidence scores).
     """
 
     candidates: tuple[Candidate, ...]
@@ -69,6 +88,10 @@ class VotePlan:
     voters: dict[str, tuple[str, ...]] = field(default_factory=dict)
     trim_rule: TrimRule | None = DEFAULT_TRIM_RULE
     stage: str = "first"
+    lno: dict[str, tuple[tuple[int, ...], ...]] = field(default_factory=dict)
+    lno_mode: dict[str, str] = field(default_factory=dict)
+    evidence: dict[str, str] = field(default_factory=dict)
+    evidence_settings: EvidenceSettings | None = None
 
     def trimmed(self, first: PlanAccumulator) -> VotePlan | None:
         """The pass-2 plan: groups with degenerates re-voted without them; None if there are none."""
@@ -98,6 +121,9 @@ class VotePlan:
             pairs=(),
             voters=voters,
             stage="trimmed",
+            lno={},
+            lno_mode={},
+            evidence={},
         )
 
     def degenerate(self) -> dict[str, tuple[str, ...]]:
@@ -115,9 +141,13 @@ def make_plan(
     trim_rule: TrimRule | None = DEFAULT_TRIM_RULE,
     centre_bias: bool = True,
     agreement: bool = True,
+    evidence_uris: Mapping[str, str | os.PathLike[str]] | None = None,
+    evidence_settings: EvidenceSettings | None = None,
 ) -> VotePlan:
     """Build the pass-1 plan. ``prediction_uris``: candidate id -> file, or a list of replicate files
-    (the first votes; all feed seed agreement). Every candidate needs a file; every group >= 2."""
+    (the first votes; all feed seed agreement). Every candidate needs a file; every group >= 2.
+    ``evidence_uris``: candidate id -> evidence file (any subset of the candidates), read by every
+    chunk of pass 1 and checked against ``evidence_settings`` when given."""
     ids = [c.id for c in candidates]
     if len(ids) != len(set(ids)):
         raise SelectionError("candidate ids are not unique")
@@ -126,9 +156,10 @@ def make_plan(
     missing = [i for i in ids if i not in prediction_uris]
     if missing:
         raise SelectionError(f"no predictions file given for candidate(s) {missing}")
-    unknown = [i for i in prediction_uris if i not in set(ids)]
-    if unknown:
-        raise SelectionError(f"predictions given for unknown candidate(s) {unknown}")
+    for what, given_for in (("predictions", prediction_uris), ("evidence", evidence_uris or {})):
+        unknown = [i for i in given_for if i not in set(ids)]
+        if unknown:
+            raise SelectionError(f"{what} given for unknown candidate(s) {unknown}")
     member_uris: dict[str, str] = {}
     replicates: dict[str, tuple[str, ...]] = {}
     for cid in ids:
@@ -163,6 +194,10 @@ def make_plan(
     for cid in ids:  # replicate pairs feed seed agreement; always tracked
         r = replicates[cid]
         pairs += [(a, b) for i, a in enumerate(r) for b in r[i + 1 :] if (a, b) not in pairs]
+    lno, lno_mode = {}, {}
+    for g, v in groups.items():
+        exclude, lno_mode[g] = leave_out(v, neighbours(candidates, g))
+        lno[g] = tuple(tuple(e) for e in exclude)
     return VotePlan(
         candidates=tuple(candidates),
         candidate_ids=tuple(ids),
@@ -177,11 +212,17 @@ def make_plan(
         num_classes=int(num_classes),
         ignore_index=int(ignore_index),
         trim_rule=trim_rule,
+        lno=lno,
+        lno_mode=lno_mode,
+        evidence={str(k): os.fspath(v) for k, v in (evidence_uris or {}).items()},
+        evidence_settings=evidence_settings,
     )
 
 
 class PlanAccumulator:
-    """The counts of one pass (or one chunk of it): a FusionAccumulator per group, one agreement."""
+    """The counts of one pass (or one chunk of it): a FusionAccumulator per group, the
+    leave-neighbours-out votes, one agreement, and the evidence validators' sums (set by
+    :func:`accumulate`, None without evidence)."""
 
     def __init__(self, plan: VotePlan, *, device: str | None = None) -> None:
         self.plan = plan
@@ -202,6 +243,18 @@ class PlanAccumulator:
                 names=list(ids),
                 device=device,
             )
+        self.lno = {
+            g: LeaveNeighboursOut(
+                len(plan.groups[g]),
+                plan.num_classes,
+                exclude,
+                plan.ignore_index,
+                names=list(plan.groups[g]),
+                device=device,
+            )
+            for g, exclude in plan.lno.items()
+        }
+        self.evidence: EvidenceAccumulator | None = None
         self.agreement: PairwiseAgreement | None = None
         if plan.pairs:
             self.agreement = PairwiseAgreement(
@@ -223,6 +276,8 @@ class PlanAccumulator:
             )
         for g, acc in self.fusion.items():
             acc.update(stack[self._rows[g]], image_id)
+        for g, lno in self.lno.items():
+            lno.update(stack[self._rows[g]], image_id)
         if self.agreement is not None:
             self.agreement.update(stack, image_id)
         self.images += 1
@@ -232,6 +287,10 @@ class PlanAccumulator:
             raise SelectionError("cannot merge accumulators of different plans")
         for g, acc in self.fusion.items():
             acc.merge(other.fusion[g])
+        for g, lno in self.lno.items():
+            lno.merge(other.lno[g])
+        if other.evidence is not None:  # EvidenceAccumulator.merge returns a new one
+            self.evidence = other.evidence if self.evidence is None else self.evidence.merge(other.evidence)
         if self.agreement is not None:
             assert other.agreement is not None
             self.agreement.merge(other.agreement)
@@ -252,17 +311,45 @@ def image_chunks(num_images: int, num_chunks: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
 
+@dataclass
+class ChunkCounts:
+    """What :func:`accumulate` returns for subset images ``start:stop``: the counts of the images at
+    even and at odd positions (:data:`HALVES`), kept apart."""
+
+    start: int
+    stop: int
+    halves: tuple[PlanAccumulator, PlanAccumulator]
+
+    @property
+    def whole(self) -> PlanAccumulator:
+        """Both halves merged: the counts of every image of the chunk."""
+        return merge_accumulators(list(self.halves))
+
+
 def accumulate(
     plan: VotePlan, start: int = 0, stop: int | None = None, *, device: str | None = None
-) -> PlanAccumulator:
-    """Stream the plan's files over subset images ``start:stop`` into a fresh accumulator."""
-    acc = PlanAccumulator(plan, device=device)
+) -> ChunkCounts:
+    """Stream the plan's files over subset images ``start:stop`` into fresh accumulators, one per half."""
+    n = len(plan.subset_ids)
+    stop = n if stop is None else stop
+    halves = (PlanAccumulator(plan, device=device), PlanAccumulator(plan, device=device))
     uris = {m: plan.member_uris[m] for m in plan.members}
-    for image_id, stack in stream_stacks(
-        uris, plan.subset_ids, num_classes=plan.num_classes, start=start, stop=stop
+    for pos, (image_id, stack) in enumerate(
+        stream_stacks(uris, plan.subset_ids, num_classes=plan.num_classes, start=start, stop=stop), start
     ):
-        acc.update(stack, image_id)
-    return acc
+        halves[pos % 2].update(stack, image_id)
+    if plan.evidence:
+        files = open_evidence(
+            plan.evidence,
+            num_classes=plan.num_classes,
+            subset_ids=plan.subset_ids,
+            settings=plan.evidence_settings,
+        )
+        empty = EvidenceAccumulator.start(files, {g: plan.groups[g] for g in plan.vote_groups})
+        for h, half in enumerate(halves):
+            half.evidence = copy.deepcopy(empty)  # ATC is fitted once per chunk, not per half
+            half.evidence.update(files, [p for p in range(start, stop) if p % 2 == h])
+    return ChunkCounts(start, stop, halves)
 
 
 def merge_accumulators(parts: Sequence[PlanAccumulator]) -> PlanAccumulator:
@@ -276,3 +363,20 @@ def merge_accumulators(parts: Sequence[PlanAccumulator]) -> PlanAccumulator:
     for p in parts:
         total.merge(p)
     return total
+
+
+def merge_chunks(
+    plan: VotePlan, chunks: Sequence[ChunkCounts]
+) -> tuple[PlanAccumulator, tuple[PlanAccumulator, PlanAccumulator]]:
+    """The whole pass and its two halves from chunk counts given in any order; the chunks must
+    cover the subset's images exactly once (a lost or repeated chunk would miscount silently)."""
+    n = len(plan.subset_ids)
+    spans = sorted((c.start, c.stop) for c in chunks)
+    ends = [0] + [b for _, b in spans]
+    if not spans or any(a != e for (a, _), e in zip(spans, ends, strict=False)) or ends[-1] != n:
+        raise SelectionError(
+            f"the {plan.stage} pass got image chunks {spans} for the subset's {n} images: every image "
+            "must be accumulated exactly once"
+        )
+    halves = tuple(merge_accumulators([c.halves[h] for c in chunks]) for h in range(len(HALVES)))
+    return merge_accumulators(list(halves)), (halves[0], halves[1])

@@ -29,7 +29,9 @@ class SelectionResult:
     :class:`~selection.choice.Choice` written to ``choice.json``. ``notes``: plain sentences for
     people (centre-bound sweeps, degenerate candidates, caveats). ``windows``: one row per
     centre-bias window. ``audit``: one row per (group, score) when true mIoU was given (columns:
-    :data:`selection.audit.AUDIT_COLUMNS`).
+    :data:`selection.audit.AUDIT_COLUMNS`). ``validators``: vote group -> its validator table
+    (:mod:`selection.validator_table`); ``sweeps``: vote group -> its ranking table
+    (:mod:`selection.sweeps`), written as ``sweeps/<group>.parquet``.
     """
 
     table: pd.DataFrame
@@ -39,6 +41,8 @@ class SelectionResult:
     subset_ids: list[str]
     audit: pd.DataFrame | None = None
     verdicts: dict[str, CentreBiasVerdict] = field(default_factory=dict)
+    validators: dict[str, pd.DataFrame] = field(default_factory=dict)
+    sweeps: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def audit_summary(self) -> pd.DataFrame | None:
         return None if self.audit is None else summarize_audit(self.audit)
@@ -52,9 +56,12 @@ class SelectionResult:
             f"# Label-free selection ({ch.mode}, {len(self.table)} candidates, "
             f"{ch.subset.size} subset images)",
             "",
-            f"**Choice:** {params}  (score: {ch.score_used}, {_fmt(ch.f_miou)})",
+            f"**Choice:** {params}  (rule: {ch.score_used}; F-mIoU {_fmt(ch.f_miou)})",
             "",
         ]
+        if ch.confidence is not None:
+            why = "; ".join(ch.confidence.reasons)
+            out += [f"**Confidence:** {ch.confidence.level}" + (f" — {why}" if why else ""), ""]
         has_true = "true_miou" in self.table.columns
         for g, info in ch.per_sweep.items():
             flag = " — centre_bound" if info.centre_bound else ""
@@ -92,12 +99,22 @@ class SelectionResult:
         }
         write_parquet(self.table, paths["candidates"])
         write_parquet(self.windows, paths["windows"])
-        if self.audit is not None:
-            paths["audit"] = posixpath.join(base, "audit.parquet")
-            write_parquet(self.audit, paths["audit"])
+        paths.update(self.write_tables(base))
         save_subset(paths["subset"], self.subset_ids)
         self.choice.write(paths["choice"])
         write_bytes_atomic(paths["summary"], self.summary_markdown().encode())
+        return paths
+
+    def write_tables(self, out_uri: str | os.PathLike[str]) -> dict[str, str]:
+        """``audit.parquet`` (when labels exist) and ``sweeps/<group>.parquet`` under ``out_uri``."""
+        base = os.fspath(out_uri).rstrip("/")
+        paths = {}
+        if self.audit is not None:
+            paths["audit"] = posixpath.join(base, "audit.parquet")
+            write_parquet(self.audit, paths["audit"])
+        for g, sweep in self.sweeps.items():
+            paths[f"sweep:{g}"] = posixpath.join(base, "sweeps", f"{g}.parquet")
+            write_parquet(sweep, paths[f"sweep:{g}"])
         return paths
 
 

@@ -33,6 +33,8 @@ Semantics, all deterministic and independent of anything but the table:
   dropped when at least n - k others score strictly better by ``drop``; so candidates tied at the
   boundary all stay, and a group without any finite ``drop`` score keeps everyone. ``pick`` then
   scores the remaining candidates among themselves (ranks too); dropped ones get NaN.
+* Ranking: :meth:`Rule.order` lists every candidate best first (the pick first; NaN last) and
+  :meth:`Rule.ranks` gives rank numbers (1 = best, ties share the best rank, NaN has none).
 * Picking: the highest score wins. Ties (exactly equal scores) go to ``prefer`` (the job passes
   the default setting: no evidence to move away from it) when it is among them, otherwise to the
   first tied candidate in table order. If every score is NaN there is no pick (None).
@@ -95,9 +97,33 @@ class Rule(ABC):
     def scores(self, table: pd.DataFrame) -> pd.Series:
         """Higher-is-better score per candidate (table index); NaN where it cannot judge."""
 
+    @property
+    @abstractmethod
+    def description(self) -> str:
+        """One sentence for people: what the rule does."""
+
     def pick(self, table: pd.DataFrame, prefer: str | None = None) -> str | None:
         """The chosen candidate id (ties: ``prefer`` if tied, else the first in table order)."""
         return _best(self.scores(_check_table(table, self.requires)), prefer)
+
+    def order(self, table: pd.DataFrame, prefer: str | None = None) -> list[str]:
+        """Every candidate of the table, best first; ``order(t, p)[0] == pick(t, p)`` when there is a pick.
+
+        Higher score first; among equal scores ``prefer`` first, then table order; candidates the
+        rule cannot judge (NaN) last, in table order. (Label-free early stopping stops the bottom.)
+        """
+        scores = self.scores(_check_table(table, self.requires)).to_numpy(dtype=np.float64)
+        ids = [str(i) for i in table.index]
+        key = {
+            cid: (bool(np.isnan(v)), 0.0 if np.isnan(v) else -v, cid != prefer, k)
+            for k, (cid, v) in enumerate(zip(ids, scores, strict=True))
+        }
+        return sorted(ids, key=key.__getitem__)
+
+    def ranks(self, table: pd.DataFrame) -> pd.Series:
+        """Rank of each candidate (1 = best; equal scores share the best rank of their tie; NaN: none)."""
+        scores = self.scores(_check_table(table, self.requires)).astype(float)
+        return scores.rank(method="min", ascending=False, na_option="keep")
 
     def __str__(self) -> str:
         return self.text
@@ -145,6 +171,12 @@ class Single(Rule):
     def to_config(self) -> str:
         return self.validator
 
+    @property
+    def description(self) -> str:
+        spec = VALIDATORS[self.validator]
+        way = "higher" if spec.higher_is_better else "lower"
+        return f"the best by {self.validator} ({spec.description}; {way} is better)"
+
     def scores(self, table: pd.DataFrame) -> pd.Series:
         col = pd.to_numeric(_check_table(table, self.requires)[self.validator], errors="raise").astype(float)
         return col if VALIDATORS[self.validator].higher_is_better else -col
@@ -164,6 +196,10 @@ class RankAverage(Rule):
 
     def to_config(self) -> dict[str, Any]:
         return {"rank_average": [r.to_config() for r in self.items]}
+
+    @property
+    def description(self) -> str:
+        return f"the best mean rank within the group over {', '.join(r.text for r in self.items)}"
 
     def scores(self, table: pd.DataFrame) -> pd.Series:
         _check_table(table, self.requires)
@@ -194,6 +230,13 @@ class TwoStage(Rule):
                 "pick": self.then.to_config(),
             }
         }
+
+    @property
+    def description(self) -> str:
+        return (
+            f"drop the bottom {self.fraction:.0%} of the group by {self.drop.text}, "
+            f"then the best by {self.then.text} among the rest"
+        )
 
     def kept(self, table: pd.DataFrame) -> list[str]:
         """The candidates that survive the first stage, in table order."""

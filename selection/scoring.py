@@ -1,8 +1,12 @@
-"""The scoring steps after the passes: input checks, the trim check, group scores and notes, seed agreement.
+"""The scoring steps after the passes: input checks, the trim check, the rule's picks, notes, seed agreement.
 
 Each step is a small function of the plan and the merged counts; :func:`selection.run.score_from_accumulators`
-runs them in order, with the centre-bias (:mod:`selection.centre_bias`), choice
+runs them in order, with the validator tables (:mod:`selection.validator_table`), centre-bias
+(:mod:`selection.centre_bias`), confidence (:mod:`selection.confidence`), choice
 (:mod:`selection.choice`) and audit (:mod:`selection.audit`) steps.
+
+The pick of a vote group is the configured rule's (:mod:`selection.rules`) on the group's
+validator table, ties going to the default candidate; every validator's own pick is kept beside it.
 """
 
 from __future__ import annotations
@@ -10,39 +14,53 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
-from selection.audit import pick
-from selection.candidates import GRID_GROUP
+from selection.candidates import GRID_GROUP, Candidate
+from selection.centre_bias import CentreBias
+from selection.confidence import group_confidence
 from selection.errors import SelectionError
 from selection.fusion import FusionAccumulator
-from selection.plan import PlanAccumulator, VotePlan
-from selection.scores import ScoreValues, direction, seed_agreement
+from selection.plan import HALVES, PlanAccumulator, VotePlan
+from selection.rules import Rule, all_picks
+from selection.scores import ScoreValues, direction
 from selection.tables import GroupScores
 from selection.trimming import TrimRule, find_degenerate
+from selection.validators import EVIDENCE_VALIDATORS
+from selection.validators.agreement import mean_pair_agreement
 
 __all__ = [
     "COMPUTED_SCORES",
+    "computed_scores",
     "check_extra_scores",
     "check_true_miou",
     "check_trimmed",
     "scores_of",
+    "default_in",
     "group_scores",
     "group_notes",
     "seed_scores",
 ]
 
-# Scores the selection computes itself; a caller may not pass them in.
-COMPUTED_SCORES = frozenset({"f_miou", "f_miou_trimmed", "seed_agreement"})
+# Scores the selection always computes itself (from the label maps); a caller may not pass them in.
+COMPUTED_SCORES = frozenset({"f_miou", "f_miou_trimmed", "f_miou_lno", "seed_agreement"})
+
+
+def computed_scores(with_evidence: bool) -> frozenset[str]:
+    """What the selection computes itself: the label validators, and the evidence ones when given files."""
+    return COMPUTED_SCORES | (frozenset(EVIDENCE_VALIDATORS) if with_evidence else frozenset())
 
 
 def check_extra_scores(
-    extra_scores: Mapping[str, ScoreValues | Mapping[str, float]] | None, ids: Sequence[str]
+    extra_scores: Mapping[str, ScoreValues | Mapping[str, float]] | None,
+    ids: Sequence[str],
+    computed: frozenset[str] = COMPUTED_SCORES,
 ) -> tuple[dict[str, dict[str, float]], dict[str, bool]]:
     """Extra label-free scores as plain floats per candidate id, and each one's direction."""
     values: dict[str, dict[str, float]] = {}
     dirs: dict[str, bool] = {}
     for name, given in (extra_scores or {}).items():
-        if name in COMPUTED_SCORES:
+        if name in computed:
             raise SelectionError(f"score {name!r} is computed by the selection itself; do not pass it")
         dirs[name] = direction(name, given)
         vals = given.values if isinstance(given, ScoreValues) else given
@@ -84,14 +102,27 @@ def check_trimmed(
     return expected
 
 
+def default_in(ids: Sequence[str], candidates: Sequence[Candidate]) -> str | None:
+    """The default candidate if it is in ``ids`` (ties go to it: no evidence to move away from it)."""
+    return next((c.id for c in candidates if c.is_default and c.id in set(ids)), None)
+
+
 def group_scores(
     plan: VotePlan,
     first: PlanAccumulator,
     trimmed: PlanAccumulator | None,
     degenerate: Mapping[str, tuple[str, ...]],
+    *,
+    tables: Mapping[str, pd.DataFrame],
+    half_tables: Sequence[Mapping[str, pd.DataFrame]] | None,
+    rule: Rule,
+    centre: CentreBias,
 ) -> dict[str, GroupScores]:
-    """Per vote group: F-mIoU (pass 1), trimmed F-mIoU (pass 2, or pass 1 if nobody was trimmed), picks."""
-    use_trim = plan.trim_rule is not None
+    """Per vote group: F-mIoU (pass 1), trimmed F-mIoU (pass 2, or pass 1 if nobody was trimmed),
+    the validator table, every validator's pick and the rule's, and the confidence of the pick
+    (``half_tables``: each half's tables, for its noise check; None: not measured)."""
+    if half_tables is not None and len(half_tables) != len(HALVES):
+        raise SelectionError(f"expected validator tables of {len(HALVES)} halves, got {len(half_tables)}")
     groups: dict[str, GroupScores] = {}
     for g in plan.vote_groups:
         gids = plan.groups[g]
@@ -99,7 +130,9 @@ def group_scores(
         f = scores_of(acc, gids)
         deg = degenerate.get(g, ())
         ft = scores_of(trimmed.fusion[g], gids) if deg else dict(f)
-        eligible = [i for i in gids if i not in deg]
+        prefer = default_in(gids, plan.candidates)
+        picks = all_picks(tables[g], {"rule": rule}, prefer=prefer)
+        chosen = picks["rule"]
         groups[g] = GroupScores(
             group=g,
             ids=gids,
@@ -107,21 +140,46 @@ def group_scores(
             f_miou_trimmed=ft,
             per_class_iou=dict(zip(gids, acc.per_class_iou, strict=True)),
             degenerate=tuple(deg),
-            pick=pick(gids, ft if use_trim else f, True, eligible),
-            untrimmed_pick=pick(gids, f, True),
-            score_used="f_miou_trimmed" if use_trim else "f_miou",
+            pick=chosen,
+            untrimmed_pick=picks["f_miou"],
+            score_used=rule.text,
             undecided_fraction=acc.undecided_pixels / acc.pixels if acc.pixels else float("nan"),
+            table=tables[g],
+            picks=picks,
+            confidence=group_confidence(
+                g,
+                rule,
+                chosen,
+                {v: p for v, p in picks.items() if v != "rule"},
+                centre_bound=_centre_bound(g, plan, centre),
+                half_picks=None if half_tables is None else [rule.pick(h[g], prefer) for h in half_tables],
+                images=len(plan.subset_ids),
+            ),
         )
     return groups
 
 
+def _centre_bound(group: str, plan: VotePlan, centre: CentreBias) -> bool | None:
+    """The diagnostic's verdict on the group's parameter (a grid: True if any parameter is centre-bound);
+    None where it could not assess."""
+    params = list(plan.candidates[0].params) if group == GRID_GROUP else [group]
+    found = [centre.verdicts[p].centre_bound for p in params if p in centre.verdicts]
+    if any(v is True for v in found):
+        return True
+    return False if any(v is False for v in found) else None
+
+
 def group_notes(groups: Mapping[str, GroupScores], trim_rule: TrimRule | None) -> list[str]:
-    """Sentences for people about each group: no decision, too few to discriminate, trimming."""
+    """Sentences for people about each group: no decision, too few to discriminate, trimming, and
+    where the rule's pick differs from the paper's F-mIoU pick."""
     notes: list[str] = []
     for g, gs in groups.items():
         label = f"sweep {g!r}" if g != GRID_GROUP else "the grid"
         if gs.pick is None:
-            notes.append(f"In {label} no candidate has a finite F-mIoU: the vote decided no pixel.")
+            notes.append(
+                f"In {label} the rule {gs.score_used} has no finite value for any candidate: no pick "
+                "(the parameter stays at its default)."
+            )
         if len(gs.ids) == 2:
             notes.append(
                 f"{label[0].upper() + label[1:]} has only 2 candidates: any disagreement is a tie, "
@@ -134,13 +192,13 @@ def group_notes(groups: Mapping[str, GroupScores], trim_rule: TrimRule | None) -
             notes.append(
                 f"In {label}, {len(gs.degenerate)} candidate(s) scored far below the rest and are reported "
                 f"as degenerate ({scores_txt}; median {med:.3f}; rule: {trim_rule.describe()}). "
-                "The vote was redone without them; they cannot be picked."
+                "The trimmed vote (f_miou_trimmed) was redone without them and does not rank them."
             )
-            if gs.pick != gs.untrimmed_pick:
-                notes.append(
-                    f"In {label}, trimming changed the pick from {gs.untrimmed_pick} (paper F-mIoU) "
-                    f"to {gs.pick}."
-                )
+        if gs.pick is not None and gs.pick != gs.untrimmed_pick:
+            notes.append(
+                f"In {label}, the rule {gs.score_used} picks {gs.pick}; the paper's F-mIoU would pick "
+                f"{gs.untrimmed_pick}."
+            )
     return notes
 
 
@@ -156,7 +214,7 @@ def seed_scores(plan: VotePlan, first: PlanAccumulator) -> tuple[dict[str, float
         agreement = mat[np.ix_(prim, prim)]
         for cid in plan.candidate_ids:
             reps = [k[m] for m in plan.replicates[cid]]
-            seed[cid] = seed_agreement(mat[np.ix_(reps, reps)]) if len(reps) >= 2 else float("nan")
+            seed[cid] = mean_pair_agreement(mat[np.ix_(reps, reps)]) if len(reps) >= 2 else float("nan")
     if not any(np.isfinite(v) for v in seed.values()):
         seed = {}
     return seed, agreement

@@ -20,6 +20,10 @@ degenerate                 flagged by the trimming rule in any of its groups
 degenerate_in              list of the groups where it was flagged
 picked_in                  list of the groups where it is the choice
 centre_bound               it lies on a line the centre-bias diagnostic marked centre_bound
+<validator>                every other validator of the vote groups' tables (selection.validator_table),
+                           registry order: one column for a "self" validator (snd, atc, ...); a
+                           "group" one (ensv, f_miou_lno) like f_miou: the mean over its groups,
+                           and ``<validator>__<g>`` per group
 <extra score>              each label-free score given (mean_confidence, ...)
 seed_agreement             mean mIoU between its replicates (NaN with one replicate)
 replicates                 number of prediction files (replicates) it has
@@ -46,6 +50,7 @@ import pyarrow.parquet as pq
 from selection.candidates import GRID_GROUP, Candidate
 from selection.errors import SelectionError
 from selection.filesystem import atomic_output, write_bytes_atomic
+from selection.validators import VALIDATORS
 
 __all__ = [
     "GroupScores",
@@ -87,9 +92,14 @@ class GroupScores:
     degenerate: tuple[str, ...] = ()
     pick: str | None = None
     untrimmed_pick: str | None = None
-    score_used: str = "f_miou_trimmed"
+    score_used: str = "f_miou"
     undecided_fraction: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    # The validator table (selection.validator_table), every validator's pick and the rule's
+    # ("rule"), and the pick's confidence (selection.confidence.GroupConfidence).
+    table: pd.DataFrame | None = None
+    picks: dict[str, str | None] = field(default_factory=dict)
+    confidence: Any = None
 
 
 def _mean(values: list[float]) -> float:
@@ -158,6 +168,7 @@ def build_results_table(
         row["degenerate_in"] = deg
         row["picked_in"] = [g for g in mine if groups[g].pick == c.id]
         row["centre_bound"] = bool(centre_bound_ids and c.id in centre_bound_ids)
+        row.update(_validator_columns(c.id, groups, mine, skip=set(extra_scores or {})))
         for name, vals in (extra_scores or {}).items():
             v = vals.get(c.id)
             row[name] = float(v) if v is not None else float("nan")
@@ -170,6 +181,30 @@ def build_results_table(
             row[f"agreement__{other.id}"] = float(agreement[k, j]) if agreement is not None else float("nan")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+_OWN_COLUMNS = ("f_miou", "f_miou_trimmed", "seed_agreement")
+
+
+def _validator_columns(
+    cid: str, groups: Mapping[str, GroupScores], mine: list[str], skip: set[str]
+) -> dict[str, float]:
+    """One candidate's values of the validators in the groups' tables (registry order)."""
+    names = [n for n in VALIDATORS for gs in groups.values() if gs.table is not None and n in gs.table]
+    out: dict[str, float] = {}
+    for n in dict.fromkeys(names):
+        if n in _OWN_COLUMNS or n in skip:
+            continue
+        per_group = {
+            g: float(gs.table.at[cid, n])
+            if gs.table is not None and g in mine and n in gs.table
+            else float("nan")
+            for g, gs in groups.items()
+        }
+        out[n] = _mean([per_group[g] for g in mine])
+        if VALIDATORS[n].scope == "group":
+            out.update({f"{n}__{g}": v for g, v in per_group.items()})
+    return out
 
 
 def write_parquet(df: pd.DataFrame, uri: str | os.PathLike[str]) -> None:

@@ -31,6 +31,7 @@ class Evidence:
     image_ids: tuple[str, ...]
     target_probs: np.ndarray
     target_shapes: np.ndarray
+    snd_entropy: np.ndarray
     source_ids: tuple[str, ...] | None = None
     source_probs: np.ndarray | None = None
     source_labels: np.ndarray | None = None
@@ -113,6 +114,7 @@ def read_evidence(
     out: dict[str, Any] = {
         "target_probs": _array(z, "target_probs", uri, np.float16, (n, p, c)),
         "target_shapes": _array(z, "target_shapes", uri, np.int32, (n, 2)),
+        "snd_entropy": _array(z, "snd_entropy", uri, np.float64, (n,)),
     }
     if src is not None:
         m = len(src)

@@ -15,7 +15,7 @@ from selection.subset import select_subset
 
 __all__ = ["EVIDENCE_FORMAT", "MIXVAL_PROBES", "EvidenceError", "EvidenceSettings"]
 
-EVIDENCE_FORMAT = "hiast-select/evidence/v1"
+EVIDENCE_FORMAT = "hiast-select/evidence/v2"
 # Axis 1 of mixval_counts: pixels where the candidate's own labels of the two images differ
 # ("inter": the mix must keep the dominant image's class) and where they agree ("intra").
 MIXVAL_PROBES = ("inter", "intra")

@@ -14,6 +14,7 @@ from selection.evidence.settings import EVIDENCE_FORMAT, MIXVAL_PROBES, Evidence
 from selection.filesystem import write_bytes_atomic
 from selection.sampling import mixval_pairs
 from selection.subset import subset_hash
+from selection.validators.density import snd_row_entropies
 
 __all__ = ["EvidenceWriter"]
 
@@ -90,6 +91,7 @@ class EvidenceWriter:
         self._who = who
         self._target = np.zeros((n, p, c), np.float16)
         self._target_shapes = np.zeros((n, 2), np.int32)
+        self._snd = np.zeros(n, np.float64)
         self._n_target = 0
         m = len(self.source_ids or [])
         self._source = np.zeros((m, p, c), np.float16)
@@ -118,7 +120,10 @@ class EvidenceWriter:
         """Softmax (P, C) at ``sample_pixels(image_id, shape, P, pixel_seed)`` of the next subset image."""
         who = self._next(self.image_ids, self._n_target, image_id, "subset")
         self._target_shapes[self._n_target] = _check_shape(shape, self.settings.n_pix, who)
-        self._target[self._n_target] = _check_probs(probs, self.settings.n_pix, self.num_classes, who)
+        stored = _check_probs(probs, self.settings.n_pix, self.num_classes, who)
+        self._target[self._n_target] = stored
+        # From the stored values, so that it equals SND of what a reader gets back.
+        self._snd[self._n_target] = snd_row_entropies(stored, self.settings.snd_temperature).sum()
         self._n_target += 1
 
     def add_source(self, image_id: str, shape: tuple[int, int], probs: Any, labels: Any) -> None:
@@ -200,6 +205,7 @@ class EvidenceWriter:
             "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
             "target_probs": self._target,
             "target_shapes": self._target_shapes,
+            "snd_entropy": self._snd,
         }
         if self.source_ids is not None:
             arrays.update(

@@ -18,6 +18,7 @@ import pandas as pd
 from selection.report.charts import SweepChart, sweep_chart
 from selection.report.heatmaps import agreement_heatmap, per_class_heatmap
 from selection.report.inputs import Facts, as_names, finite
+from selection.report.rankings import ranking_tables
 from selection.report.score_table import ScoreColumn, pick_rows, score_columns
 
 __all__ = ["CENTRE_BOUND_SENTENCE", "page_context"]
@@ -52,6 +53,8 @@ class Summary:
     choice: dict[str, Any] | None
     parameters: list[ParameterRow] = field(default_factory=list)
     centre_bound: list[str] = field(default_factory=list)
+    rule: dict[str, Any] | None = None  # choice.json's rule (schema 2): config, text, description
+    confidence: dict[str, Any] | None = None  # choice.json's confidence: level, reasons, groups
 
 
 @dataclass
@@ -67,6 +70,7 @@ class SweepCard:
     default: float | None
     facts: list[str]
     chart: SweepChart | None
+    confidence: dict[str, Any] | None = None  # this group's level and reasons
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,8 @@ def summary(facts: Facts) -> Summary:
             ParameterRow(p, float(v), facts.defaults.get(p)) for p, v in facts.choice["parameters"].items()
         ]
         out.centre_bound = [str(p) for p in facts.choice["centre_bound"]]
+        out.rule = facts.choice.get("rule")
+        out.confidence = facts.choice.get("confidence")
     return out
 
 
@@ -148,6 +154,7 @@ def sweep_cards(facts: Facts) -> list[SweepCard]:
                 default=facts.defaults.get(p),
                 facts=notes,
                 chart=sweep_chart(facts, p),
+                confidence=((facts.choice or {}).get("confidence") or {}).get("groups", {}).get(g),
             )
         )
     return cards
@@ -251,6 +258,12 @@ def page_context(facts: Facts, generated: str) -> dict[str, Any]:
         "trim_rule": (facts.choice or {}).get("trim_rule"),
         "failed": failed_candidates(facts),
         "score_picks": pick_rows(facts) if facts.choice is not None else [],
+        "rankings": ranking_tables(facts),
+        # the charts plot the rule's score when it is an F-mIoU, else F-mIoU (selection.report.charts)
+        "chart_score": next(
+            (s for s in (facts.score_used(g) for g in facts.groups) if s in ("f_miou", "f_miou_trimmed")),
+            "f_miou",
+        ),
         "score_columns": scores,
         "score_values": values,
         "replicates": replicate_table(facts),

@@ -10,6 +10,8 @@ Only what the project writes is accepted:
   ``per_sweep`` when no vote was possible, and that renders as "no choice" with its notes.
 * the config is the run's config as plain JSON (``job_config.json``, or any object with
   ``model_dump``); without it the page leaves out the run settings.
+* the sweep tables are ``sweeps/<group>.parquet`` (:mod:`selection.sweeps`), optional: without
+  them the page leaves out the rankings per sweep.
 
 Anything else is an error naming the column or key, raised before anything is rendered.
 """
@@ -59,6 +61,7 @@ CHOICE_KEYS = (
     "num_classes",
 )
 _SWEEP_KEYS = ("candidate_id", "value", "score_used", "untrimmed_pick", "degenerate", "undecided_fraction")
+SWEEP_TABLE_COLUMNS = ("candidate_id", "picked", "degenerate", "rule__rank")
 DEFAULT_SWEEP = "default"  # selection.tables' ``sweep`` of the default candidate
 
 
@@ -158,6 +161,7 @@ class Facts:
     params: list[str]
     defaults: dict[str, float]
     degenerate: dict[str, list[str]] = field(default_factory=dict)
+    sweeps: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def has_true(self) -> bool:
@@ -212,6 +216,16 @@ def _swept(df: pd.DataFrame, mode: str, groups: list[str], choice: dict | None, 
     return [p for p in listed if p in df.columns]
 
 
+def _check_sweeps(sweeps: Mapping[str, pd.DataFrame] | None) -> dict[str, pd.DataFrame]:
+    out = {}
+    for g, t in (sweeps or {}).items():
+        missing = [c for c in SWEEP_TABLE_COLUMNS if c not in t.columns]
+        if missing:
+            raise SelectionError(f"sweep table {g}: missing column(s) {', '.join(missing)}")
+        out[str(g)] = t.reset_index(drop=True)
+    return out
+
+
 def read_facts(
     table: pd.DataFrame,
     choice: Mapping[str, Any] | None,
@@ -220,6 +234,7 @@ def read_facts(
     class_names: Sequence[str] | None = None,
     provisional: bool = False,
     total_candidates: int | None = None,
+    sweeps: Mapping[str, pd.DataFrame] | None = None,
 ) -> Facts:
     """Check the inputs (module docstring) and derive the facts the sections share."""
     df = _check_table(table)
@@ -262,4 +277,5 @@ def read_facts(
         params=params,
         defaults=defaults,
         degenerate=degenerate,
+        sweeps=_check_sweeps(sweeps),
     )

@@ -63,6 +63,7 @@ def render_dashboard(
     *,
     class_names: Sequence[str] | None = None,
     total_candidates: int | None = None,
+    sweeps: Mapping[str, pd.DataFrame] | None = None,
 ) -> str:
     """The dashboard as one self-contained HTML page.
 
@@ -71,7 +72,8 @@ def render_dashboard(
     dict (``job_config.json``) or a pydantic model; without it there are no run settings and no
     ``data.eval_classes`` filter. ``provisional``: adds "PROVISIONAL — n of m candidates finished",
     m being ``total_candidates`` (else the choice's ``total``, else the table's length).
-    ``class_names``: names of the classes in index order, for the per-class table.
+    ``class_names``: names of the classes in index order, for the per-class table. ``sweeps``:
+    vote group -> its sweep table (``SelectionResult.sweeps``), for the rankings per sweep.
     Raises :class:`~selection.errors.SelectionError` naming the column or key it cannot read.
     """
     facts = read_facts(
@@ -81,6 +83,7 @@ def render_dashboard(
         class_names=class_names,
         provisional=provisional,
         total_candidates=total_candidates,
+        sweeps=sweeps,
     )
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     context = page_context(facts, generated)
@@ -96,6 +99,7 @@ def write_dashboard(
     *,
     class_names: Sequence[str] | None = None,
     total_candidates: int | None = None,
+    sweeps: Mapping[str, pd.DataFrame] | None = None,
 ) -> None:
     """Render (:func:`render_dashboard`) and write the page atomically to ``path_or_uri``: the HTML
     file itself, a local path or any URI pyarrow.fs reads (``s3://…``). A failed write keeps the
@@ -107,5 +111,6 @@ def write_dashboard(
         provisional,
         class_names=class_names,
         total_candidates=total_candidates,
+        sweeps=sweeps,
     )
     write_bytes_atomic(path_or_uri, page.encode("utf-8"))

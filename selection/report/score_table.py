@@ -1,9 +1,9 @@
 """The label-free scores side by side: which columns are scores, and what each would pick per vote.
 
-A score is a column named in :data:`selection.scores.SCORES` (its direction and description come
-from there), so a score registered there shows up here with nothing else to change; ``true_miou``
-is added last, marked as the audit. Other columns — parameters, per-group and per-replicate
-copies, bookkeeping — are never scores.
+A score is a column named in the one registry :data:`selection.validators.VALIDATORS` (its
+direction and description come from there), so a validator registered there shows up here with
+nothing else to change; ``true_miou`` is added last, marked as the audit. Other columns —
+parameters, per-group and per-replicate copies, bookkeeping — are never scores.
 
 Scores from different votes are not comparable (each sweep is its own vote), so every score picks
 within each vote group; :func:`group_values` is the one place that reads a score in a group, and
@@ -19,7 +19,7 @@ import pandas as pd
 
 from selection.candidates import GRID_GROUP, format_value
 from selection.report.inputs import Facts
-from selection.scores import SCORES
+from selection.validators import VALIDATORS
 
 __all__ = ["AUDIT_SCORE", "ScoreColumn", "PickCell", "ScoreRow", "score_columns", "group_values", "pick_rows"]
 
@@ -57,7 +57,9 @@ def score_columns(table: pd.DataFrame) -> list[ScoreColumn]:
     def present(name: str) -> bool:
         return name in table.columns and bool(pd.to_numeric(table[name], errors="coerce").notna().any())
 
-    out = [ScoreColumn(s.name, s.higher_is_better, s.description) for s in SCORES.values() if present(s.name)]
+    out = [
+        ScoreColumn(s.name, s.higher_is_better, s.description) for s in VALIDATORS.values() if present(s.name)
+    ]
     if present(AUDIT_SCORE):
         out.append(
             ScoreColumn(

@@ -2,8 +2,9 @@
 
 An experiment folder (``<storage>/<experiment>``, local or any pyarrow.fs URI) holds
 ``candidates.parquet`` and ``choice.json`` — written by the job (:mod:`ray_jobs.vote_actor`) or by
-:meth:`selection.run.SelectionResult.write` — and, for a job, ``job_config.json`` (the run's
-config; optional here: without it the page has no run settings).
+:meth:`selection.run.SelectionResult.write` — ``sweeps/<group>.parquet`` for each vote group of
+the choice (optional: without them the page has no rankings per sweep), and, for a job,
+``job_config.json`` (the run's config; optional here: without it the page has no run settings).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "TABLE_FILE",
     "CHOICE_FILE",
     "CONFIG_FILE",
+    "SWEEPS_DIR",
     "DASHBOARD_FILE",
     "StoredOutputs",
     "load_outputs",
@@ -36,6 +38,7 @@ __all__ = [
 TABLE_FILE = "candidates.parquet"
 CHOICE_FILE = "choice.json"
 CONFIG_FILE = "job_config.json"
+SWEEPS_DIR = "sweeps"
 DASHBOARD_FILE = "dashboard.html"
 
 
@@ -45,6 +48,7 @@ class StoredOutputs:
     table: pd.DataFrame
     choice: dict[str, Any]
     config: dict[str, Any] | None
+    sweeps: dict[str, pd.DataFrame]
 
 
 def _join(root: str, name: str) -> str:
@@ -68,18 +72,27 @@ def load_outputs(root: str | os.PathLike[str]) -> StoredOutputs:
             f"{' and '.join(missing)} not found: {root} is not a finished selection's output folder "
             f"(expected {TABLE_FILE} and {CHOICE_FILE})"
         )
-    fs, path = resolve(table_uri)
-    try:
-        with fs.open_input_file(path) as f:
-            table = pq.read_table(f).to_pandas()
-    except (pa.ArrowException, OSError) as e:
-        raise SelectionError(f"{table_uri}: cannot be read as Parquet ({e})") from None
+    table = _read_parquet(table_uri)
     choice = _read_json(choice_uri)
     if not isinstance(choice, dict):
         raise SelectionError(f"{choice_uri}: expected a JSON object, got {type(choice).__name__}")
     config_uri = _join(root, CONFIG_FILE)
     config = _read_json(config_uri) if exists(config_uri) else None
-    return StoredOutputs(root, table, choice, config)
+    sweeps = {}
+    for g in choice.get("per_sweep") or {}:
+        uri = _join(_join(root, SWEEPS_DIR), f"{g}.parquet")
+        if exists(uri):
+            sweeps[str(g)] = _read_parquet(uri)
+    return StoredOutputs(root, table, choice, config, sweeps)
+
+
+def _read_parquet(uri: str) -> pd.DataFrame:
+    fs, path = resolve(uri)
+    try:
+        with fs.open_input_file(path) as f:
+            return pq.read_table(f).to_pandas()
+    except (pa.ArrowException, OSError) as e:
+        raise SelectionError(f"{uri}: cannot be read as Parquet ({e})") from None
 
 
 def rerender(
@@ -98,6 +111,7 @@ def rerender(
             stored.config,
             provisional=bool(stored.choice.get("provisional", False)),
             class_names=class_names,
+            sweeps=stored.sweeps,
         )
     except SelectionError as e:
         raise SelectionError(f"{stored.root}: {e}") from None

@@ -12,15 +12,17 @@ mixval(_inter/     high   self   mixval (+1 pass)           :mod:`.mixval`
 atc                high   self   target/source_probs        :mod:`.atc`
 snd                high   self   target_probs               :mod:`.density`
 im, bnm,           high   self   target_probs               :mod:`.information`
-  confidence
-entropy            low    self   target_probs               :mod:`.information`
+  mean_confidence
+mean_entropy       low    self   target_probs               :mod:`.information`
 seed_agreement     high   self   replicates (+trainings)    :mod:`.agreement`
 source_val_miou    high   self   source_val_miou            :mod:`.source`
 =================  =====  =====  =========================  ======================================
 
 Each module's docstring gives the source (paper, reference code) and every adaptation to
-segmentation. :data:`VALIDATORS` is the registry (:class:`ValidatorSpec`); :mod:`.table` computes
-a vote group's table of all of them; :mod:`selection.rules` picks from such a table.
+segmentation. :data:`VALIDATORS` is the registry (:class:`ValidatorSpec`), the one registry of
+label-free scores in the project; :mod:`.streaming` accumulates the evidence validators over image
+chunks; :mod:`selection.validator_table` builds a vote group's table of all of them (the vote pass
+of :func:`selection.run.run_selection` computes them); :mod:`selection.rules` picks from such a table.
 """
 
 from selection.validators.agreement import seed_agreement
@@ -35,11 +37,16 @@ from selection.validators.consensus import (
     neighbours,
 )
 from selection.validators.density import SNDAccumulator, snd
-from selection.validators.information import ProbabilityStats, bnm, confidence, entropy, im
+from selection.validators.information import ProbabilityStats, bnm, im, mean_confidence, mean_entropy
 from selection.validators.mixval import mixval, mixval_counts, mixval_inter, mixval_intra
 from selection.validators.registry import NEEDS, VALIDATORS, ValidatorSpec, validator
 from selection.validators.source import source_val_miou
-from selection.validators.table import evidence_scores, group_table, label_scores, replicate_scores
+from selection.validators.streaming import (
+    EVIDENCE_VALIDATORS,
+    EvidenceAccumulator,
+    evidence_scores,
+    open_evidence,
+)
 
 __all__ = [
     "NEEDS",
@@ -63,13 +70,13 @@ __all__ = [
     "SNDAccumulator",
     "im",
     "bnm",
-    "entropy",
-    "confidence",
+    "mean_entropy",
+    "mean_confidence",
     "ProbabilityStats",
     "seed_agreement",
     "source_val_miou",
+    "EVIDENCE_VALIDATORS",
+    "EvidenceAccumulator",
+    "open_evidence",
     "evidence_scores",
-    "label_scores",
-    "replicate_scores",
-    "group_table",
 ]

@@ -23,10 +23,24 @@ import numpy as np
 from selection.errors import SelectionError
 from selection.fusion import IGNORE_INDEX, PairwiseAgreement
 
-# The (r, r) matrix -> mean over pairs step already exists there; only the streaming is added here.
-from selection.scores import seed_agreement as mean_pair_agreement
-
 __all__ = ["seed_agreement", "mean_pair_agreement"]
+
+
+def mean_pair_agreement(agreement: np.ndarray) -> float:
+    """Mean mIoU over the pairs of a candidate's replicates, from an (r, r) agreement matrix.
+
+    NaN with fewer than 2 replicates (or no finite pair). The vote pass tracks the replicate pairs
+    in its :class:`~selection.fusion.PairwiseAgreement` and calls this on their block.
+    """
+    a = np.asarray(agreement, dtype=np.float64)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise SelectionError(f"seed_agreement expects a square agreement matrix, got shape {a.shape}")
+    r = a.shape[0]
+    if r < 2:
+        return float("nan")
+    vals = a[np.triu_indices(r, k=1)]
+    vals = vals[np.isfinite(vals)]
+    return float(vals.mean()) if vals.size else float("nan")
 
 
 def seed_agreement(stacks: Iterable[Any], num_classes: int, ignore_index: int = IGNORE_INDEX) -> float:

@@ -33,6 +33,7 @@ candidate's confidence ranks its errors on the target as on the source.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,18 @@ from selection.errors import SelectionError
 from selection.fusion import IGNORE_INDEX, mean_over_present
 from selection.validators.information import row_entropy
 
-__all__ = ["atc", "atc_per_class", "atc_threshold", "atc_count", "confidence_score", "ATC_SCORES"]
+__all__ = [
+    "atc",
+    "atc_per_class",
+    "ATCFit",
+    "fit_atc",
+    "atc_counts",
+    "atc_iou",
+    "atc_threshold",
+    "atc_count",
+    "confidence_score",
+    "ATC_SCORES",
+]
 
 ATC_SCORES = ("neg_entropy", "max_conf")
 
@@ -84,19 +96,30 @@ def _rows(probs: Any, name: str) -> np.ndarray:
     return p
 
 
-def atc_per_class(
-    target_probs: Any,
-    source_probs: Any,
-    source_labels: Any,
-    *,
-    score: str = "neg_entropy",
-    ignore_index: int = IGNORE_INDEX,
-) -> np.ndarray:
-    """(C,) predicted target IoU per class (NaN where the predicted union is empty)."""
-    tp_, sp = _rows(target_probs, "target"), _rows(source_probs, "source-val")
-    c = tp_.shape[1]
-    if sp.shape[1] != c:
-        raise SelectionError(f"ATC: target has {c} classes, source-val {sp.shape[1]}")
+@dataclass(frozen=True)
+class ATCFit:
+    """What ATC learns from one candidate's source-val pixels (steps 1 and 3 of the module docstring).
+
+    ``threshold``/``tie_share``: (t_k, q_k) per predicted class k; ``share``: (C, C) row k = the
+    proportions pi(k->c) in which the target pixels wrongly labelled k are shared out.
+    """
+
+    threshold: np.ndarray
+    tie_share: np.ndarray
+    share: np.ndarray
+    score: str
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.share.shape[0])
+
+
+def fit_atc(
+    source_probs: Any, source_labels: Any, *, score: str = "neg_entropy", ignore_index: int = IGNORE_INDEX
+) -> ATCFit:
+    """Fit the per-class thresholds and the missed-pixel shares on source-val pixels."""
+    sp = _rows(source_probs, "source-val")
+    c = sp.shape[1]
     lab = np.asarray(source_labels).reshape(-1)
     if lab.shape[0] != sp.shape[0]:
         raise SelectionError(f"ATC: {sp.shape[0]} source-val pixels but {lab.shape[0]} labels")
@@ -108,29 +131,60 @@ def atc_per_class(
     sp, lab = sp[keep], lab[keep].astype(np.int64)
     s_src, pred_src = confidence_score(sp, score), sp.argmax(axis=1)
     correct_src = pred_src == lab
-    s_tgt, pred_tgt = confidence_score(tp_, score), tp_.argmax(axis=1)
-
     pooled = atc_threshold(s_src, correct_src)
+    thresholds = np.empty(c)
+    ties = np.empty(c)
+    for k in range(c):
+        on_src = pred_src == k
+        thresholds[k], ties[k] = atc_threshold(s_src[on_src], correct_src[on_src]) if on_src.any() else pooled
     wrong = np.zeros((c, c))
     np.add.at(wrong, (pred_src[~correct_src], lab[~correct_src]), 1.0)
     pooled_wrong = wrong.sum(axis=0)
-
-    predicted = np.bincount(pred_tgt, minlength=c).astype(np.float64)
-    tp = np.zeros(c)
-    for k in range(c):
-        on_src = pred_src == k
-        t, q = atc_threshold(s_src[on_src], correct_src[on_src]) if on_src.any() else pooled
-        tp[k] = atc_count(s_tgt[pred_tgt == k], t, q)
     share = np.zeros((c, c))
     for k in range(c):
         row = wrong[k] if wrong[k].sum() > 0 else np.where(np.arange(c) == k, 0.0, pooled_wrong)
         if row.sum() > 0:
             share[k] = row / row.sum()
-    missed = (predicted - tp) @ share
+    return ATCFit(thresholds, ties, share, score)
+
+
+def atc_counts(fit: ATCFit, target_probs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted, TP): per class, target pixels labelled k and the predicted correct ones among them.
+
+    Both are sums over pixels, so counts of disjoint sets of target images add up (streaming).
+    """
+    tp_ = _rows(target_probs, "target")
+    c = fit.num_classes
+    if tp_.shape[1] != c:
+        raise SelectionError(f"ATC: target has {tp_.shape[1]} classes, source-val {c}")
+    s_tgt, pred_tgt = confidence_score(tp_, fit.score), tp_.argmax(axis=1)
+    predicted = np.bincount(pred_tgt, minlength=c).astype(np.float64)
+    tp = np.zeros(c)
+    for k in np.unique(pred_tgt):
+        tp[k] = atc_count(s_tgt[pred_tgt == k], fit.threshold[k], fit.tie_share[k])
+    return predicted, tp
+
+
+def atc_iou(fit: ATCFit, predicted: np.ndarray, tp: np.ndarray) -> np.ndarray:
+    """(C,) predicted target IoU per class from summed :func:`atc_counts` (NaN: empty predicted union)."""
+    missed = (predicted - tp) @ fit.share
     union = predicted + missed  # = P_c + G_c - TP_c, since G_c = TP_c + missed_c
-    iou = np.full(c, np.nan)
+    iou = np.full(fit.num_classes, np.nan)
     np.divide(tp, union, out=iou, where=union > 0)
     return iou
+
+
+def atc_per_class(
+    target_probs: Any,
+    source_probs: Any,
+    source_labels: Any,
+    *,
+    score: str = "neg_entropy",
+    ignore_index: int = IGNORE_INDEX,
+) -> np.ndarray:
+    """(C,) predicted target IoU per class (NaN where the predicted union is empty)."""
+    fit = fit_atc(source_probs, source_labels, score=score, ignore_index=ignore_index)
+    return atc_iou(fit, *atc_counts(fit, target_probs))
 
 
 def atc(

@@ -1,19 +1,19 @@
-"""Scores of a candidate's own softmax at the sampled target pixels: entropy, confidence, IM, BNM.
+"""Scores of a candidate's own softmax at the sampled target pixels: mean entropy, mean confidence, IM, BNM.
 
 All four read the evidence's ``target_probs`` (float16, n_images x n_pix x C) as one (N, C) matrix
 of N = n_images * n_pix pixel predictions. Each pixel weighs the same; every image contributes the
 same number of pixels.
 
-==========  =====  ============================================================================
-score       dir.   definition (p_i: softmax of pixel i; H: entropy in nats, 0 log 0 = 0)
-==========  =====  ============================================================================
-entropy     low    mean_i H(p_i)  (Morerio et al., ICLR 2018, as a validator)
-confidence  high   mean_i max_c p_ic
-im          high   H(mean_i p_i) - mean_i H(p_i)  (information maximisation: diversity minus
-                   entropy; pytorch-adapt's IMValidator)
-bnm         high   ||P||_* / N, the nuclear norm of the N x C matrix P (Cui et al., CVPR 2020;
-                   pytorch-adapt's BNMValidator is its negative loss, the same number)
-==========  =====  ============================================================================
+===============  =====  =======================================================================
+score            dir.   definition (p_i: softmax of pixel i; H: entropy in nats, 0 log 0 = 0)
+===============  =====  =======================================================================
+mean_entropy     low    mean_i H(p_i)  (Morerio et al., ICLR 2018, as a validator)
+mean_confidence  high   mean_i max_c p_ic
+im               high   H(mean_i p_i) - mean_i H(p_i)  (information maximisation: diversity
+                        minus entropy; pytorch-adapt's IMValidator)
+bnm              high   ||P||_* / N, the nuclear norm of the N x C matrix P (Cui et al., CVPR
+                        2020; pytorch-adapt's BNMValidator is its negative loss, the same number)
+===============  =====  =======================================================================
 
 Adaptation to segmentation: pixels instead of images, sampled (``selection.evidence``) because
 the full maps would not fit. References add 1e-5 inside the log (MixVal/EnsV code); here the
@@ -35,7 +35,7 @@ import numpy as np
 
 from selection.errors import SelectionError
 
-__all__ = ["ProbabilityStats", "entropy", "confidence", "im", "bnm", "row_entropy"]
+__all__ = ["ProbabilityStats", "mean_entropy", "mean_confidence", "im", "bnm", "row_entropy"]
 
 
 def row_entropy(p: np.ndarray) -> np.ndarray:
@@ -98,12 +98,12 @@ class ProbabilityStats:
             raise SelectionError("no pixel probabilities were added")
 
     @property
-    def entropy(self) -> float:
+    def mean_entropy(self) -> float:
         self._need_pixels()
         return self.sum_entropy / self.count
 
     @property
-    def confidence(self) -> float:
+    def mean_confidence(self) -> float:
         self._need_pixels()
         return self.sum_max / self.count
 
@@ -111,7 +111,7 @@ class ProbabilityStats:
     def im(self) -> float:
         self._need_pixels()
         mean_p = (self.sum_p / self.count)[None, :]
-        return float(row_entropy(mean_p)[0]) - self.entropy
+        return float(row_entropy(mean_p)[0]) - self.mean_entropy
 
     @property
     def bnm(self) -> float:
@@ -120,14 +120,14 @@ class ProbabilityStats:
         return float(np.sqrt(np.clip(eig, 0.0, None)).sum()) / self.count
 
 
-def entropy(probs: Any) -> float:
+def mean_entropy(probs: Any) -> float:
     """Mean pixel entropy in nats (lower is better)."""
-    return ProbabilityStats.of(probs).entropy
+    return ProbabilityStats.of(probs).mean_entropy
 
 
-def confidence(probs: Any) -> float:
+def mean_confidence(probs: Any) -> float:
     """Mean max-probability (higher is better)."""
-    return ProbabilityStats.of(probs).confidence
+    return ProbabilityStats.of(probs).mean_confidence
 
 
 def im(probs: Any) -> float:

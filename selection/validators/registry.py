@@ -28,7 +28,7 @@ from selection.validators.agreement import seed_agreement
 from selection.validators.atc import atc
 from selection.validators.consensus import ensv, f_miou_lno
 from selection.validators.density import snd
-from selection.validators.information import bnm, confidence, entropy, im
+from selection.validators.information import bnm, im, mean_confidence, mean_entropy
 from selection.validators.mixval import mixval, mixval_inter, mixval_intra
 from selection.validators.source import source_val_miou
 
@@ -117,8 +117,8 @@ VALIDATORS: dict[str, ValidatorSpec] = {
         ),
         _spec("im", True, {"target_probs"}, "self", im, "information maximisation: diversity minus entropy"),
         _spec("bnm", True, {"target_probs"}, "self", bnm, "nuclear norm of the pixel probability matrix / N"),
-        _spec("entropy", False, {"target_probs"}, "self", entropy, "mean pixel entropy"),
-        _spec("confidence", True, {"target_probs"}, "self", confidence, "mean max probability"),
+        _spec("mean_entropy", False, {"target_probs"}, "self", mean_entropy, "mean pixel entropy (nats)"),
+        _spec("mean_confidence", True, {"target_probs"}, "self", mean_confidence, "mean max probability"),
         _spec(
             "seed_agreement",
             True,

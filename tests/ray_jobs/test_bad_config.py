@@ -31,6 +31,35 @@ def run_main(config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         ({"selection.subset_size": 100}, "selection.subset_size is 100"),
         ({"ray.num_workers": 0}, "ray.num_workers"),
         ({"warmup.checkpoint": "/nonexistent/warmup.pt"}, "warmup.checkpoint: file /nonexistent/warmup.pt"),
+        ({"selection.rule": "f_mio"}, "selection.rule: unknown rule 'f_mio'"),
+        ({"selection.rule": ["f_miou"]}, "selection.rule"),
+        (
+            {"selection.rule": {"rank_average": ["f_miou", "nope"]}},
+            "selection.rule.rank_average[1]: unknown rule 'nope'",
+        ),
+        (
+            {"selection.rule": {"two_stage": {"drop": "f_miou", "fraction": 1.5, "pick": "atc"}}},
+            "selection.rule.two_stage.fraction: expected a number in [0, 1), got 1.5",
+        ),
+        (
+            {"selection.rule": "seed_agreement"},
+            "selection.rule 'seed_agreement' uses seed_agreement, which needs",
+        ),
+        (
+            {"selection.rule": {"rank_average": ["ensv", "seed_agreement"]}, "selection.replicates": 1},
+            "selection.replicates is 1",
+        ),
+        (
+            {"selection.rule": "atc", "data.source_val": None},
+            "selection.rule 'atc' uses atc, which needs a labelled source validation split: data.source_val",
+        ),
+        (
+            {
+                "selection.rule": {"two_stage": {"drop": "source_val_miou", "fraction": 0.5, "pick": "ensv"}},
+                "data.source_val": None,
+            },
+            "uses source_val_miou, which needs a labelled source validation split",
+        ),
     ],
 )
 def test_bad_value_names_the_field(
@@ -52,3 +81,17 @@ def test_missing_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     code, err = run_main(tmp_path / "nope.yaml", tmp_path, capsys)
     assert code == 2
     assert "config file not found" in err
+
+
+def test_a_rule_the_config_can_feed_passes_the_preflight(tmp_path: Path) -> None:
+    from hiast.config import load_config
+    from ray_jobs.select import preflight
+
+    rule = {
+        "two_stage": {"drop": "f_miou", "fraction": 0.4, "pick": {"rank_average": ["atc", "seed_agreement"]}}
+    }
+    cfg = load_config(
+        write_config(tmp_path / "ok.yaml", **{"selection.rule": rule, "selection.replicates": 2})
+    )
+    candidates, subset = preflight(cfg)
+    assert len(candidates) == 3 and len(subset) == 16

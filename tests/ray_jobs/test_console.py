@@ -167,6 +167,11 @@ def test_summary_names_choice_confidence_and_outputs() -> None:
     given = dict(SWEEP_CHOICE, confidence={"level": "low", "reasons": ["the rules disagree", "centre-bound"]})
     assert console.summary_lines(given, "x")[1] == "Confidence: low: the rules disagree; centre-bound"
     assert console.summary_lines(dict(SWEEP_CHOICE, confidence="high"), "x")[1] == "Confidence: high"
+    # choice.json 2 names the rule; the value printed stays the picks' F-mIoU
+    ruled = dict(SWEEP_CHOICE, rule={"text": "rank_average(ensv, atc)"}, score_used="rank_average(ensv, atc)")
+    assert console.summary_lines(ruled, "x")[0] == (
+        "Choice: alpha=0.5, gamma=8, k=3 (candidate 'default'; rule rank_average(ensv, atc); F-mIoU 0.6123)"
+    )
 
 
 def test_help_lists_packaged_configs_and_verbosity_flags(capsys: pytest.CaptureFixture[str]) -> None:

@@ -150,7 +150,8 @@ def test_job_logs_trials_scores_and_outputs(ray_head: RayHead, tmp_path: Path) -
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["hiast_select.candidate_id"] == str(choice["candidate_id"])
     assert {k: float(v) for k, v in parent.data.params.items()} == choice["parameters"]
-    assert parent.data.metrics[choice["score_used"]] == pytest.approx(choice["f_miou"])
+    assert parent.data.metrics["f_miou"] == pytest.approx(choice["f_miou"])
+    assert parent.data.tags["hiast_select.rule"] == choice["score_used"] == choice["rule"]["text"]
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert artifacts == {"candidates.parquet", "choice.json", "dashboard.html"}
     local = Path(client.download_artifacts(parent.info.run_id, "choice.json", str(tmp_path / "dl")))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 from conftest import RayHead
 from jobtools import TINY_IDS, check_outputs
+
+from selection.validators import VALIDATORS
 
 pytestmark = pytest.mark.slow
 
@@ -16,6 +20,25 @@ def test_job_writes_table_choice_and_dashboard(submitted: dict) -> None:
     assert (table["status"] == "done").all()
     # The default configuration is trained once although it belongs to the alpha sweep.
     assert len(list((experiment / "results").glob("*.json"))) == 3
+    # Every validator the candidates' outputs allow (one replicate: all but seed agreement), the
+    # configured rule (the paper's by default), every validator's pick and the confidence.
+    evidence = sorted(p.name for p in (experiment / "evidence").iterdir())
+    assert evidence == sorted(f"{cid}.npz" for cid in TINY_IDS)
+    expected = set(VALIDATORS) - {"seed_agreement"}
+    assert expected <= set(table.columns) and table.loc[:, sorted(expected)].notna().all().all()
+    assert choice["schema_version"] == 2 and choice["rule"]["config"] == "f_miou"
+    assert set(choice["picks"]["alpha"]) == expected | {"rule"}
+    assert choice["picks"]["alpha"]["rule"] == choice["per_sweep"]["alpha"]["candidate_id"]
+    assert choice["confidence"]["level"] in ("high", "low")
+    assert len(choice["confidence"]["groups"]["alpha"]["half_picks"]) == 2
+    # One source-val pass gives both the evidence's source-val mIoU and the reported metric.
+    np.testing.assert_allclose(table["source_val_miou"], table["source_val_miou__rep0"])
+    audit = pd.read_parquet(experiment / "audit.parquet")
+    assert set(audit["score"]) == expected | {"rule", "centre", "random"}
+    sweep = pd.read_parquet(experiment / "sweeps" / "alpha.parquet")
+    assert sweep["candidate_id"].tolist() == ["alpha=0.3", "default", "alpha=0.7"]
+    assert {"rule__rank", "f_miou__rank", "atc__rank", "true_miou__rank"} <= set(sweep.columns)
+    assert "Rankings per sweep" in (experiment / "dashboard.html").read_text()
     # One Train run per trial, with its round checkpoints under the experiment.
     assert len(list((experiment / "train").iterdir())) == 3
     # The job's log (streamed back by `ray job submit`) names candidates by their parameters and

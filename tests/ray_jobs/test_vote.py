@@ -136,3 +136,71 @@ def test_true_miou_column_is_null_without_labels(setup: tuple) -> None:
     vote.vote([outcome(c.id) for c in candidates], provisional=False)
     table = pd.read_parquet(paths.candidates)
     assert "true_miou" in table.columns and table["true_miou"].isna().all()
+
+
+def _write_evidence(paths: ExperimentPaths, candidates: list, shape: tuple[int, int] = (32, 64)) -> None:
+    """Replicate 0's evidence for every candidate, as ray_jobs.candidate_outputs writes it (default
+    settings); candidate j is less sure of itself the larger j."""
+    from selection.evidence import EvidenceSettings, EvidenceWriter, mixval_pairs
+
+    settings = EvidenceSettings()
+    rng = np.random.default_rng(1)
+    for j, c in enumerate(candidates):
+        with EvidenceWriter(paths.evidence(c.id, 0), c.id, 19, SUBSET, settings=settings) as w:
+            for image_id in SUBSET:
+                logits = rng.normal(size=(settings.n_pix, 19)) * (3.0 - j / 2)
+                w.add_target(image_id, shape, np.exp(logits) / np.exp(logits).sum(1, keepdims=True))
+            for a, b in mixval_pairs(SUBSET, settings.mixval_seed):
+                counts = np.zeros((2, 19, 2), np.int64)
+                counts[:, 0] = [100, 100 - 10 * j]
+                w.add_mixval(a, b, counts)
+
+
+def test_the_job_vote_computes_every_validator_and_picks_by_the_rule(tmp_path: Path) -> None:
+    cfg = load_config(
+        write_config(
+            tmp_path / "c.yaml",
+            **{
+                "selection.parameters": {"alpha": [0.1, 0.3, 0.5, 0.7]},
+                "selection.rule": {"rank_average": ["mixval", "mean_confidence"]},
+            },
+        )
+    )
+    candidates = build_candidates(cfg.parameters(), cfg.selection.parameters, cfg.selection.mode)
+    paths = ExperimentPaths(str(tmp_path / "store"), cfg.experiment)
+    rng = np.random.default_rng(0)
+    for j, c in enumerate(candidates):
+        with PredictionWriter(paths.predictions(c.id, 0), c.id, 19, SUBSET) as w:
+            for image_id in SUBSET:
+                w.write(image_id, rng.integers(0, 3 + j, (32, 64), dtype=np.uint8))
+    _write_evidence(paths, candidates)
+    vote = _Vote(cfg.model_dump(mode="json"), paths, SUBSET, candidates)
+    ids = [c.id for c in candidates]  # default (0.5), alpha=0.1, alpha=0.3, alpha=0.7
+    # a provisional vote finds replicate 0's evidence without the record naming it
+    early = vote.vote([outcome(ids[0]), outcome(ids[1])], provisional=True)
+    assert early["picks"]["alpha"]["mixval"] is not None and not Path(paths.choice).exists()
+    done = [
+        {**outcome(c.id, true_miou=0.3 + k / 10), "evidence_uri": paths.evidence(c.id, 0)}
+        for k, c in enumerate(candidates)
+    ]
+    choice = vote.vote(done, provisional=False)
+    saved = json.loads(Path(paths.choice).read_text())
+    assert saved["schema_version"] == 2 and saved["rule"]["config"] == {
+        "rank_average": ["mixval", "mean_confidence"]
+    }
+    # candidate 0 (the default) is the surest and the best on the MixVal probe: the rule's pick
+    assert saved["per_sweep"]["alpha"]["candidate_id"] == "default" == saved["picks"]["alpha"]["rule"]
+    assert {"mixval", "mean_confidence", "snd", "ensv", "f_miou", "f_miou_lno"} <= set(
+        saved["picks"]["alpha"]
+    )
+    assert saved["confidence"]["level"] in ("high", "low") and choice["confidence"] == saved["confidence"]
+    table = pd.read_parquet(paths.candidates)
+    for col in ("f_miou_lno", "ensv", "snd", "im", "bnm", "mean_entropy", "mean_confidence", "mixval"):
+        assert table[col].notna().all(), col
+    audit = pd.read_parquet(Path(paths.root) / "audit.parquet")
+    assert {"rule", "mixval", "f_miou", "centre", "random"} <= set(audit["score"])
+    assert (audit["group"] == "alpha").all()
+    sweep = pd.read_parquet(Path(paths.root) / "sweeps" / "alpha.parquet")
+    assert sweep["candidate_id"].tolist() == ["alpha=0.1", "alpha=0.3", "default", "alpha=0.7"]
+    assert sweep.loc[sweep["picked"], "candidate_id"].tolist() == ["default"]
+    assert "Rankings per sweep" in Path(paths.dashboard).read_text()

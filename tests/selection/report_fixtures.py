@@ -38,6 +38,7 @@ class Outputs:
     config: dict[str, Any]
     class_names: list[str]
     cfg: HIASTConfig
+    sweeps: dict[str, pd.DataFrame]
 
 
 def _predictions(c: Any, truth: list[np.ndarray], classes: np.ndarray, rng: np.random.Generator) -> list:
@@ -56,7 +57,9 @@ def _predictions(c: Any, truth: list[np.ndarray], classes: np.ndarray, rng: np.r
     return preds
 
 
-def job_outputs(tmp: Path, *, replicates: int = 1, grid: dict[str, list[float]] | None = None) -> Outputs:
+def job_outputs(
+    tmp: Path, *, replicates: int = 1, grid: dict[str, list[float]] | None = None, rule: Any = "f_miou"
+) -> Outputs:
     """The synthscape config's 11 candidates (or ``grid``): alpha is centre-bound, lambda_i=3
     collapses to "road" (degenerate), k=5 fails before the vote. Target labels exist."""
     cfg = load_config(None)
@@ -92,6 +95,7 @@ def job_outputs(tmp: Path, *, replicates: int = 1, grid: dict[str, list[float]] 
             "source_val_miou": {c.id: float(rng.uniform(0.5, 0.7)) for c in finished},
         },
         true_miou={cid: v[0] for cid, v in true_miou.items()},
+        rule=rule,
     )
     table = result.table.assign(status="done", error=None)
     for r in range(replicates):
@@ -121,4 +125,4 @@ def job_outputs(tmp: Path, *, replicates: int = 1, grid: dict[str, list[float]] 
         "total": len(cands),
     }
     names = list(class_names(cfg.data.target.class_set))
-    return Outputs(table, choice, cfg.model_dump(mode="json"), names, cfg)
+    return Outputs(table, choice, cfg.model_dump(mode="json"), names, cfg, result.sweeps)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.stats
 
@@ -14,6 +15,7 @@ from selection import (
     spearman,
 )
 from selection.audit import AUDIT_COLUMNS, AuditScore, audit_group, audit_selection, centre_of_group
+from selection.rules import parse_rule
 from selection.tables import GroupScores
 
 X = [0.1, 0.4, 0.4, 0.3, 0.9, 0.2]
@@ -84,11 +86,29 @@ def test_audit_selection_rows_and_the_grid_centre(tmp_path):
     assert centre_of_group("grid", ids, by_id) == "alpha=0.5,k=3"
     assert centre_of_group("alpha", ["a", "b", "c", "d"], by_id) == "b"  # lower middle
     f = {i: 0.5 + 0.01 * k for k, i in enumerate(ids)}
-    gs = GroupScores("grid", tuple(ids), f, f, {}, degenerate=(ids[-1],), pick=ids[-2])
+    ft = {**f, ids[-1]: float("nan")}  # the trimmed vote does not rank the degenerate candidate
+    table = pd.DataFrame({"f_miou": f, "f_miou_trimmed": ft}).loc[ids]
+    gs = GroupScores("grid", tuple(ids), f, f, {}, degenerate=(ids[-1],), pick=ids[-2], table=table)
     truth = {i: 0.4 + 0.01 * k for k, i in enumerate(ids)}
-    audit = audit_selection({"grid": gs}, cands, truth, {"conf": f}, {"conf": False}, {})
+    rule = parse_rule({"rank_average": ["f_miou", "f_miou_trimmed"]})
+    audit = audit_selection({"grid": gs}, cands, truth, {"conf": f}, {"conf": False}, rule)
     assert list(audit.columns) == AUDIT_COLUMNS
-    assert audit["score"].tolist() == ["f_miou", "f_miou_trimmed", "conf", "centre", "random"]
+    assert audit["score"].tolist() == ["f_miou", "f_miou_trimmed", "rule", "conf", "centre", "random"]
+    assert audit["kind"].tolist() == ["validator", "validator", "rule", "score", "reference", "reference"]
     rows = audit.set_index("score")
     assert rows.loc["f_miou", "pick"] == ids[-1] and rows.loc["f_miou_trimmed", "pick"] == ids[-2]
+    assert rows.loc["f_miou", "top1"] and not rows.loc["f_miou_trimmed", "top1"]
+    assert rows.loc["rule", "pick"] == rule.pick(table) == ids[-2]
     assert rows.loc["conf", "pick"] == ids[0] and rows.loc["conf", "spearman"] == pytest.approx(-1.0)
+
+
+def test_audit_ties_go_to_the_default_as_the_rules_do():
+    ids = ["v1", "v2", "v3"]
+    truth = {"v1": 0.5, "v2": 0.4, "v3": 0.3}
+    tied = {"v1": 0.9, "v2": 0.9, "v3": 0.1}
+    first = audit_group("a", ids, truth, {"s": AuditScore(tied, True)}, None)[0]
+    assert first["pick"] == "v1" and first["top1"]
+    preferred = audit_group("a", ids, truth, {"s": AuditScore(tied, True)}, None, prefer="v2")[0]
+    assert preferred["pick"] == "v2" and preferred["regret"] == pytest.approx(0.1) and not preferred["top1"]
+    # prefer only breaks ties: it is not picked when it is not among the best
+    assert audit_group("a", ids, truth, {"s": AuditScore(tied, True)}, None, prefer="v3")[0]["pick"] == "v1"

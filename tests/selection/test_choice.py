@@ -91,16 +91,33 @@ VOTE_KEYS = [
     "subset",
     "num_classes",
 ]
+# Added by schema version 2.
+V2_KEYS = ["rule", "picks", "confidence"]
 
 
 def test_choice_json_has_the_old_keys_plus_a_schema_version_and_reads_back(tmp_path):
     cands, uris, ids, _ = sweep_setup(tmp_path)
-    res = run_selection(cands, uris, ids, C)
+    res = run_selection(cands, uris, ids, C, rule={"rank_average": ["f_miou", "f_miou_lno"]})
     assert isinstance(res.choice, Choice)
     uri = tmp_path / "choice.json"
     res.choice.write(uri)
     doc = json.loads(uri.read_text())
-    assert list(doc) == ["schema_version", *VOTE_KEYS] and doc["schema_version"] == CHOICE_SCHEMA_VERSION == 1
+    assert list(doc) == ["schema_version", *VOTE_KEYS, *V2_KEYS]
+    assert doc["schema_version"] == CHOICE_SCHEMA_VERSION == 2
+    assert doc["rule"] == {
+        "config": {"rank_average": ["f_miou", "f_miou_lno"]},
+        "text": "rank_average(f_miou, f_miou_lno)",
+        "description": "the best mean rank within the group over f_miou, f_miou_lno",
+    }
+    assert doc["score_used"] == "rank_average(f_miou, f_miou_lno)"
+    assert set(doc["picks"]) == {"alpha", "gamma"}
+    assert set(doc["picks"]["alpha"]) == {"f_miou", "f_miou_trimmed", "f_miou_lno", "rule"}
+    assert doc["picks"]["alpha"]["rule"] == doc["per_sweep"]["alpha"]["candidate_id"]
+    assert set(doc["confidence"]) == {"level", "reasons", "groups"}
+    assert set(doc["confidence"]["groups"]["alpha"]) == {
+        "level", "reasons", "agreeing", "validators", "centre_bound", "half_picks"
+    }  # fmt: skip
+    assert doc["confidence"]["groups"]["alpha"]["validators"] == 3
     assert set(doc["per_sweep"]["alpha"]) == {
         "candidate_id", "value", "f_miou", "f_miou_trimmed", "score_used", "untrimmed_pick",
         "centre_bound", "degenerate", "undecided_fraction", "candidates",
@@ -116,7 +133,7 @@ def test_choice_json_has_the_old_keys_plus_a_schema_version_and_reads_back(tmp_p
 def test_a_choice_without_a_vote_keeps_only_its_keys():
     c = Choice.no_vote(["too few"])
     assert c.as_dict() == {
-        "schema_version": 1, "parameters": {}, "candidate_id": None, "f_miou": None, "notes": ["too few"],
+        "schema_version": 2, "parameters": {}, "candidate_id": None, "f_miou": None, "notes": ["too few"],
     }  # fmt: skip
     job = dataclasses.replace(c, failed=[], provisional=False, finished=1, total=3)
     assert list(job.as_dict())[-4:] == ["failed", "provisional", "finished", "total"]
@@ -137,7 +154,7 @@ def test_nan_scores_are_written_as_null_and_read_back_as_none(tmp_path):
         ("{not json", r"c\.json is unreadable"),
         ("[1, 2]", "expected a JSON object, got list"),
         ('{"parameters": {}, "candidate_id": null, "f_miou": null, "notes": []}', "schema_version is None"),
-        ('{"schema_version": 2, "parameters": {}}', "schema_version is 2, this version reads 1"),
+        ('{"schema_version": 3, "parameters": {}}', "schema_version is 3, this version reads 1, 2"),
         (
             '{"schema_version": 1, "parameters": {"a": "x"}, "candidate_id": null, "f_miou": null}',
             r"parameters\.a:",
@@ -159,3 +176,13 @@ def test_a_bad_choice_file_is_refused_naming_file_and_field(tmp_path, text, mess
         uri.write_text(text)
     with pytest.raises(SelectionError, match=message):
         load_choice(uri)
+
+
+def test_a_version_1_document_still_reads(tmp_path):
+    cands, uris, ids, _ = sweep_setup(tmp_path)
+    doc = run_selection(cands, uris, ids, C).choice.as_dict()
+    v1 = {k: v for k, v in doc.items() if k not in V2_KEYS} | {"schema_version": 1}
+    (tmp_path / "old.json").write_text(json.dumps(v1))
+    old = load_choice(tmp_path / "old.json")
+    assert old.schema_version == 1 and old.rule is None and old.picks == {} and old.confidence is None
+    assert old.per_sweep["alpha"].candidate_id == doc["per_sweep"]["alpha"]["candidate_id"]

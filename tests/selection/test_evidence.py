@@ -22,6 +22,7 @@ from selection.evidence import (
     read_evidence,
     sample_pixels,
 )
+from selection.validators.density import snd_row_entropies
 
 REPO = Path(__file__).resolve().parents[2]
 C = 5
@@ -191,6 +192,9 @@ def test_round_trip(tmp_path):
     np.testing.assert_array_equal(ev.source_labels, np.stack(exp["labels"]))
     np.testing.assert_array_equal(ev.mixval_counts, np.stack(exp["mix"]))
     assert ev.target_shapes.tolist() == [[4, 5]] * 3 and ev.source_shapes.tolist() == [[3, 3]] * 2
+    # SND's per-image sums, computed once when written, from the stored (float16) values
+    want = [snd_row_entropies(p.astype(np.float16), 0.05).sum() for p in exp["target"]]
+    np.testing.assert_allclose(ev.snd_entropy, want, rtol=1e-12)
     assert ev.scalars == {"source_val_miou": 0.5} and ev.has_source and ev.has_mixval
     assert not ev.target_probs.flags.writeable
     assert not [p for p in path.parent.iterdir() if ".tmp" in p.name]
@@ -245,7 +249,7 @@ def test_missing_corrupt_and_foreign_files(tmp_path):
     with pytest.raises(EvidenceError, match="corrupt or unreadable"):
         read_evidence(tmp_path / "bad.npz")
     np.savez(tmp_path / "foreign.npz", meta=np.frombuffer(json.dumps({"format": "x"}).encode(), np.uint8))
-    with pytest.raises(EvidenceError, match="not a hiast-select/evidence/v1 file"):
+    with pytest.raises(EvidenceError, match="not a hiast-select/evidence/v2 file"):
         read_evidence(tmp_path / "foreign.npz")
 
 

@@ -127,7 +127,12 @@ def test_outcome_records_need_their_identity_fields():
     with pytest.raises(SelectionError, match="has no 'status'"):
         Outcome.from_record({"candidate_id": "a", "replicate": 0})
     o = Outcome.from_record({"candidate_id": "a", "replicate": "1", "status": "done"}, prediction_uri="p")
-    assert (o.replicate, o.prediction_uri, o.info, o.metrics) == (1, "p", {}, {})
+    assert (o.replicate, o.prediction_uri, o.info, o.metrics, o.evidence_uri) == (1, "p", {}, {}, None)
+    # the record's evidence file wins over the caller's guess, and is no pass-through column
+    rec = {"candidate_id": "a", "replicate": 0, "status": "done", "evidence_uri": "e.npz", "node": "n1"}
+    o = Outcome.from_record(rec, evidence_uri="guess.npz")
+    assert o.evidence_uri == "e.npz" and o.info == {"node": "n1"}
+    assert Outcome.from_record({**rec, "evidence_uri": None}, evidence_uri="guess.npz").evidence_uri == "guess.npz"
 
 
 def test_voting_candidates_drop_sweeps_left_with_one(sweep):

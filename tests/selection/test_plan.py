@@ -16,7 +16,7 @@ from selection import (
 def test_merge_leaves_read_only_parts_untouched(tmp_path):
     cands, uris, ids, *_ = degenerate_pair_family(tmp_path, n_images=6)
     plan = make_plan(cands, uris, ids, 5)
-    parts = [accumulate(plan, a, b) for a, b in image_chunks(len(ids), 2)]
+    parts = [accumulate(plan, a, b).whole for a, b in image_chunks(len(ids), 2)]
     before = [{g: acc.counts for g, acc in p.fusion.items()} for p in parts]
 
     def freeze(obj, depth=0):  # what ray.get returns: arrays over an immutable buffer

@@ -22,7 +22,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> Outputs:
 
 
 def page_of(o: Outputs, **kw: Any) -> str:
-    return render_dashboard(o.table, o.choice, o.config, class_names=o.class_names, **kw)
+    return render_dashboard(o.table, o.choice, o.config, class_names=o.class_names, sweeps=o.sweeps, **kw)
 
 
 def section(page: str, heading: str) -> str:
@@ -50,7 +50,7 @@ def test_real_selection_output(outputs: Outputs) -> None:
     for g, info in choice["per_sweep"].items():
         c = card(page, g)
         assert f'data-pick="{g}"' in c
-        assert f"({html.escape(info['candidate_id'])}, f_miou_trimmed" in c
+        assert f"({html.escape(info['candidate_id'])}, f_miou " in c
         assert c.count('class="pick-ring"') == 1
         assert "true mIoU (audit)" in c
     # The failed candidate is listed with its error and plotted as a cross in its sweep.
@@ -69,15 +69,15 @@ def test_real_selection_output(outputs: Outputs) -> None:
     agreement = section(page, "Agreement between candidates")
     assert agreement.count('<th class="cid">') == len(table) - 1
     scores = section(page, "Label-free scores side by side")
-    for name in ("f_miou_trimmed", "mean_confidence", "source_val_miou", "true_miou"):
+    for name in ("f_miou_trimmed", "f_miou_lno", "mean_confidence", "source_val_miou", "true_miou"):
         assert "<td title=" in scores and f">{name}" in scores
     for internal in ("replicates", "agreement__", "digest", "__rep", "direction unknown"):
         assert internal not in scores
-    # Each score picks within each sweep: one column per sweep, and the trimmed F-mIoU (the
-    # vote's own score) agrees with the vote wherever its maximum is unique (2-candidate votes tie).
+    # Each score picks within each sweep: one column per sweep, and F-mIoU (the configured rule's
+    # own score) agrees with the rule wherever its maximum is unique (2-candidate votes tie).
     picks = scores.split('<table class="data picks">')[1].split("</table>")[0]
     assert re.findall(r"<th>([^<]+)</th>", picks)[2:6] == ["alpha", "gamma", "lambda_i", "k"]
-    trimmed_row = next(r for r in picks.split("<tr>") if re.match(r"<td[^>]*>f_miou_trimmed<", r))
+    trimmed_row = next(r for r in picks.split("<tr>") if re.match(r"<td[^>]*>f_miou<", r))
     cells = re.findall(r"<td( class=\"\w+\")?[^>]*>", trimmed_row)[2:6]
     assert cells and all(c in (' class="agree"', ' class="tie"') for c in cells)
     assert ' class="agree"' in cells
@@ -90,9 +90,9 @@ def test_offline_escaped_and_only_project_columns(outputs: Outputs) -> None:
     assert "http://" not in page and "https://" not in page
     assert "<script" not in page and "<link" not in page and "@import" not in page
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#34;quotes&#34;" in page
-    # Scores come from selection.scores' registry, in its order, and true mIoU as the audit.
+    # Scores come from the one registry (selection.validators), in its order, and true mIoU as the audit.
     assert [c.name for c in score_columns(outputs.table)] == [
-        "f_miou", "f_miou_trimmed", "mean_confidence", "source_val_miou", "true_miou"
+        "f_miou", "f_miou_trimmed", "f_miou_lno", "mean_confidence", "source_val_miou", "true_miou"
     ]  # fmt: skip
     # One replicate: the per-replicate columns add nothing and are not shown anywhere.
     assert "true_miou__rep0" not in page and "Per replicate" not in page
@@ -107,21 +107,76 @@ def test_offline_escaped_and_only_project_columns(outputs: Outputs) -> None:
 def test_a_registered_score_shows_up_and_extra_choice_keys_are_ignored(
     outputs: Outputs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import selection.scores as scores
+    from selection.validators import VALIDATORS, ValidatorSpec
 
-    # A validator registered in selection.scores, and its column in the table: nothing else to do.
-    spec = scores.ScoreSpec("snd", False, "soft neighbourhood density (lower is better here)")
-    monkeypatch.setitem(scores.SCORES, "snd", spec)
-    table = outputs.table.assign(snd=np.linspace(0.1, 0.9, len(outputs.table)))
-    choice = {**outputs.choice, "schema_version": 1, "confidence": "low"}  # keys added later
+    # A validator registered in the one registry, and its column in the table: nothing else to do.
+    spec = ValidatorSpec("my_score", False, frozenset({"target_probs"}), "self", "lower is better here", None)
+    monkeypatch.setitem(VALIDATORS, "my_score", spec)
+    table = outputs.table.assign(my_score=np.linspace(0.1, 0.9, len(outputs.table)))
+    choice = {**outputs.choice, "schema_version": 3, "later_key": "low"}  # keys added later
     page = render_dashboard(table, choice, outputs.config)
     picks = section(page, "Label-free scores side by side")
-    row = next(r for r in picks.split("<tr>") if ">snd<" in r)
+    row = next(r for r in picks.split("<tr>") if ">my_score<" in r)
     assert "↓ lower" in row
-    # Lower is better: within alpha the first voted candidate (lowest snd) is its pick.
+    # Lower is better: within alpha the first voted candidate (lowest my_score) is its pick.
     alpha = outputs.table[[("alpha" in list(s)) for s in outputs.table["sweeps"]]]
     first = alpha[alpha["status"] == "done"].iloc[0]
     assert f'title="{first["candidate_id"]}"' in row
+
+
+def test_rule_and_confidence_are_shown_first(outputs: Outputs) -> None:
+    page = page_of(outputs)
+    chosen = section(page, "<h2>Chosen setting</h2>")
+    rule, conf = outputs.choice["rule"], outputs.choice["confidence"]
+    assert f"Rule: <b>{rule['text']}</b> — {html.escape(rule['description'])}." in chosen
+    # alpha is centre-bound in this scenario, so the confidence is low and says why
+    assert conf["level"] == "low" and 'class="banner confidence low"' in chosen
+    assert "<b>Confidence: LOW</b>" in chosen
+    for reason in conf["reasons"]:
+        escaped = html.escape(reason).replace("&#x27;", "&#39;")  # as Jinja2 escapes it
+        assert f"<li>{escaped}</li>" in chosen
+    assert chosen.index("Confidence: LOW") < chosen.index("<table")  # above the parameters
+    # each sweep card says its own
+    assert "Confidence: <b>low</b>" in card(page, "alpha") and "centre-bound" in card(page, "alpha")
+    high = {**conf, "level": "high", "reasons": []}
+    page = render_dashboard(outputs.table, {**outputs.choice, "confidence": high}, outputs.config)
+    assert 'class="banner confidence high"' in page and "<b>Confidence: HIGH</b>" in page
+
+
+def test_rankings_per_sweep_beside_the_truth(outputs: Outputs) -> None:
+    page = page_of(outputs)
+    ranks = section(page, "<h2>Rankings per sweep</h2>")
+    for g in outputs.choice["per_sweep"]:
+        assert f'id="ranking-{g}"' in ranks
+    alpha = ranks.split('id="ranking-alpha"')[1].split('<div class="card ranking"')[0]
+    sweep = outputs.sweeps["alpha"]
+    # rows in sweep order, the columns: rule, every validator, then the truth's rank and value
+    assert re.findall(r'<td class="cid" title="([^"]+)"', alpha) == sweep["candidate_id"].tolist()
+    head = re.findall(r'<th class="vert[^"]*"[^>]*>([^<]+)</th>', alpha)
+    assert head == ["rule", "f_miou", "f_miou_trimmed", "f_miou_lno", "mean_confidence", "source_val_miou",
+                    "true mIoU rank"]  # fmt: skip
+    first = alpha.split("<tr")[2]  # the first candidate's row
+    cells = re.findall(r"<td class=\"[^\"]*\"[^>]*>([^<]*)</td>", first)
+    r0 = sweep.iloc[0]
+    want = [r0["rule__rank"], r0["f_miou__rank"], r0["f_miou_trimmed__rank"], r0["f_miou_lno__rank"]]
+    assert cells[1:5] == [str(int(v)) if v == v else "–" for v in want]
+    assert f"{r0['true_miou']:.4f}" in first
+    picked = sweep.loc[sweep["picked"], "candidate_id"].item()
+    assert picked == outputs.choice["per_sweep"]["alpha"]["candidate_id"]
+    picked_row = next(r for r in alpha.split("<tr") if f'title="{picked}"' in r)
+    assert '<span class="tag pick">pick</span>' in picked_row and 'class="rule-col best"' in picked_row
+    # without sweep tables (an older output folder) there is no such section
+    assert "Rankings per sweep" not in render_dashboard(outputs.table, outputs.choice, outputs.config)
+
+
+def test_a_rule_that_is_no_f_miou_still_charts_f_miou_and_rings_its_pick(tmp_path: Path) -> None:
+    o = job_outputs(tmp_path, rule={"rank_average": ["mean_confidence", "f_miou_lno"]})
+    page = page_of(o)
+    assert "F-mIoU against the fused labels (f_miou)" in page
+    for g, info in o.choice["per_sweep"].items():
+        c = card(page, g)
+        assert c.count('class="pick-ring"') == 1 and f"({html.escape(info['candidate_id'])})" in c
+    assert "Rule: <b>rank_average(mean_confidence, f_miou_lno)</b>" in page
 
 
 def test_replicates_get_their_own_section(tmp_path: Path) -> None:

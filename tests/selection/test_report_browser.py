@@ -54,7 +54,7 @@ def test_renders_in_headless_chromium(tmp_path: Path) -> None:
     exe = _chromium()
     o = job_outputs(tmp_path)
     page_path = tmp_path / "dashboard.html"
-    write_dashboard(str(page_path), o.table, o.choice, o.config, class_names=o.class_names)
+    write_dashboard(str(page_path), o.table, o.choice, o.config, class_names=o.class_names, sweeps=o.sweeps)
     assert not re.search(r"https?://", page_path.read_text(encoding="utf-8"))
 
     env = {**os.environ, "HOME": str(tmp_path)}  # keep Chromium's caches out of the real home
@@ -76,6 +76,9 @@ def test_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert dom.count('<svg class="chart"') == 4
     assert dom.count('class="pick-ring"') == 4
     assert dom.count('class="failed-point"') == 1 and FAILED_ID in dom
+    # The rule, its confidence, and one ranking table per sweep.
+    assert 'class="rule-line"' in dom and 'class="banner confidence low"' in dom
+    assert dom.count('class="card ranking"') == 4 and dom.count('class="data ranks"') == 4
 
     png = tmp_path / "shot.png"
     subprocess.run(

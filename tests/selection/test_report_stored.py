@@ -25,19 +25,24 @@ _STAMP = re.compile(r"Generated [0-9: -]+ UTC")
 
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An experiment folder as the job leaves it: table, choice, config snapshot."""
+    """An experiment folder as the job leaves it: table, choice, sweep tables, config snapshot."""
     tmp = tmp_path_factory.mktemp("stored")
     o = job_outputs(tmp / "predictions")
     root = tmp / "results" / "synthscape-default"
     write_parquet(o.table, root / "candidates.parquet")
     write_json(o.choice, root / "choice.json")
+    for g, sweep in o.sweeps.items():
+        write_parquet(sweep, root / "sweeps" / f"{g}.parquet")
     (root / "job_config.json").write_text(json.dumps(o.config, indent=1))
     return root
 
 
 def test_rerender_equals_the_direct_render(experiment: Path, capsys: pytest.CaptureFixture) -> None:
     stored = load_outputs(experiment)
-    direct = render_dashboard(stored.table, stored.choice, stored.config, class_names=["c"] * 19)
+    assert sorted(stored.sweeps) == sorted(stored.choice["per_sweep"])
+    direct = render_dashboard(
+        stored.table, stored.choice, stored.config, class_names=["c"] * 19, sweeps=stored.sweeps
+    )
     assert main([str(experiment), "--class-names", ",".join(["c"] * 19)]) == 0
     assert capsys.readouterr().out.strip() == str(experiment / "dashboard.html")
     again = (experiment / "dashboard.html").read_text(encoding="utf-8")
@@ -45,6 +50,7 @@ def test_rerender_equals_the_direct_render(experiment: Path, capsys: pytest.Capt
     # Through Parquet the list columns come back as arrays: the page still shows every section.
     for heading in (
         "F-mIoU per parameter",
+        "Rankings per sweep",
         "Label-free scores side by side",
         "Agreement between",
         "Per-class IoU",

@@ -35,7 +35,7 @@ def test_parse_forms_and_round_trip():
     )
     assert isinstance(t, TwoStage) and t.fraction == 0.5
     assert t.text == "two_stage(drop=f_miou, fraction=0.5, pick=rank_average(atc, snd))"
-    for rule in (r, t, Single("entropy")):
+    for rule in (r, t, Single("mean_entropy")):
         assert parse_rule(rule.to_config()) == rule
     assert parse_rule(t) is t
 
@@ -77,14 +77,14 @@ def test_parse_errors_name_the_field(value, match):
 
 
 def test_single_uses_the_direction():
-    t = _table(f_miou=[0.5, 0.9, 0.7], entropy=[0.3, 0.2, 0.1])
+    t = _table(f_miou=[0.5, 0.9, 0.7], mean_entropy=[0.3, 0.2, 0.1])
     assert Single("f_miou").pick(t) == "c1"
-    assert Single("entropy").pick(t) == "c2"  # lower is better
+    assert Single("mean_entropy").pick(t) == "c2"  # lower is better
 
 
 def test_nan_never_wins_and_all_nan_picks_nothing():
     assert Single("f_miou").pick(_table(f_miou=[NAN, 0.1, NAN])) == "c1"
-    assert Single("entropy").pick(_table(entropy=[NAN, 5.0, NAN])) == "c1"
+    assert Single("mean_entropy").pick(_table(mean_entropy=[NAN, 5.0, NAN])) == "c1"
     assert Single("f_miou").pick(_table(f_miou=[NAN, NAN])) is None
 
 
@@ -130,17 +130,17 @@ def test_rank_average_against_scipy_ranks(n):
     rng = np.random.default_rng(n)
     t = _table(
         ensv=rng.integers(0, 4, n) / 4,  # ties
-        entropy=rng.random(n),
+        mean_entropy=rng.random(n),
         atc=np.where(rng.random(n) < 0.3, np.nan, rng.random(n)),
     )
-    rule = parse_rule({"rank_average": ["ensv", "entropy", "atc"]})
-    want = _naive_rank_average(t, [("ensv", True), ("entropy", False), ("atc", True)])
+    rule = parse_rule({"rank_average": ["ensv", "mean_entropy", "atc"]})
+    want = _naive_rank_average(t, [("ensv", True), ("mean_entropy", False), ("atc", True)])
     np.testing.assert_allclose(rule.scores(t).to_numpy(), want, equal_nan=True)
 
 
 def test_rank_average_known_answer():
-    t = _table(f_miou=[0.9, 0.8, 0.7], entropy=[0.9, 0.1, 0.1], atc=[NAN, 0.5, 0.6])
-    rule = parse_rule({"rank_average": ["f_miou", "entropy", "atc"]})
+    t = _table(f_miou=[0.9, 0.8, 0.7], mean_entropy=[0.9, 0.1, 0.1], atc=[NAN, 0.5, 0.6])
+    rule = parse_rule({"rank_average": ["f_miou", "mean_entropy", "atc"]})
     # f_miou ranks 3 2 1; entropy (low better) 1 2.5 2.5; atc NaN lowest: 1 2 3
     np.testing.assert_allclose(rule.scores(t), [5 / 3, 6.5 / 3, 6.5 / 3])
     assert rule.pick(t) == "c1" and rule.pick(t, prefer="c2") == "c2"
@@ -210,6 +210,57 @@ def test_needs_and_check_rule():
 
 
 def test_all_picks_reads_only_validator_columns():
-    t = _table(f_miou=[0.9, 0.1], entropy=[0.5, 0.1], true_miou=[0.0, 1.0], broken=[0.0, 1.0])
-    picks = all_picks(t, {"rule": {"rank_average": ["f_miou", "entropy"]}, "paper": "f_miou"}, prefer="c0")
-    assert picks == {"f_miou": "c0", "entropy": "c1", "rule": "c0", "paper": "c0"}
+    t = _table(f_miou=[0.9, 0.1], mean_entropy=[0.5, 0.1], true_miou=[0.0, 1.0], broken=[0.0, 1.0])
+    picks = all_picks(
+        t, {"rule": {"rank_average": ["f_miou", "mean_entropy"]}, "paper": "f_miou"}, prefer="c0"
+    )
+    assert picks == {"f_miou": "c0", "mean_entropy": "c1", "rule": "c0", "paper": "c0"}
+
+
+# ----------------------------------------------------------------------------------------------
+# the full ranking (label-free early stopping stops the bottom of each sweep with it)
+
+
+def test_order_and_ranks_known_answer():
+    t = _table(f_miou=[0.5, 0.9, NAN, 0.9, 0.1], mean_entropy=[0.2, 0.1, 0.3, 0.4, 0.0])
+    f = Single("f_miou")
+    # 0.9 twice: the preferred one first, else table order; NaN last
+    assert f.order(t) == ["c1", "c3", "c0", "c4", "c2"]
+    assert f.order(t, prefer="c3") == ["c3", "c1", "c0", "c4", "c2"]
+    r = f.ranks(t)
+    assert r[["c0", "c1", "c3", "c4"]].tolist() == [3.0, 1.0, 1.0, 4.0] and np.isnan(r["c2"])
+    e = Single("mean_entropy")  # lower is better
+    assert e.order(t) == ["c4", "c1", "c0", "c2", "c3"] and e.ranks(t).tolist() == [3.0, 2.0, 4.0, 5.0, 1.0]
+    two = TwoStage(f, 0.4, e)  # drops the bottom 2 by f_miou (c2 NaN, c4), picks by entropy among the rest
+    assert two.order(t) == ["c1", "c0", "c3", "c2", "c4"]
+    assert np.isnan(two.ranks(t)[["c2", "c4"]]).all()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_order_starts_with_the_pick_and_is_a_permutation(seed):
+    rng = np.random.default_rng(seed)
+    vals = rng.integers(0, 3, 6).astype(float)
+    vals[rng.random(6) < 0.3] = NAN
+    t = _table(f_miou=vals, ensv=rng.random(6), mean_entropy=rng.integers(0, 2, 6).astype(float))
+    for rule in (Single("f_miou"), parse_rule({"rank_average": ["f_miou", "mean_entropy"]})):
+        for prefer in (None, "c3"):
+            order = rule.order(t, prefer)
+            assert sorted(order) == sorted(t.index)
+            pick = rule.pick(t, prefer)
+            assert pick is None or order[0] == pick
+            scores = rule.scores(t)
+            finite = [scores[c] for c in order if not np.isnan(scores[c])]
+            assert finite == sorted(finite, reverse=True)  # best first, NaN at the end
+
+
+def test_descriptions_say_what_the_rule_does():
+    assert (
+        Single("mean_entropy").description
+        == "the best by mean_entropy (mean pixel entropy (nats); lower is better)"
+    )
+    assert parse_rule({"rank_average": ["ensv", "atc"]}).description == (
+        "the best mean rank within the group over ensv, atc"
+    )
+    assert parse_rule({"two_stage": {"drop": "f_miou", "fraction": 0.5, "pick": "atc"}}).description == (
+        "drop the bottom 50% of the group by f_miou, then the best by atc among the rest"
+    )

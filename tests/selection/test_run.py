@@ -22,6 +22,7 @@ from selection import (
     image_chunks,
     make_plan,
     merge_accumulators,
+    merge_chunks,
     run_selection,
     score_from_accumulators,
 )
@@ -67,6 +68,9 @@ def test_table_columns_and_choice(tmp_path):
         "degenerate_in",
         "picked_in",
         "centre_bound",
+        "f_miou_lno",
+        "f_miou_lno__alpha",
+        "f_miou_lno__gamma",
         "mean_confidence",
         "custom",
         "seed_agreement",
@@ -90,21 +94,34 @@ def test_table_columns_and_choice(tmp_path):
     assert set(ch) >= {"parameters", "f_miou", "mode", "per_sweep", "centre_bound", "degenerate", "notes"}
     assert ch["mode"] == "sweep" and set(ch["per_sweep"]) == {"alpha", "gamma"}
     for g, info in ch["per_sweep"].items():
-        col = d[f"f_miou_trimmed__{g}"].dropna()
-        assert info["candidate_id"] == col.idxmax()
+        col = d[f"f_miou__{g}"].dropna()  # the default rule is the paper's F-mIoU
+        assert info["candidate_id"] == col.idxmax() == ch["picks"][g]["rule"] == ch["picks"][g]["f_miou"]
         assert ch["parameters"][g] == d.loc[info["candidate_id"], g]
         assert d.loc[info["candidate_id"], "picked_in"].count(g) == 1
+        # every validator computed here has its pick, beside the rule's
+        assert set(ch["picks"][g]) == {
+            "f_miou", "f_miou_trimmed", "f_miou_lno", "mean_confidence", "seed_agreement", "rule"
+        }  # fmt: skip
     assert ch["parameters"]["k"] == 3
+    assert ch["schema_version"] == 2 and ch["rule"]["config"] == "f_miou" and ch["score_used"] == "f_miou"
+    assert ch["confidence"]["level"] in ("high", "low") and set(ch["confidence"]["groups"]) == {
+        "alpha",
+        "gamma",
+    }
     audit = res.audit
     assert set(audit["score"]) == {
         "f_miou",
         "f_miou_trimmed",
+        "f_miou_lno",
         "mean_confidence",
         "custom",
         "seed_agreement",
+        "rule",
         "centre",
         "random",
     }
+    kinds = audit.drop_duplicates("score").set_index("score")["kind"]
+    assert kinds["f_miou_lno"] == "validator" and kinds["custom"] == "score" and kinds["rule"] == "rule"
     assert (audit["regret"] >= 0).all()
     summary = res.audit_summary()
     assert set(summary["score"]) == set(audit["score"])
@@ -117,13 +134,22 @@ def test_fan_out_and_merge_equals_one_pass(tmp_path):
     chunks = image_chunks(len(ids), 3)
     assert chunks == [(0, 2), (2, 5), (5, 7)]
     parts = [pickle.loads(pickle.dumps(accumulate(plan, a, b))) for a, b in chunks]  # as Ray ships them
-    first = merge_accumulators(parts)
+    first, first_halves = merge_chunks(plan, parts)
     second_plan = plan.trimmed(first)
     assert second_plan is not None and set(second_plan.members) == set(plan.candidate_ids)
-    second = merge_accumulators([accumulate(second_plan, a, b) for a, b in chunks])
-    fanned = score_from_accumulators(plan, first, second)
+    second, second_halves = merge_chunks(second_plan, [accumulate(second_plan, a, b) for a, b in chunks])
+    halves = tuple(zip(first_halves, second_halves, strict=True))
+    fanned = score_from_accumulators(plan, first, second, halves=halves)
     pd.testing.assert_frame_equal(one.table, fanned.table)
     assert one.choice == fanned.choice
+    # the halves are the subset's even and odd images: together, the whole
+    assert [h.images for h in first_halves] == [4, 3]
+    assert merge_accumulators(list(first_halves)).fusion["alpha"].f_miou.tolist() == pytest.approx(
+        first.fusion["alpha"].f_miou.tolist()
+    )
+    # without per-half counts the confidence says noise was not measured
+    blind = score_from_accumulators(plan, first, second)
+    assert any("not measured" in r for r in blind.choice["confidence"]["reasons"])
     with pytest.raises(SelectionError, match="pass-2 accumulator"):
         score_from_accumulators(plan, first, None)
 
@@ -174,7 +200,7 @@ def test_bad_scores_and_labels_inputs(tmp_path):
     cands, uris, ids, _ = sweep_setup(tmp_path)
     with pytest.raises(SelectionError, match="unknown candidate"):
         run_selection(cands, uris, ids, C, extra_scores={"mean_entropy": {"nobody": 1.0}})
-    with pytest.raises(SelectionError, match="not a known score"):
+    with pytest.raises(SelectionError, match="not a registered validator"):
         run_selection(cands, uris, ids, C, extra_scores={"mystery": {"default": 1.0}})
     with pytest.raises(SelectionError, match="computed by the selection itself"):
         run_selection(cands, uris, ids, C, extra_scores={"f_miou": {"default": 1.0}})
@@ -209,7 +235,9 @@ def test_a_chunk_map_that_loses_a_chunk_is_an_error(tmp_path):
     def lossy(plan, chunks):
         return [accumulate(plan, a, b) for a, b in chunks[:-1]]
 
-    with pytest.raises(SelectionError, match="first pass accumulated 5 of the subset's 7 images"):
+    with pytest.raises(
+        SelectionError, match=r"first pass got image chunks \[\(0, 2\), \(2, 5\)\] for the subset's 7"
+    ):
         run_selection(cands, uris, ids, 5, map_chunks=lossy, num_chunks=3)
 
 

@@ -10,6 +10,7 @@ from validators_naive import naive_pair_miou
 
 from selection.errors import SelectionError
 from selection.validators import seed_agreement, source_val_miou
+from selection.validators.agreement import mean_pair_agreement
 
 
 @pytest.mark.parametrize("r,c,shape", [(2, 2, (1, 3)), (3, 5, (4, 7)), (4, 19, (9, 5))])
@@ -47,3 +48,11 @@ def test_source_val_miou():
         source_val_miou({})
     with pytest.raises(SelectionError, match=r"fraction in \[0, 1\]"):
         source_val_miou({"source_val_miou": 42.0})
+
+
+def test_mean_pair_agreement_of_a_matrix():
+    m = np.array([[1.0, 0.8, 0.6], [0.8, 1.0, 0.7], [0.6, 0.7, 1.0]])
+    assert mean_pair_agreement(m) == pytest.approx(0.7)
+    assert np.isnan(mean_pair_agreement(np.ones((1, 1))))
+    with pytest.raises(SelectionError, match="square"):
+        mean_pair_agreement(np.ones((2, 3)))

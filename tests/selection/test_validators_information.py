@@ -1,4 +1,4 @@
-"""entropy, confidence, IM, BNM against loops and full-matrix references, and hand-computed answers."""
+"""Mean entropy and confidence, IM, BNM against loops and full-matrix references, and hand answers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from scipy.stats import entropy as scipy_entropy
 from validators_naive import naive_information
 
 from selection.errors import SelectionError
-from selection.validators import ProbabilityStats, bnm, confidence, entropy, im
+from selection.validators import ProbabilityStats, bnm, im, mean_confidence, mean_entropy
 
 
 def _probs(rng, shape, sharp=3.0):
@@ -22,15 +22,15 @@ def _probs(rng, shape, sharp=3.0):
 def test_against_naive(shape):
     p = _probs(np.random.default_rng(sum(shape)), shape)
     ref = naive_information(p)
-    assert entropy(p) == pytest.approx(ref["entropy"], rel=1e-12)
-    assert confidence(p) == pytest.approx(ref["confidence"], rel=1e-12)
+    assert mean_entropy(p) == pytest.approx(ref["entropy"], rel=1e-12)
+    assert mean_confidence(p) == pytest.approx(ref["confidence"], rel=1e-12)
     assert im(p) == pytest.approx(ref["im"], rel=1e-9, abs=1e-12)
     assert bnm(p) == pytest.approx(ref["bnm"], rel=1e-9)
 
 
 def test_entropy_agrees_with_scipy():
     p = _probs(np.random.default_rng(0), (50, 6))
-    assert entropy(p) == pytest.approx(np.mean(scipy_entropy(p, axis=1)), rel=1e-12)
+    assert mean_entropy(p) == pytest.approx(np.mean(scipy_entropy(p, axis=1)), rel=1e-12)
 
 
 @pytest.mark.parametrize("chunk", [1, 33, 999, 1001])
@@ -44,30 +44,30 @@ def test_chunked_updates_and_merges_equal_one_pass(chunk):
     streamed = ProbabilityStats(9)
     for a in range(0, len(p), chunk):
         streamed.update(p[a : a + chunk])
-    for name in ("entropy", "confidence", "im", "bnm"):
+    for name in ("mean_entropy", "mean_confidence", "im", "bnm"):
         assert getattr(merged, name) == pytest.approx(getattr(whole, name), rel=1e-10)
         assert getattr(streamed, name) == pytest.approx(getattr(whole, name), rel=1e-10)
 
 
 def test_known_answers():
     onehot = np.array([[1.0, 0.0], [0.0, 1.0]])
-    assert entropy(onehot) == 0.0 and confidence(onehot) == 1.0
+    assert mean_entropy(onehot) == 0.0 and mean_confidence(onehot) == 1.0
     assert im(onehot) == pytest.approx(math.log(2))  # diverse and certain
     assert bnm(onehot) == pytest.approx(1.0)  # singular values 1, 1; / N = 2
     flat = np.full((2, 2), 0.5)
-    assert entropy(flat) == pytest.approx(math.log(2)) and confidence(flat) == 0.5
+    assert mean_entropy(flat) == pytest.approx(math.log(2)) and mean_confidence(flat) == 0.5
     assert im(flat) == pytest.approx(0.0, abs=1e-15)
     assert bnm(flat) == pytest.approx(0.5)  # rank 1, singular value 1
     collapsed = np.array([[1.0, 0.0, 0.0]] * 4)  # one class everywhere: certain, not diverse
-    assert entropy(collapsed) == 0.0 and im(collapsed) == 0.0 and bnm(collapsed) == pytest.approx(0.5)
+    assert mean_entropy(collapsed) == 0.0 and im(collapsed) == 0.0 and bnm(collapsed) == pytest.approx(0.5)
 
 
 def test_errors():
     with pytest.raises(SelectionError, match="NaN"):
-        entropy(np.array([[np.nan, 1.0]]))
+        mean_entropy(np.array([[np.nan, 1.0]]))
     with pytest.raises(SelectionError, match="C >= 2"):
         bnm(np.ones((3, 1)))
     with pytest.raises(SelectionError, match="no pixel"):
-        _ = ProbabilityStats(3).entropy
+        _ = ProbabilityStats(3).mean_entropy
     with pytest.raises(SelectionError, match="expected 4"):
         ProbabilityStats(4).update(np.ones((2, 3)) / 3)
