@@ -132,7 +132,10 @@ def test_outcome_records_need_their_identity_fields():
     rec = {"candidate_id": "a", "replicate": 0, "status": "done", "evidence_uri": "e.npz", "node": "n1"}
     o = Outcome.from_record(rec, evidence_uri="guess.npz")
     assert o.evidence_uri == "e.npz" and o.info == {"node": "n1"}
-    assert Outcome.from_record({**rec, "evidence_uri": None}, evidence_uri="guess.npz").evidence_uri == "guess.npz"
+    assert (
+        Outcome.from_record({**rec, "evidence_uri": None}, evidence_uri="guess.npz").evidence_uri
+        == "guess.npz"
+    )
 
 
 def test_voting_candidates_drop_sweeps_left_with_one(sweep):
