@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -139,16 +137,6 @@ def test_zero_shift_target_is_rendered_like_the_source() -> None:
     # Shift 1 moves the palette away.
     far = [np.abs(_class_mean_rgb(t1, c) - np.array(_SOURCE_RGB[c])).max() for c in SYNTHSCAPE_CLASSES]
     assert np.median(far) > 30, far
-
-
-def test_generation_is_fast() -> None:
-    ds = SynthscapeDataset("target", "train", 100, SIZE, 1.0, 7)
-    start = time.process_time()  # CPU time: other processes on a shared machine do not count
-    for i in range(100):
-        ds[i]
-    elapsed = time.process_time() - start
-    # About 0.6 s here; a regression to per-pixel Python loops takes minutes.
-    assert elapsed < 3.0, elapsed
 
 
 # ---------------------------------------------------------------- dispatch and hidden labels
