@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,6 +76,7 @@ class _Vote:
         self.paths = paths
         self.subset_ids = list(subset_ids)
         self.candidates = list(candidates)
+        self._decided = threading.Event()  # early stopping's decision is written
 
     def _evidence(self, outcome: dict[str, Any]) -> str | None:
         """Replicate 0's evidence file where the record does not name it (the provisional
@@ -205,7 +207,15 @@ class _Vote:
             **decision.as_dict(),
         }
         write_bytes_atomic(self.paths.early_stop, json.dumps(doc, indent=1).encode())
+        self._decided.set()
         return doc
+
+    def rung_wait(self) -> list[str]:
+        """Block until early stopping has decided; the stopped candidates. (A candidate at the rung
+        waits here: it is paused, its processes ended, before it can train on in the background.)"""
+        if not exists(self.paths.early_stop):
+            self._decided.wait()
+        return list(json.loads(read_bytes(self.paths.early_stop))["stopped"])
 
     def _write_hparams(self, table: pd.DataFrame, outcomes: list[dict[str, Any]]) -> None:
         """F-mIoU exists only now: add it to every trial's TensorBoard HParams."""
@@ -222,7 +232,12 @@ class _Vote:
                 log.warning("TensorBoard hparams for %s not written: %s", o["candidate_id"], e)
 
 
-@ray.remote(num_cpus=0)
+# Candidates waiting at early stopping's rung are served by a thread pool of their own; every
+# other request keeps the default group's one-at-a-time order.
+_RUNG_WAITERS = 256
+
+
+@ray.remote(num_cpus=0, concurrency_groups={"rung": _RUNG_WAITERS})
 class VoteActor(_Vote):
     """Holds the search's candidates and subset; votes when asked (one request at a time).
 
@@ -240,6 +255,10 @@ class VoteActor(_Vote):
 
     def finalize(self, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
         return self.vote(outcomes, provisional=False)
+
+    @ray.method(concurrency_group="rung")
+    def rung_wait(self) -> list[str]:
+        return super().rung_wait()
 
 
 class ProvisionalVote(ray.tune.Callback):
