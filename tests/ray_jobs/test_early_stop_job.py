@@ -38,8 +38,10 @@ def test_bottom_of_the_sweep_stops_after_round_one(early_stopped: dict) -> None:
     experiment: Path = early_stopped["experiment"]
     decision = json.loads((experiment / "early_stop.json").read_text())
     stopped = set(decision["stopped"])
-    # keep 0.5 of a sweep of 5: ceil(2.5) = 3 go on; the default is never stopped.
-    assert len(stopped) == 2 and "default" not in stopped and stopped < IDS
+    ranks = {cid: r["rank"] for cid, r in decision["candidates"].items()}
+    # keep 0.5 of a sweep of 5: the best ceil(2.5) = 3 go on, and the default whatever its rank.
+    assert stopped == {cid for cid, r in ranks.items() if r > 3 and cid != "default"}
+    assert 1 <= len(stopped) <= 2
     assert set(decision["candidates"]) == IDS
     # Rung outputs of every candidate (replicate 0), written before its round-1 report.
     assert {p.stem for p in (experiment / "rung" / "1" / "predictions").iterdir()} == IDS
@@ -60,10 +62,10 @@ def test_bottom_of_the_sweep_stops_after_round_one(early_stopped: dict) -> None:
     assert choice["early_stop"] == {
         "after_round": 1,
         "keep": 0.5,
-        "stopped": sorted(stopped, key=list(decision["stopped"]).index),
+        "stopped": decision["stopped"],
     }
     assert choice["candidate_id"] in IDS - stopped
-    assert choice["failed"] == [] and choice["finished"] == 3 and choice["total"] == 5
+    assert choice["failed"] == [] and choice["finished"] == 5 - len(stopped) and choice["total"] == 5
     assert "stopped" in early_stopped["output"] and "after round 1" in early_stopped["output"]
 
 
@@ -80,6 +82,10 @@ def test_stopped_candidates_trained_one_round_and_survivors_resumed_at_round_two
     for cid in stopped:
         assert rounds[cid] == [1], (cid, rounds)  # nothing trained in the background while paused
         assert starts[cid] == [0]  # never resumed
+    resumed = [cid for cid in IDS - stopped if starts[cid] == [0, 1]]
     for cid in IDS - stopped:
         assert rounds[cid] == [1, 2], (cid, rounds)  # round 1 was not trained again
-        assert starts[cid] == [0, 1], (cid, starts)  # paused at the rung, resumed from round 1
+        # Paused at the rung and resumed from its round-1 checkpoint; except the last to reach
+        # the rung, which is not paused: the decision comes while it waits.
+        assert starts[cid] in ([0, 1], [0]), (cid, starts)
+    assert len(resumed) >= len(IDS - stopped) - 1

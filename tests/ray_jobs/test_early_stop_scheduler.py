@@ -1,4 +1,5 @@
-"""The early-stopping scheduler's logic with fake trials and a fake vote actor (no cluster)."""
+"""Early stopping on the Ray side without a cluster: the preflight check, and the scheduler's logic
+with fake trials and a fake vote actor."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
 import ray_jobs.early_stop as early_stop
+from hiast.config import ConfigError, load_config
 from ray_jobs.early_stop import RungScheduler
 from ray_jobs.storage import ExperimentPaths
 
@@ -147,3 +149,18 @@ def test_pickled_scheduler_forgets_progress_but_not_its_settings(tmp_path: Path,
     s.at_rung["t"] = "a"
     back = pickle.loads(pickle.dumps(s))
     assert back.at_rung == {} and back.stopped is None and back.after_round == 2 and back.total_trials == 3
+
+
+def test_a_rule_reading_seed_agreement_is_refused_before_ray_starts() -> None:
+    from ray_jobs.select import preflight
+
+    cfg = load_config(
+        None,
+        {
+            "selection.early_stop": {"after_round": 1},
+            "selection.replicates": 2,
+            "selection.rule": "seed_agreement",
+        },
+    )
+    with pytest.raises(ConfigError, match="selection.early_stop"):
+        preflight(cfg)
