@@ -234,7 +234,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     def on_round(r: pipeline.RoundResult) -> None:
         at_rung = rung_round is not None and r.round == rung_round
-        rung = (lambda ckpt: _write_rung_outputs(cfg, ckpt, config, device)) if at_rung else None
+        writes = at_rung and config["rung_predictions_uri"] is not None  # replicate 0 only
+        rung = (lambda ckpt: _write_rung_outputs(cfg, ckpt, config, device)) if writes else None
         _report_round(r, rank, rung)
         if at_rung:
             _wait_at_rung(config["vote_actor"], candidate_id)
@@ -285,9 +286,10 @@ def _loop_config(spec: SearchSpec, trial: dict[str, Any]) -> dict[str, Any]:
     cid, rep = trial["candidate_id"], trial["replicate"]
     ray_cfg = base.ray
     stop = base.selection.early_stop
-    # Early stopping's rung outputs: replicate 0 only (the one that votes).
-    rung = stop.after_round if stop is not None and rep == 0 else None
-    needs_evidence = rung is not None and bool(rule_needs(parse_rule(base.selection.rule)) - {"labels"})
+    # Every replicate waits at early stopping's rung; replicate 0 (the one that votes) leaves outputs.
+    rung = stop.after_round if stop is not None else None
+    outputs = rung is not None and rep == 0
+    needs_evidence = outputs and bool(rule_needs(parse_rule(base.selection.rule)) - {"labels"})
     return {
         "cfg": cfg.model_dump(mode="json"),
         "candidate_id": cid,
@@ -306,7 +308,7 @@ def _loop_config(spec: SearchSpec, trial: dict[str, Any]) -> dict[str, Any]:
         "torch_threads": spec.resources.torch_threads,
         "rung_round": rung,
         "vote_actor": vote_actor_name(base.experiment),
-        "rung_predictions_uri": spec.paths.rung_predictions(cid, rung) if rung is not None else None,
+        "rung_predictions_uri": spec.paths.rung_predictions(cid, rung) if outputs else None,
         "rung_evidence_uri": spec.paths.rung_evidence(cid, rung) if needs_evidence else None,
     }
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -89,3 +92,42 @@ def test_stopped_candidates_trained_one_round_and_survivors_resumed_at_round_two
         # the rung, which is not paused: the decision comes while it waits.
         assert starts[cid] in ([0, 1], [0]), (cid, starts)
     assert len(resumed) >= len(IDS - stopped) - 1
+
+
+def test_resumed_job_keeps_the_decision(ray_head: RayHead, tmp_path: Path) -> None:
+    """The driver dies right after the cut; --resume trains no stopped candidate again."""
+    ids = {"default", "alpha=0.3", "alpha=0.7"}
+    # keep 0.3 of 3: one place, and the default: one or two candidates stopped.
+    config = write_config(tmp_path / "tiny.yaml", **{"selection.early_stop": {"after_round": 1, "keep": 0.3}})
+    storage, marker = tmp_path / "results", tmp_path / "marker"
+    faults = {"marker_dir": str(marker)}
+    decision_file = storage / "tiny" / "early_stop.json"
+    driver = ray_head.start_select(config, storage, faults=faults, log=tmp_path / "first.log")
+    deadline = time.monotonic() + 600
+    try:
+        while not decision_file.exists():
+            assert driver.poll() is None, (tmp_path / "first.log").read_text()[-4000:]
+            assert time.monotonic() < deadline, "no early-stopping decision in time"
+            time.sleep(0.5)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver dies just after the decision
+        driver.wait(timeout=30)
+    decided = decision_file.read_text()
+    stopped = set(json.loads(decided)["stopped"])
+    assert stopped and "default" not in stopped
+
+    proc = ray_head.run_select(config, storage, "--resume", faults=faults, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    assert decision_file.read_text() == decided  # the decision stands
+    starts: dict[str, list[int]] = {}
+    for s in records(marker, "starts"):
+        starts.setdefault(s["candidate_id"], []).append(s["resumed_round"])
+    for cid in stopped:
+        assert starts[cid] == [0], (cid, starts)  # never trained again
+    table = pd.read_parquet(storage / "tiny" / "candidates.parquet").set_index("candidate_id")
+    assert set(table.index[table["status"] == "stopped"]) == stopped
+    assert (table.loc[sorted(ids - stopped), "status"] == "done").all()
+    choice = json.loads((storage / "tiny" / "choice.json").read_text())
+    assert choice["candidate_id"] in ids - stopped and choice["early_stop"]["stopped"] == sorted(
+        stopped, key=json.loads(decided)["stopped"].index
+    )
