@@ -27,6 +27,7 @@ __all__ = [
     "HPLAConfig",
     "LossConfig",
     "SelfTrainConfig",
+    "EarlyStopConfig",
     "SelectionConfig",
     "RayConfig",
     "HIASTConfig",
@@ -201,6 +202,16 @@ TUNABLE_PARAMETERS: dict[str, tuple[str, str]] = {
 DEFAULT_RULE = "f_miou"
 
 
+class EarlyStopConfig(_Strict):
+    """Label-free early stopping: after round ``after_round`` every candidate predicts the subset,
+    the selection rule ranks them within each sweep, and the bottom of each sweep stops there
+    (only ``keep`` of each sweep goes on; the default always does). Checked against
+    ``selftrain.rounds`` by HIASTConfig."""
+
+    after_round: int = Field(1, ge=1)
+    keep: float = Field(0.5, gt=0, le=1)
+
+
 class SelectionConfig(_Strict):
     mode: Literal["sweep", "grid"] = "sweep"
     # Candidate values per parameter; the run's own value is the default every sweep contains.
@@ -215,6 +226,8 @@ class SelectionConfig(_Strict):
     # checks live in selection.rules (hiast does not import selection); the job refuses a rule
     # the config cannot feed before Ray starts.
     rule: str | dict[str, Any] = DEFAULT_RULE
+    # None: every candidate trains every round (the default).
+    early_stop: EarlyStopConfig | None = None
 
     @field_validator("parameters")
     @classmethod
@@ -289,6 +302,17 @@ class HIASTConfig(_Strict):
         if not v or not all(ch.isalnum() or ch in "-_." for ch in v):
             raise ValueError("experiment must be non-empty letters, digits, '-', '_' or '.'")
         return v
+
+    @model_validator(mode="after")
+    def _early_stop_before_last_round(self) -> HIASTConfig:
+        stop = self.selection.early_stop
+        if stop is not None and stop.after_round >= self.selftrain.rounds:
+            raise ValueError(
+                f"selection.early_stop.after_round must be below selftrain.rounds "
+                f"({self.selftrain.rounds}): stopping after the last round saves nothing; "
+                f"got {stop.after_round}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _selection_values_valid(self) -> HIASTConfig:

@@ -193,6 +193,15 @@ class ConsoleProgress(ray.tune.Callback):
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         self._finished += 1
         took = time.monotonic() - self._started.get(trial.trial_id, time.monotonic())
+        if not trial.last_result.get("finished"):  # cut by label-free early stopping
+            log.info(
+                "%s: stopped early after round %s (%d of %d ended)",
+                self._name(trial),
+                trial.last_result.get("round", "?"),
+                self._finished,
+                self.total_trials,
+            )
+            return
         log.info(
             "%s: finished in %.0f s (%d of %d finished)",
             self._name(trial),

@@ -37,6 +37,7 @@ from hiast.config import ConfigError, HIASTConfig, load_config, packaged_configs
 from hiast.data import DatasetError, build_dataset
 from ray_jobs import console
 from ray_jobs.cluster import node_resources, ray_cluster
+from ray_jobs.early_stop import RungScheduler
 from ray_jobs.mlflow_results import INSTALL_HINT, log_final_results, mlflow_callback, mlflow_installed
 from ray_jobs.resources import ResourceError, TrialResources, plan_resources
 from ray_jobs.storage import (
@@ -54,7 +55,7 @@ from ray_jobs.tune_grid import make_tuner, trial_specs
 from ray_jobs.vote_actor import ProvisionalVote, VoteActor, vote_actor_name
 from selection.candidates import Candidate, build_candidates
 from selection.errors import SelectionError
-from selection.rules import check_rule
+from selection.rules import check_rule, rule_needs
 from selection.subset import load_subset, save_subset, select_subset
 
 __all__ = ["main", "run", "preflight", "check_experiment", "JobError"]
@@ -82,13 +83,19 @@ def preflight(cfg: HIASTConfig, *, check_data: bool = False) -> tuple[list[Candi
         candidates = build_candidates(cfg.parameters(), cfg.selection.parameters, cfg.selection.mode)
         # An unknown rule, or one the config cannot feed (seed agreement without replicates, ATC
         # without a source-val split), would only fail at the vote, after every training.
-        check_rule(
+        rule = check_rule(
             cfg.selection.rule,
             replicates=cfg.selection.replicates,
             has_source_val=cfg.data.source_val is not None,
         )
     except SelectionError as e:
         raise ConfigError(str(e)) from None
+    if cfg.selection.early_stop is not None and "replicates" in rule_needs(rule):
+        # Only replicate 0 predicts at the rung.
+        raise ConfigError(
+            f"selection.early_stop: the rule {rule.text!r} reads seed agreement, which the rung (one "
+            "replicate's outputs) cannot give; use another selection.rule or drop selection.early_stop"
+        )
     for c in candidates:  # every candidate must itself be a valid config (ranges, integer k)
         cfg.with_parameters(c.params)
     for name in ("model.pretrained_backbone", "warmup.checkpoint"):
@@ -194,13 +201,53 @@ def run_warmups(cfg: HIASTConfig, paths: ExperimentPaths, plan: TrialResources) 
         log.info("%d warm-up(s) done in %.1fs", len(refs), time.perf_counter() - start)
 
 
+def _rung_fields(paths: ExperimentPaths) -> tuple[set[str], dict[str, dict[str, Any]]]:
+    """(stopped candidates, candidate -> its rung columns) from early_stop.json (empty without one)."""
+    if not exists(paths.early_stop):
+        return set(), {}
+    doc = json.loads(read_bytes(paths.early_stop))
+    fields = {
+        cid: {
+            "rung_score": _nan(r["score"]),
+            "rung_rank": r["rank"],
+            "rung_f_miou": _nan(r["f_miou"]),
+            "rung_group": r["group"],
+        }
+        for cid, r in doc["candidates"].items()
+    }
+    return set(doc["stopped"]), fields
+
+
+def _nan(v: float | None) -> float:
+    return float("nan") if v is None else float(v)
+
+
 def _trial_outcomes(results: ray.tune.ResultGrid, paths: ExperimentPaths) -> list[dict[str, Any]]:
-    """Per trial: its spec, "done" or "failed" (the result record decides), metrics, error text."""
+    """Per trial: its spec, "done", "failed" (the result record decides) or "stopped" (cut by early
+    stopping, early_stop.json decides, with its rung scores), metrics, error text."""
+    stopped, rung = _rung_fields(paths)
     out = []
     for result in results:
         spec = result.config["candidate"]
         uri = paths.result(spec["candidate_id"], spec["replicate"])
         record = json.loads(read_bytes(uri)) if exists(uri) else None
+        if spec["candidate_id"] in stopped:
+            # Cut at the rung (its driver may have finished a round more before it ended: no matter).
+            out.append(
+                {
+                    **spec,
+                    "status": "stopped",
+                    "metrics": {},
+                    "prediction_uri": None,
+                    "evidence_uri": None,
+                    "error": None,
+                    "node": None,
+                    "node_name": None,
+                    **rung[spec["candidate_id"]],
+                    "trial_dir": join(paths.root, posixpath.basename(result.path.rstrip("/"))),
+                }
+            )
+            continue
         if record is None and result.error is None:
             # Neither finished nor failed: the search was stopped (Ctrl-C, SIGTERM). Voting now
             # would report live candidates as failed.
@@ -222,6 +269,7 @@ def _trial_outcomes(results: ray.tune.ResultGrid, paths: ExperimentPaths) -> lis
                 "node_name": record.get("node_name") if record is not None else None,
                 # Trial folders sit directly under the experiment; keep the URI's scheme.
                 "trial_dir": join(paths.root, posixpath.basename(result.path.rstrip("/"))),
+                **rung.get(spec["candidate_id"], {}),
             }
         )
     return out
@@ -281,6 +329,10 @@ def run(
         max_task_retries=-1,
     ).remote(cfg.model_dump(mode="json"), paths, subset, candidates)
     progress = console.ConsoleProgress(len(trials), cfg.selftrain.rounds, replicates)
+    stop = cfg.selection.early_stop
+    scheduler = None
+    if stop is not None:
+        scheduler = RungScheduler(name, paths, stop.after_round, len(trials), plan.max_concurrent_trials)
     tuner = make_tuner(
         spec,
         trials,
@@ -289,6 +341,7 @@ def run(
         resume=restore,
         trial_name_creator=console.TrialNames(replicates),
         verbose=console.tune_verbosity(verbosity),
+        scheduler=scheduler,
     )
     results = tuner.fit()
     outcomes = _trial_outcomes(results, paths)

@@ -9,6 +9,8 @@ Layout of ``<storage>/<experiment>/``::
     predictions/[rep<r>/]<candidate_id>.parquet  one candidate's label maps on the subset
     evidence/<candidate_id>.npz                  the voting replicate's evidence (selection.evidence)
     results/<candidate_id>.rep<r>.json           a finished candidate's metrics (written last)
+    rung/<round>/predictions|evidence/...        early stopping: replicate 0's outputs at the rung
+    early_stop.json                              early stopping's decision (who stopped, rung scores)
     pseudo_labels/                               round-1 pseudo-labels shared between candidates
     candidates.parquet, choice.json, dashboard.html
     audit.parquet (labels only), sweeps/<group>.parquet
@@ -173,6 +175,17 @@ class ExperimentPaths:
 
     def result(self, candidate_id: str, replicate: int) -> str:
         return join(self.root, "results", f"{candidate_id}.rep{replicate}.json")
+
+    def rung_predictions(self, candidate_id: str, round_: int) -> str:
+        """Replicate 0's label maps after round ``round_`` (label-free early stopping's rung)."""
+        return join(self.root, "rung", str(round_), "predictions", f"{candidate_id}.parquet")
+
+    def rung_evidence(self, candidate_id: str, round_: int) -> str:
+        return join(self.root, "rung", str(round_), "evidence", f"{candidate_id}.npz")
+
+    @property
+    def early_stop(self) -> str:
+        return join(self.root, "early_stop.json")
 
     @property
     def train_runs(self) -> str:

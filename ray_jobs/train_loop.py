@@ -19,6 +19,8 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,8 @@ from ray_jobs.console import train_log_level
 from ray_jobs.hooks import wrap_worker_loop
 from ray_jobs.resources import TrialResources
 from ray_jobs.storage import ExperimentPaths, exists, fetch_file, read_bytes, upload_file, write_bytes_atomic
+from ray_jobs.vote_actor import vote_actor_name
+from selection.rules import parse_rule, rule_needs
 from selection.store import PredictionWriter
 
 __all__ = [
@@ -47,6 +51,7 @@ __all__ = [
     "warmup_task",
     "replicate_seed",
     "checkpoint_round",
+    "stopped_early",
     "this_node",
 ]
 
@@ -113,8 +118,42 @@ def this_node() -> dict[str, str]:
     return {"node": node_id, "node_name": name or ray.util.get_node_ip_address()}
 
 
-def _report_round(result: pipeline.RoundResult, rank: int) -> None:
-    metrics = {"round": result.round, **result.metrics}
+def _write_rung_outputs(
+    cfg: HIASTConfig, checkpoint: Path, config: dict[str, Any], device: torch.device
+) -> None:
+    """Rank 0 of replicate 0, at early stopping's rung: the subset's label maps (and the evidence
+    file when the rule reads evidence) of this round's model, for the vote actor's cut."""
+    model = pipeline.load_model(checkpoint, device)
+    cid, ids = config["candidate_id"], config["subset_ids"]
+    if config["rung_evidence_uri"] is not None:
+        write_candidate_outputs(
+            model,
+            cfg,
+            candidate_id=cid,
+            subset_ids=ids,
+            predictions_uri=config["rung_predictions_uri"],
+            evidence_uri=config["rung_evidence_uri"],
+            device=device,
+        )
+        return
+    target = build_dataset(cfg.data.target, cfg.data, with_labels=False)
+    with PredictionWriter(config["rung_predictions_uri"], cid, cfg.data.num_classes, ids) as w:
+        for image_id, labels in pipeline.predict_labels(
+            model, target, ids, size=cfg.data.eval_size, device=device
+        ):
+            w.write(image_id, labels)
+
+
+def _report_round(
+    result: pipeline.RoundResult, rank: int, rung: Callable[[Path], None] | None = None
+) -> None:
+    metrics: dict[str, Any] = {"round": result.round, **result.metrics}
+    if rung is not None:
+        # Written before the report: the scheduler pauses the trial on this report and the vote
+        # actor reads these files.
+        if rank == 0:
+            rung(result.checkpoint)
+        metrics["rung_outputs"] = 1
     if rank == 0:
         # train_rounds writes the round checkpoint on rank 0 only; Train keeps rank 0's.
         with tempfile.TemporaryDirectory(prefix="hiast-round-") as d:
@@ -127,6 +166,19 @@ def _report_round(result: pipeline.RoundResult, rank: int) -> None:
             ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=f"round_{result.round:03d}")
     else:
         ray.train.report(metrics)
+
+
+def _wait_at_rung(vote_actor: str, candidate_id: str) -> None:
+    """Hold at early stopping's rung until the vote actor has decided.
+
+    Tune pauses the trial on the rung report, which ends this process; without the wait it would
+    train on until then (measured: a whole short round, on Ray 2.60). The last trial to reach the
+    rung is not paused: the decision comes while it waits. A cut candidate then waits for Tune to
+    stop it (the scheduler returns STOP on that same report), so it trains nothing more.
+    """
+    stopped = ray.get(ray.get_actor(vote_actor).rung_wait.remote())
+    if candidate_id in stopped:
+        threading.Event().wait()
 
 
 def _predict_and_evaluate(
@@ -178,6 +230,16 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     _cpu_settings(config["torch_threads"])
     device = _device(config["use_gpu"], config["gpu_memory_fraction"])
 
+    rung_round = config.get("rung_round")
+
+    def on_round(r: pipeline.RoundResult) -> None:
+        at_rung = rung_round is not None and r.round == rung_round
+        writes = at_rung and config["rung_predictions_uri"] is not None  # replicate 0 only
+        rung = (lambda ckpt: _write_rung_outputs(cfg, ckpt, config, device)) if writes else None
+        _report_round(r, rank, rung)
+        if at_rung:
+            _wait_at_rung(config["vote_actor"], candidate_id)
+
     with tempfile.TemporaryDirectory(prefix="hiast-cand-") as tmp:
         work = Path(tmp)
         resume_from, _ = _restore(ray.train.get_checkpoint(), work / "resume")
@@ -190,7 +252,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             seed=seed,
             resume_from=resume_from,
             pseudo_label_cache=config["pseudo_label_cache"],
-            on_round=lambda r: _report_round(r, rank),
+            on_round=on_round,
             rank=rank,
             world_size=world_size,
             wrap_model=ray.train.torch.prepare_model if world_size > 1 else None,
@@ -223,6 +285,11 @@ def _loop_config(spec: SearchSpec, trial: dict[str, Any]) -> dict[str, Any]:
     cfg = base.with_parameters(trial["params"])
     cid, rep = trial["candidate_id"], trial["replicate"]
     ray_cfg = base.ray
+    stop = base.selection.early_stop
+    # Every replicate waits at early stopping's rung; replicate 0 (the one that votes) leaves outputs.
+    rung = stop.after_round if stop is not None else None
+    outputs = rung is not None and rep == 0
+    needs_evidence = outputs and bool(rule_needs(parse_rule(base.selection.rule)) - {"labels"})
     return {
         "cfg": cfg.model_dump(mode="json"),
         "candidate_id": cid,
@@ -239,7 +306,18 @@ def _loop_config(spec: SearchSpec, trial: dict[str, Any]) -> dict[str, Any]:
         "use_gpu": spec.resources.use_gpu,
         "gpu_memory_fraction": ray_cfg.gpu_memory_fraction,
         "torch_threads": spec.resources.torch_threads,
+        "rung_round": rung,
+        "vote_actor": vote_actor_name(base.experiment),
+        "rung_predictions_uri": spec.paths.rung_predictions(cid, rung) if outputs else None,
+        "rung_evidence_uri": spec.paths.rung_evidence(cid, rung) if needs_evidence else None,
     }
+
+
+def stopped_early(paths: ExperimentPaths) -> set[str]:
+    """Candidates label-free early stopping cut (``early_stop.json``; empty before any decision)."""
+    if not exists(paths.early_stop):
+        return set()
+    return set(json.loads(read_bytes(paths.early_stop))["stopped"])
 
 
 def result_metrics(record: dict[str, Any]) -> dict[str, Any]:
@@ -253,6 +331,10 @@ def candidate_trainable(config: dict[str, Any], spec: SearchSpec) -> None:
     if exists(result_uri):
         # Finished before the job was restarted (Tune's saved state can lag by a few seconds).
         ray.tune.report(result_metrics(json.loads(read_bytes(result_uri))))
+        return
+    if trial["candidate_id"] in stopped_early(spec.paths):
+        # Cut by early stopping before the job was restarted: the decision stands.
+        ray.tune.report({"stopped_early": 1})
         return
     base = HIASTConfig.model_validate(spec.config)
     if not spec.resources.use_gpu:

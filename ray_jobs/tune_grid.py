@@ -12,6 +12,7 @@ from typing import Any
 
 import ray.tune
 from ray.tune.experiment import Trial
+from ray.tune.schedulers import TrialScheduler
 
 from ray_jobs.train_loop import SearchSpec, candidate_trainable
 from selection.candidates import Candidate
@@ -58,12 +59,14 @@ def make_tuner(
     resume: bool,
     trial_name_creator: Callable[[Trial], str] | None = None,
     verbose: int = 1,
+    scheduler: TrialScheduler | None = None,
 ) -> ray.tune.Tuner:
     """A new Tuner over ``trials``, or (``resume``) the one saved in the experiment folder.
 
     ``trial_name_creator`` names trials in Tune's logs and tables (readable candidate ids, see
     ray_jobs.console); ``verbose`` is Tune's own output level (0-2). A restored Tuner keeps the
-    ones it was saved with.
+    ones it was saved with. ``scheduler``: label-free early stopping's
+    (:class:`ray_jobs.early_stop.RungScheduler`), or None for Tune's FIFO.
     """
     if resume:
         # Finished trials stay finished; trials that were running or errored when the driver died
@@ -77,9 +80,11 @@ def make_tuner(
             max_concurrent_trials=spec.resources.max_concurrent_trials,
             trial_dirname_creator=trial_dirname,
             trial_name_creator=trial_name_creator,
+            scheduler=scheduler,
             # The drivers hold nothing between trials: reusing their processes saves a Python
-            # start-up and the Ray/torch imports per candidate.
-            reuse_actors=True,
+            # start-up and the Ray/torch imports per candidate. Not with early stopping: a paused
+            # trial's driver must end, and its Train controller and workers (which it owns) with it.
+            reuse_actors=scheduler is None,
         ),
         run_config=ray.tune.RunConfig(
             name=spec.paths.experiment,

@@ -14,7 +14,10 @@ handles one request at a time, so a late provisional vote cannot overwrite the f
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,9 +29,11 @@ from ray.tune.experiment import Trial
 from hiast.config import HIASTConfig
 from hiast.data.classes import class_names
 from ray_jobs.console import provisional_line
-from ray_jobs.storage import ExperimentPaths, exists
+from ray_jobs.storage import ExperimentPaths, exists, read_bytes, write_bytes_atomic
 from ray_jobs.tensorboard_hparams import write_hparams
 from selection.candidates import Candidate
+from selection.choice import Choice, EarlyStopRecord
+from selection.early_stop import EarlyStopDecision, rung_selection
 from selection.errors import SelectionError
 from selection.evidence import EvidenceSettings
 from selection.outcomes import Outcome, vote_outcomes
@@ -71,6 +76,7 @@ class _Vote:
         self.paths = paths
         self.subset_ids = list(subset_ids)
         self.candidates = list(candidates)
+        self._decided = threading.Event()  # early stopping's decision is written
 
     def _evidence(self, outcome: dict[str, Any]) -> str | None:
         """Replicate 0's evidence file where the record does not name it (the provisional
@@ -118,10 +124,11 @@ class _Vote:
                 log.warning("provisional vote skipped: %s", e)
                 return {}
             raise
-        choice = job.choice.as_dict()
+        final = job.choice if provisional else self._with_early_stop(job.choice)
+        choice = final.as_dict()
         if not provisional:
             write_parquet(job.table, self.paths.candidates)
-            job.choice.write(self.paths.choice)
+            final.write(self.paths.choice)
             if job.result is not None:
                 job.result.write_tables(self.paths.root)  # audit.parquet, sweeps/<group>.parquet
         write_dashboard(
@@ -138,6 +145,78 @@ class _Vote:
             self._write_hparams(job.table, outcomes)
         return choice
 
+    def _with_early_stop(self, choice: Choice) -> Choice:
+        """The choice with early stopping's record and a note on whom it stopped (when it ran)."""
+        if not exists(self.paths.early_stop):
+            return choice
+        doc = json.loads(read_bytes(self.paths.early_stop))
+        stopped = list(doc["stopped"])
+        note = (
+            f"Early stopping after round {doc['after_round']} (keep {doc['keep']:g} of each sweep) "
+            f"stopped {len(stopped)} candidate(s), left out of the vote: {', '.join(stopped) or 'none'}."
+        )
+        return dataclasses.replace(
+            choice,
+            early_stop=EarlyStopRecord(after_round=doc["after_round"], keep=doc["keep"], stopped=stopped),
+            notes=[note, *choice.notes, *doc.get("notes", [])],
+        )
+
+    def early_stop(self, at_rung: list[str]) -> dict[str, Any]:
+        """Label-free early stopping's cut over the candidates at the rung (``at_rung``: their ids).
+
+        Scores their rung outputs with the configured rule, decides (:mod:`selection.early_stop`)
+        and writes ``early_stop.json``; returns that document. Asked once per search; a decision
+        already written (a resumed job, a restarted actor) is returned as it is.
+        """
+        if exists(self.paths.early_stop):
+            return json.loads(read_bytes(self.paths.early_stop))
+        stop = self.cfg.selection.early_stop
+        if stop is None:
+            raise SelectionError("early stopping was asked for, but selection.early_stop is not set")
+        after = stop.after_round
+        predictions = {
+            cid: self.paths.rung_predictions(cid, after)
+            for cid in at_rung
+            if exists(self.paths.rung_predictions(cid, after))
+        }
+        evidence = {
+            cid: self.paths.rung_evidence(cid, after)
+            for cid in predictions
+            if exists(self.paths.rung_evidence(cid, after))
+        }
+        try:
+            decision = rung_selection(
+                self.candidates,
+                predictions,
+                self.subset_ids,
+                self.cfg.data.num_classes,
+                rule=self.cfg.selection.rule,
+                keep=stop.keep,
+                evidence_uris=evidence or None,
+                evidence_settings=EvidenceSettings() if evidence else None,
+                trim_outliers=self.cfg.selection.trim_outliers,
+            )
+        except SelectionError as e:
+            # The cut is an economy: if the rung cannot be scored, every candidate goes on (said).
+            log.warning("early stopping after round %d skipped: %s", after, e)
+            decision = EarlyStopDecision([], {}, [f"Early stopping after round {after} skipped: {e}"])
+        doc = {
+            "after_round": after,
+            "keep": stop.keep,
+            "rule": str(self.cfg.selection.rule),
+            **decision.as_dict(),
+        }
+        write_bytes_atomic(self.paths.early_stop, json.dumps(doc, indent=1).encode())
+        self._decided.set()
+        return doc
+
+    def rung_wait(self) -> list[str]:
+        """Block until early stopping has decided; the stopped candidates. (A candidate at the rung
+        waits here: it is paused, its processes ended, before it can train on in the background.)"""
+        if not exists(self.paths.early_stop):
+            self._decided.wait()
+        return list(json.loads(read_bytes(self.paths.early_stop))["stopped"])
+
     def _write_hparams(self, table: pd.DataFrame, outcomes: list[dict[str, Any]]) -> None:
         """F-mIoU exists only now: add it to every trial's TensorBoard HParams."""
         rows = table.set_index("candidate_id")
@@ -153,7 +232,12 @@ class _Vote:
                 log.warning("TensorBoard hparams for %s not written: %s", o["candidate_id"], e)
 
 
-@ray.remote(num_cpus=0)
+# Candidates waiting at early stopping's rung are served by a thread pool of their own; every
+# other request keeps the default group's one-at-a-time order.
+_RUNG_WAITERS = 256
+
+
+@ray.remote(num_cpus=0, concurrency_groups={"rung": _RUNG_WAITERS})
 class VoteActor(_Vote):
     """Holds the search's candidates and subset; votes when asked (one request at a time).
 
@@ -171,6 +255,10 @@ class VoteActor(_Vote):
 
     def finalize(self, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
         return self.vote(outcomes, provisional=False)
+
+    @ray.method(concurrency_group="rung")
+    def rung_wait(self) -> list[str]:
+        return super().rung_wait()
 
 
 class ProvisionalVote(ray.tune.Callback):
@@ -194,6 +282,8 @@ class ProvisionalVote(ray.tune.Callback):
         self.__init__(state["actor_name"], state["total_trials"])
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        if not trial.last_result.get("finished"):
+            return  # stopped early (label-free early stopping): not a finished candidate
         spec = trial.config["candidate"]
         metrics = {
             k: trial.last_result.get(k) for k in ("true_miou", "source_miou") if k in trial.last_result

@@ -13,8 +13,8 @@ sweep moved off the default (noted). Every validator's own pick is kept beside t
 dashboard) take either. In memory, undefined scores are NaN; the file writes them as null, and
 :func:`load_choice` reads null back as None.
 
-Which keys a document has (schema version 2; version 1 had all but ``rule``, ``picks`` and
-``confidence``, and :func:`load_choice` still reads it):
+Which keys a document has (schema version 3; version 2 had all but ``early_stop``, version 1
+also lacked ``rule``, ``picks`` and ``confidence``; :func:`load_choice` still reads both):
 
 * always: ``schema_version``, ``parameters``, ``candidate_id``, ``f_miou`` (the mean F-mIoU of the
   groups' picks), ``notes``;
@@ -24,7 +24,8 @@ Which keys a document has (schema version 2; version 1 had all but ``rule``, ``p
   ``description``), ``picks`` (group -> validator -> its pick, and ``rule`` -> the rule's pick),
   ``confidence`` (``level`` "high"/"low", ``reasons``, and the same per group under ``groups``);
 * written by the Ray job only (None: absent): ``unfinished`` (provisional) or ``failed`` (final),
-  ``provisional``, ``finished``, ``total``.
+  ``provisional``, ``finished``, ``total``, ``early_stop`` (label-free early stopping:
+  ``after_round``, ``keep``, ``stopped``: the candidates cut at the rung, left out of the vote).
 
 Adding a field: give it a default, list it above, bump :data:`CHOICE_SCHEMA_VERSION`, and let
 :func:`load_choice` accept the older versions it can still read (with the default, every older
@@ -61,14 +62,15 @@ __all__ = [
     "CentreBiasRecord",
     "SubsetRecord",
     "RuleRecord",
+    "EarlyStopRecord",
     "READABLE_VERSIONS",
     "load_choice",
     "choose",
     "default_parameters",
 ]
 
-CHOICE_SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+CHOICE_SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 _STRICT = ConfigDict(extra="forbid")
 _VOTE_FIELDS = (
@@ -85,7 +87,7 @@ _VOTE_FIELDS = (
     "picks",
     "confidence",
 )
-_JOB_FIELDS = ("unfinished", "failed", "provisional", "finished", "total")
+_JOB_FIELDS = ("unfinished", "failed", "provisional", "finished", "total", "early_stop")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,6 +155,17 @@ class RuleRecord:
 
 
 @dataclass(frozen=True, kw_only=True)
+class EarlyStopRecord:
+    """Label-free early stopping as configured (``selection.early_stop``) and whom it stopped."""
+
+    __pydantic_config__ = _STRICT
+
+    after_round: int
+    keep: float
+    stopped: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Choice(Mapping[str, Any]):
     """What was chosen and why (module docstring: which fields a document carries)."""
 
@@ -180,6 +193,7 @@ class Choice(Mapping[str, Any]):
     provisional: bool | None = None
     finished: int | None = None
     total: int | None = None
+    early_stop: EarlyStopRecord | None = None
 
     @classmethod
     def no_vote(cls, notes: list[str]) -> Choice:

@@ -35,7 +35,15 @@ from selection.result import SelectionResult
 from selection.rules import PAPER_RULE
 from selection.run import ChunkMap, run_selection
 
-__all__ = ["Outcome", "JobVote", "voting_candidates", "vote_outcomes", "RECORD_FIELDS", "METRIC_COLUMNS"]
+__all__ = [
+    "Outcome",
+    "JobVote",
+    "voting_candidates",
+    "vote_outcomes",
+    "RECORD_FIELDS",
+    "METRIC_COLUMNS",
+    "STOPPED",
+]
 
 # Fields of an outcome record that are not passed through as columns: they are the outcome's own
 # fields, or describe the candidate (its row has them already) or the trial's folder.
@@ -43,13 +51,15 @@ RECORD_FIELDS = frozenset(
     {"candidate_id", "replicate", "status", "metrics", "error", "prediction_uri", "evidence_uri"}
     | {"params", "sweeps", "digest", "seed", "trial_dir"}
 )
+# The status of a candidate cut by label-free early stopping (it votes no more; selection.early_stop).
+STOPPED = "stopped"
 # Metric -> column stem of its per-replicate column; these are written even where not measured.
 METRIC_COLUMNS = {"true_miou": "true_miou", "source_miou": "source_val_miou"}
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """One trial of the search: a candidate's replicate, ``done`` or ``failed``."""
+    """One trial of the search: a candidate's replicate, ``done``, ``failed`` or ``stopped`` (early)."""
 
     candidate_id: str
     replicate: int
@@ -251,7 +261,9 @@ def _row(
             "f_miou": float("nan"),
         }
     done = [o for o in mine if o.done]
-    if len(done) == replicates:
+    if any(o.status == STOPPED for o in mine):
+        row["status"] = STOPPED
+    elif len(done) == replicates:
         row["status"] = "done"
     else:  # while the search runs, unfinished is not failed
         row["status"] = "pending" if provisional else "partial" if done else "failed"
@@ -299,7 +311,12 @@ def _job_choice(
     outcomes: Sequence[Outcome],
     provisional: bool,
 ) -> Choice:
-    unfinished = [c.id for c in candidates if not any(o.candidate_id == c.id and o.done for o in outcomes)]
+    stopped = {o.candidate_id for o in outcomes if o.status == STOPPED}
+    unfinished = [
+        c.id
+        for c in candidates
+        if c.id not in stopped and not any(o.candidate_id == c.id and o.done for o in outcomes)
+    ]
     if result is not None:
         notes = list(notes) + list(result.notes)
         choice = result.choice
@@ -314,7 +331,7 @@ def _job_choice(
         unfinished=unfinished if provisional else None,
         failed=None if provisional else unfinished,
         provisional=provisional,
-        finished=len(candidates) - len(unfinished),
+        finished=len(candidates) - len(unfinished) - len(stopped),
         total=len(candidates),
     )
 

@@ -43,7 +43,7 @@ __all__ = [
 
 REQUIRED_COLUMNS = ("candidate_id", "sweep", "sweeps", "f_miou")
 # The job's statuses; a table without the column (selection.run) holds only voted candidates.
-STATUSES = ("done", "pending", "partial", "failed")
+STATUSES = ("done", "pending", "partial", "failed", "stopped")  # stopped: cut by early stopping
 # Keys of a choice that holds a vote (selection.run.score_from_accumulators).
 CHOICE_KEYS = (
     "mode",

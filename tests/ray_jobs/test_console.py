@@ -99,9 +99,18 @@ def test_trials_are_named_by_their_parameters() -> None:
     assert pickle.loads(pickle.dumps(console.TrialNames(2)))(_trial("default")) == "default [rep 0]"
 
 
+def test_a_trial_cut_by_early_stopping_is_said_stopped(caplog: pytest.LogCaptureFixture) -> None:
+    progress = console.ConsoleProgress(total_trials=3, rounds=2, replicates=1)
+    with caplog.at_level(logging.INFO, logger="ray_jobs"):
+        progress.on_trial_complete(0, [], _trial("alpha=0.1", last_result={"round": 1, "rung_outputs": 1}))
+    assert [r.getMessage() for r in caplog.records] == [
+        "alpha=0.1: stopped early after round 1 (1 of 3 ended)"
+    ]
+
+
 def test_progress_lines(caplog: pytest.LogCaptureFixture, tmp_path) -> None:
     progress = console.ConsoleProgress(total_trials=3, rounds=2, replicates=1)
-    t = _trial("alpha=0.3")
+    t = _trial("alpha=0.3", last_result={"finished": 1})
     with caplog.at_level(logging.INFO, logger="ray_jobs"):
         progress.on_trial_start(0, [], t)
         progress.on_trial_result(0, [], t, {"round": 1})
@@ -122,7 +131,7 @@ def test_progress_lines(caplog: pytest.LogCaptureFixture, tmp_path) -> None:
     restored = pickle.loads(pickle.dumps(progress))
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="ray_jobs"):
-        restored.on_trial_complete(0, [], _trial("default"))
+        restored.on_trial_complete(0, [], _trial("default", last_result={"finished": 1}))
     assert caplog.records[0].getMessage().endswith("(1 of 3 finished)")
 
 

@@ -23,7 +23,7 @@ from selection import (
     load_choice,
     run_selection,
 )
-from selection.choice import SweepChoice
+from selection.choice import EarlyStopRecord, SweepChoice
 
 DEFAULTS = {"alpha": 0.5, "gamma": 8.0, "k": 3}
 C = SWEEP_CLASSES
@@ -103,7 +103,7 @@ def test_choice_json_has_the_old_keys_plus_a_schema_version_and_reads_back(tmp_p
     res.choice.write(uri)
     doc = json.loads(uri.read_text())
     assert list(doc) == ["schema_version", *VOTE_KEYS, *V2_KEYS]
-    assert doc["schema_version"] == CHOICE_SCHEMA_VERSION == 2
+    assert doc["schema_version"] == CHOICE_SCHEMA_VERSION == 3
     assert doc["rule"] == {
         "config": {"rank_average": ["f_miou", "f_miou_lno"]},
         "text": "rank_average(f_miou, f_miou_lno)",
@@ -133,7 +133,7 @@ def test_choice_json_has_the_old_keys_plus_a_schema_version_and_reads_back(tmp_p
 def test_a_choice_without_a_vote_keeps_only_its_keys():
     c = Choice.no_vote(["too few"])
     assert c.as_dict() == {
-        "schema_version": 2, "parameters": {}, "candidate_id": None, "f_miou": None, "notes": ["too few"],
+        "schema_version": 3, "parameters": {}, "candidate_id": None, "f_miou": None, "notes": ["too few"],
     }  # fmt: skip
     job = dataclasses.replace(c, failed=[], provisional=False, finished=1, total=3)
     assert list(job.as_dict())[-4:] == ["failed", "provisional", "finished", "total"]
@@ -154,7 +154,7 @@ def test_nan_scores_are_written_as_null_and_read_back_as_none(tmp_path):
         ("{not json", r"c\.json is unreadable"),
         ("[1, 2]", "expected a JSON object, got list"),
         ('{"parameters": {}, "candidate_id": null, "f_miou": null, "notes": []}', "schema_version is None"),
-        ('{"schema_version": 3, "parameters": {}}', "schema_version is 3, this version reads 1, 2"),
+        ('{"schema_version": 4, "parameters": {}}', "schema_version is 4, this version reads 1, 2, 3"),
         (
             '{"schema_version": 1, "parameters": {"a": "x"}, "candidate_id": null, "f_miou": null}',
             r"parameters\.a:",
@@ -186,3 +186,15 @@ def test_a_version_1_document_still_reads(tmp_path):
     old = load_choice(tmp_path / "old.json")
     assert old.schema_version == 1 and old.rule is None and old.picks == {} and old.confidence is None
     assert old.per_sweep["alpha"].candidate_id == doc["per_sweep"]["alpha"]["candidate_id"]
+
+
+def test_early_stopping_record_round_trips(tmp_path):
+    c = dataclasses.replace(
+        Choice.no_vote(["x"]),
+        failed=[],
+        early_stop=EarlyStopRecord(after_round=1, keep=0.5, stopped=["alpha=0.1"]),
+    )
+    assert c["early_stop"] == {"after_round": 1, "keep": 0.5, "stopped": ["alpha=0.1"]}
+    c.write(tmp_path / "choice.json")
+    assert load_choice(tmp_path / "choice.json") == c
+    assert "early_stop" not in Choice.no_vote(["x"])  # absent when early stopping did not run
