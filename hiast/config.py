@@ -69,6 +69,9 @@ class SynthscapeSpec(_Strict):
         description="share of the target palette in target class colours (the systematic part of "
         "the gap); None: min(1, 0.45 shift)",
     )
+    lookalike: float = Field(
+        0.0, ge=0.0, le=1.0, description="share of the road's colour in target sidewalks (look-alike classes)"
+    )
     cache: bool = Field(
         False,
         description="keep each generated split in a node-local cache (the system temp folder, or "
@@ -85,7 +88,7 @@ class SynthscapeSpec(_Strict):
     def generator_options(self, domain: str) -> dict[str, float | None]:
         """The generator knobs of one domain, as ``SynthscapeDataset`` keyword arguments."""
         rate = self.hard_class_rate * (self.target_hard_class_rate if domain == "target" else 1.0)
-        return {"hard_class_rate": rate, "palette": self.palette}
+        return {"hard_class_rate": rate, "palette": self.palette, "lookalike": self.lookalike}
 
 
 class DatasetSpec(_Strict):

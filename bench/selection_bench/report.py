@@ -81,6 +81,8 @@ def summarise_regime(name: str, cands: list[FinishedCandidate], warmups: dict[in
     seeds = sorted({c.seed for c in cands} | set(warmups))
     sweep_cands = [c for c in cands if not c.broken]
     params = list(dict.fromkeys(p for c in sweep_cands for p in c.sweeps))
+    # A sweep holding only the default (a pilot that trained other sweeps) has no curve.
+    members = {p: [c for c in sweep_cands if p in c.sweeps] for p in params}
     per_id: dict[str, list[FinishedCandidate]] = {}
     for c in cands:
         per_id.setdefault(c.id, []).append(c)
@@ -105,7 +107,9 @@ def summarise_regime(name: str, cands: list[FinishedCandidate], warmups: dict[in
             }
             for i, cs in per_id.items()
         },
-        "sweeps": {p: summarise_sweep(p, [c for c in sweep_cands if p in c.sweeps], seeds) for p in params},
+        "sweeps": {
+            p: summarise_sweep(p, members[p], seeds) for p in params if len({c.id for c in members[p]}) > 1
+        },
     }
     if sweep_ids:
         means = [truth[i]["mean"] for i in sweep_ids]

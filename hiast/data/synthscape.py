@@ -24,6 +24,9 @@ Knobs beyond ``shift`` (their defaults draw exactly the images drawn before they
   classes take colours close to another class's source colour, so a source model is confidently
   wrong on them); texture, illumination, blur and noise, which still follow ``shift``, are the
   *nuisance* part (a source model becomes unsure, rarely confidently wrong).
+- ``lookalike``: target only, in [0, 1]: how far the target's sidewalks take the road's colour
+  (pavements laid in the same asphalt as the road, no painted kerb). At 1 only the slab texture
+  and the layout tell them apart: a source model confidently calls much of the sidewalk road.
 """
 
 from __future__ import annotations
@@ -197,11 +200,13 @@ def render_scene(
     domain: str,
     shift: float,
     palette: float | None = None,
+    lookalike: float = 0.0,
 ) -> np.ndarray:
     """Colour a label map as the source renderer or the target camera would see it.
 
     ``palette`` (target only): the share of the target palette in the class colours, in [0, 1];
-    None follows ``shift``.
+    None follows ``shift``. ``lookalike`` (target only): the share of the road's colour in the
+    sidewalk's.
     """
     h, w = label.shape
     img = np.zeros((h, w, 3), np.float32)
@@ -211,8 +216,14 @@ def render_scene(
         mix = min(1.0, 0.45 * shift)
     else:
         mix = float(palette)
+    bases = {
+        cls: (1 - mix) * np.array(_SOURCE_RGB[cls], np.float32) + mix * np.array(_TARGET_RGB[cls])
+        for cls in SYNTHSCAPE_CLASSES
+    }
+    if domain == "target" and lookalike > 0:
+        bases[SIDEWALK] = (1 - lookalike) * bases[SIDEWALK] + lookalike * bases[ROAD]
     for cls in SYNTHSCAPE_CLASSES:
-        base = (1 - mix) * np.array(_SOURCE_RGB[cls], np.float32) + mix * np.array(_TARGET_RGB[cls])
+        base = bases[cls]
         for i in np.unique(inst[label == cls]):
             m = (inst == i) & (label == cls)
             img[m] = np.clip(base + rng.normal(0, 12, 3), 0, 255)
@@ -254,6 +265,7 @@ class SynthscapeDataset(SegDataset):
             (>= 0; 1 draws the default scenes).
         palette: target only: the share of the target palette in the class colours (0..1);
             None follows ``shift``.
+        lookalike: target only: the share of the road's colour in the sidewalk's (0..1).
         cache_dir: if given, the whole split is drawn once and kept there (two ``.npy`` files
             under a key of the parameters and this generator's source), and read back by any
             later process. Drawing a 520-image benchmark costs ~1.7 s of CPU, which every Ray
@@ -274,6 +286,7 @@ class SynthscapeDataset(SegDataset):
         *,
         hard_class_rate: float = 1.0,
         palette: float | None = None,
+        lookalike: float = 0.0,
     ) -> None:
         if domain not in _DOMAIN_IDS:
             raise ValueError(f"synthscape domain must be 'source' or 'target', got {domain!r}")
@@ -286,7 +299,9 @@ class SynthscapeDataset(SegDataset):
         if palette is not None and not 0.0 <= palette <= 1.0:
             raise ValueError(f"synthscape palette must be in [0, 1] or None, got {palette!r}")
         self.domain, self.split, self.shift, self.seed = domain, split, shift, seed
-        self.hard_class_rate, self.palette = float(hard_class_rate), palette
+        if not 0.0 <= lookalike <= 1.0:
+            raise ValueError(f"synthscape lookalike must be in [0, 1], got {lookalike!r}")
+        self.hard_class_rate, self.palette, self.lookalike = float(hard_class_rate), palette, float(lookalike)
         self.image_size = tuple(image_size)
         self.has_labels = True
         self.name = f"synthscape-{domain}-{split}"
@@ -299,7 +314,8 @@ class SynthscapeDataset(SegDataset):
     def _draw(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng([self.seed, _DOMAIN_IDS[self.domain], _SPLIT_IDS[self.split], i])
         label, inst = _layout(rng, *self.image_size, self.hard_class_rate)
-        return render_scene(label, inst, rng, self.domain, self.shift, self.palette), label
+        image = render_scene(label, inst, rng, self.domain, self.shift, self.palette, self.lookalike)
+        return image, label
 
     def load(self, i: int) -> Sample:
         if i not in self._cache:
@@ -312,7 +328,7 @@ class SynthscapeDataset(SegDataset):
 
     def cache_key(self) -> str:
         params = [self.domain, self.split, len(self.ids), list(self.image_size), self.shift, self.seed]
-        params += [self.hard_class_rate, self.palette]
+        params += [self.hard_class_rate, self.palette, self.lookalike]
         digest = hashlib.sha256(json.dumps(params).encode()).hexdigest()[:16]
         return f"{self.domain}-{self.split}-{len(self.ids)}-{digest}-{_GENERATOR_DIGEST}"
 

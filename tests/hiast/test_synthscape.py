@@ -14,6 +14,8 @@ from hiast.data.synthscape import (
     _TARGET_RGB,
     PERSON,
     POLE,
+    ROAD,
+    SIDEWALK,
     SIGN,
     SYNTHSCAPE_CLASSES,
     SynthscapeDataset,
@@ -323,6 +325,25 @@ def test_palette_separates_the_systematic_colour_change_from_the_camera() -> Non
         np.testing.assert_array_equal(x.image, y.image)
 
 
+def test_lookalike_gives_target_sidewalks_the_road_colour() -> None:
+    plain = _samples("target", 30, shift=0.0)
+    alike = _samples("target", 30, shift=0.0, lookalike=1.0)
+    half = _samples("target", 30, shift=0.0, lookalike=0.5)
+    road, side = _class_mean_rgb(plain, ROAD), _class_mean_rgb(plain, SIDEWALK)
+    assert np.abs(road - side).max() > 50  # distinct without the knob
+    # At 1 the sidewalk is drawn with the road's colour (instance jitter of sd 12 only); at 0.5 halfway.
+    assert np.abs(_class_mean_rgb(alike, SIDEWALK) - road).max() < 8
+    assert np.abs(_class_mean_rgb(half, SIDEWALK) - (road + side) / 2).max() < 8
+    # Only the sidewalk moves, only in the target, and the layout stays.
+    for c in SYNTHSCAPE_CLASSES:
+        if c != SIDEWALK:
+            assert np.abs(_class_mean_rgb(alike, c) - _class_mean_rgb(plain, c)).max() < 1e-9, c
+    for x, y in zip(plain, alike, strict=True):
+        np.testing.assert_array_equal(x.label, y.label)
+    for x, y in zip(_samples("source", 5, lookalike=1.0), _samples("source", 5), strict=True):
+        np.testing.assert_array_equal(x.image, y.image)
+
+
 def test_knobs_are_validated_and_keyed_in_the_cache() -> None:
     with pytest.raises(ConfigError, match="data.synthscape.palette"):
         load_config(None, {"data.synthscape.palette": 1.5})
@@ -334,6 +355,10 @@ def test_knobs_are_validated_and_keyed_in_the_cache() -> None:
         SynthscapeDataset("target", "train", 1, palette=2.0)
     keys = {
         SynthscapeDataset("target", "train", 3, SIZE, **kw).cache_key()
-        for kw in ({}, {"hard_class_rate": 0.5}, {"palette": 0.2})
+        for kw in ({}, {"hard_class_rate": 0.5}, {"palette": 0.2}, {"lookalike": 0.5})
     }
-    assert len(keys) == 3
+    assert len(keys) == 4
+    with pytest.raises(ConfigError, match="data.synthscape.lookalike"):
+        load_config(None, {"data.synthscape.lookalike": 2})
+    with pytest.raises(ValueError, match="lookalike"):
+        SynthscapeDataset("target", "train", 1, lookalike=-0.1)
