@@ -149,7 +149,12 @@ def candidate_config(cfg: HIASTConfig, spec: CandidateSpec, seed: int) -> HIASTC
 
 
 def config_digest(cfg: HIASTConfig) -> str:
-    return hashlib.sha256(json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+    """What training depends on: the config without ``experiment`` and ``selection`` (the grid and
+    the subset), so adding grid values to a regime keeps the candidates already trained."""
+    raw = cfg.model_dump(mode="json")
+    raw.pop("experiment")
+    raw.pop("selection")
+    return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def seed_dir(work: Path, regime: str, seed: int) -> Path:

@@ -113,12 +113,18 @@ def run_candidate_job(
     spec = CandidateSpec(**{**spec_json, "sweeps": tuple(spec_json["sweeps"])})
     sdir = seed_dir(Path(work), regime, seed)
     cand = sdir / "cand" / spec.slug
+    cfg = candidate_config(HIASTConfig.model_validate(cfg_json), spec, seed)
     if (cand / "result.json").is_file():
-        return read_json(cand / "result.json")
+        rec = read_json(cand / "result.json")
+        if rec["config_digest"] != config_digest(cfg):
+            raise ValueError(
+                f"{cand / 'result.json'}: trained with another config than candidate {spec.id} of "
+                f"regime {regime!r} has now; delete {cand} to train it again"
+            )
+        return rec
     warm = warmup_result(Path(work), regime, seed)
     if warm is None:
         raise RuntimeError(f"{sdir}: no finished warm-up for candidate {spec.id}")
-    cfg = candidate_config(HIASTConfig.model_validate(cfg_json), spec, seed)
     rounds = cfg.selftrain.rounds
     done, last = _last_round(cand)
     prev = read_json(cand / "progress.json") if (cand / "progress.json").is_file() else {}
@@ -181,7 +187,8 @@ def run_candidate_job(
 
 
 def check_regime_folder(work: Path, regime: Regime) -> None:
-    """Refuse to mix results of two different configs under one regime name."""
+    """Refuse to mix results of two different training configs under one regime name (the grid
+    may change: each candidate's record is checked against its own config when reused)."""
     path = work / regime.name / "regime.json"
     digest = config_digest(regime.config)
     if path.is_file():
@@ -192,7 +199,6 @@ def check_regime_folder(work: Path, regime: Regime) -> None:
                 f"{regime.name!r} (digest {old.get('digest')} != {digest} of {regime.path}); "
                 "use another --work folder or delete this regime's folder"
             )
-        return
     write_json(
         path,
         {
