@@ -149,11 +149,12 @@ def candidate_config(cfg: HIASTConfig, spec: CandidateSpec, seed: int) -> HIASTC
 
 
 def config_digest(cfg: HIASTConfig) -> str:
-    """What training depends on: the config without ``experiment`` and ``selection`` (the grid and
+    """What training depends on: the config without ``experiment``, ``ray`` and ``selection`` (the grid and
     the subset), so adding grid values to a regime keeps the candidates already trained."""
     raw = cfg.model_dump(mode="json")
     raw.pop("experiment")
     raw.pop("selection")
+    raw.pop("ray")
     return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:16]
 
 
