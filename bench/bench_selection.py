@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from selection_bench.checks import check_requirements, requirements_markdown  # noqa: E402
 from selection_bench.layout import finished_candidates, load_regime, read_json, write_json  # noqa: E402
 from selection_bench.report import markdown, plot, summarise  # noqa: E402
 from selection_bench.train import train_all  # noqa: E402
@@ -62,10 +63,11 @@ def write_report(work: Path, prefix: Path, *, with_plot: bool, timing: dict | No
         timing["candidates"] = len(cpu)
         timing["mean CPU s per candidate (training)"] = round(float(sum(cpu) / len(cpu)), 1)
         timing["CPU h of candidate training"] = round(sum(cpu) / 3600, 2)
-    out = {"summary": summary, "timing": timing, "work": str(work)}
+    req = check_requirements(summary)
+    out = {"summary": summary, "requirements": req, "timing": timing, "work": str(work)}
     write_json(prefix.with_suffix(".json"), out)
     md = prefix.with_suffix(".md")
-    md.write_text(markdown(summary, notes, timing))
+    md.write_text(markdown(summary, notes, timing, requirements_markdown(req)))
     if with_plot and cands:
         plot(summary, prefix.with_suffix(".png"))
     return out

@@ -111,6 +111,13 @@ def summarise_regime(name: str, cands: list[FinishedCandidate], warmups: dict[in
             p: summarise_sweep(p, members[p], seeds) for p in params if len({c.id for c in members[p]}) > 1
         },
     }
+    if "default" in per_id and all("rounds" in c.record for c in per_id["default"]):
+        # Whether the rounds are long enough to matter: the default's truth after each round.
+        n_rounds = min(len(c.record["rounds"]) for c in per_id["default"])
+        out["default_per_round"] = [
+            _stats([c.record["rounds"][k]["eval"]["target_val_miou"] for c in per_id["default"]])
+            for k in range(n_rounds)
+        ]
     if sweep_ids:
         means = [truth[i]["mean"] for i in sweep_ids]
         out["spread"] = float(max(means) - min(means))
@@ -141,8 +148,10 @@ def _fmt(s: dict[str, float] | None) -> str:
     return f"{s['mean']:.1f} ({s['min']:.1f}–{s['max']:.1f})" if s["n"] > 1 else f"{s['mean']:.1f}"
 
 
-def markdown(summary: dict[str, Any], notes: dict[str, str], timing: dict[str, Any]) -> str:
-    """The results as markdown: an overview table, then one section per regime."""
+def markdown(
+    summary: dict[str, Any], notes: dict[str, str], timing: dict[str, Any], checks: list[str] | None = None
+) -> str:
+    """The results as markdown: an overview table, the requirement checks, one section per regime."""
     lines = [
         "# Selection benchmark: true-mIoU landscapes per regime",
         "",
@@ -175,6 +184,8 @@ def markdown(summary: dict[str, Any], notes: dict[str, str], timing: dict[str, A
         )
     if timing:
         lines += ["", "Timing: " + ", ".join(f"{k} {v}" for k, v in timing.items()) + "."]
+    if checks:
+        lines += ["", *checks]
     for name, r in summary.items():
         lines += ["", f"## {name}", ""]
         if notes.get(name):
@@ -182,6 +193,9 @@ def markdown(summary: dict[str, Any], notes: dict[str, str], timing: dict[str, A
         lines.append(
             f"Warm-up: {_fmt(r['warmup'])}; source-val {_fmt(r['warmup_source_val'])}. Seeds: {r['seeds']}."
         )
+        if r.get("default_per_round"):
+            rounds = " → ".join(_fmt(x) for x in r["default_per_round"])
+            lines += ["", f"Default candidate's truth after each round: {rounds}."]
         lines += [
             "",
             "| parameter | value: mean truth (seed min–max) | optimum | "
@@ -233,8 +247,10 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     for row, name in zip(axes, names, strict=True):
         r = summary[name]
         warm = r["warmup"]
-        lows = [c["truth"]["min"] for c in r["candidates"].values()] + ([warm["min"]] if warm else [])
-        highs = [c["truth"]["max"] for c in r["candidates"].values()] + ([warm["max"]] if warm else [])
+        # The sweep panels share one scale; broken candidates (often far below) get their own panel.
+        swept = [c for c in r["candidates"].values() if not c["broken"]]
+        lows = [c["truth"]["min"] for c in swept] + ([warm["min"]] if warm else [])
+        highs = [c["truth"]["max"] for c in swept] + ([warm["max"]] if warm else [])
         ylim = (min(lows) - 1, max(highs) + 1)
         for ax, p in zip(row[:4], params, strict=True):
             sw = r["sweeps"].get(p)

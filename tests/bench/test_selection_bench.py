@@ -92,7 +92,11 @@ def _cand(cid: str, seed: int, truth: float, param: str = "alpha", value: float 
 
 
 def _sweep(table: dict[float, list[float]]) -> list[FinishedCandidate]:
-    return [_cand(f"alpha={v}", s, t, value=v) for v, truths in table.items() for s, t in enumerate(truths)]
+    return [
+        _cand("default" if v == 0.5 else f"alpha={v}", s, t, value=v)
+        for v, truths in table.items()
+        for s, t in enumerate(truths)
+    ]
 
 
 def test_a_paired_optimum_stands_clear_through_large_seed_offsets() -> None:
@@ -114,7 +118,7 @@ def test_an_optimum_one_seed_disagrees_with_or_ties_is_not_clear() -> None:
     disagree = _sweep({0.1: [0.40, 0.40, 0.44], 0.5: [0.42, 0.42, 0.41], 0.9: [0.41, 0.41, 0.40]})
     sw = summarise_sweep("alpha", disagree, [0, 1, 2])
     assert sw["optimum"]["value"] == 0.5 and sw["clear"] is False
-    assert sw["best_per_seed"] == {0: "alpha=0.5", 1: "alpha=0.5", 2: "alpha=0.1"}
+    assert sw["best_per_seed"] == {0: "default", 1: "default", 2: "alpha=0.1"}
     tie = _sweep({0.1: [0.40, 0.41, 0.40], 0.9: [0.40, 0.40, 0.39]})
     sw = summarise_sweep("alpha", tie, [0, 1, 2])
     assert sw["optimum"]["value"] == 0.1 and sw["optimum"]["position"] == "low end" and sw["clear"] is False
@@ -131,7 +135,7 @@ def test_regime_summary_excludes_broken_candidates_from_spread_and_best() -> Non
         1: {"target_val_miou": 0.42, "source_val_miou": 0.6},
     }
     r = summarise_regime("r", cands, warm)
-    assert r["best"]["id"] == "alpha=0.5"
+    assert r["best"]["id"] == "default" and r["default_minus_warmup"] == pytest.approx(5.0)
     assert r["spread"] == pytest.approx(5.0)
     assert r["best_minus_warmup"] == pytest.approx(5.0)
     assert r["broken_minus_warmup"]["broken:x"] == pytest.approx(-31.0)
@@ -190,3 +194,21 @@ def test_candidate_job_resumes_after_its_last_round_and_lists_as_finished(tmp_pa
         finished_candidates(work)
     rec = json.loads((cand / "result.json").read_text())
     assert rec["warmup_target_val_miou"] == warm["target_val_miou"] and len(rec["rounds"]) == 2
+
+
+def test_requirement_checks_read_the_summary() -> None:
+    from selection_bench.checks import check_requirements
+
+    warm = {s: {"target_val_miou": 0.40, "source_val_miou": 0.6} for s in (0, 1)}
+    helps = _sweep({0.1: [0.41, 0.42], 0.5: [0.43, 0.44], 0.9: [0.46, 0.47]})
+    hurts = _sweep({0.1: [0.30, 0.31], 0.5: [0.38, 0.39], 0.9: [0.39, 0.35]})
+    summary = {"up": summarise_regime("up", helps, warm), "down": summarise_regime("down", hurts, warm)}
+    req = check_requirements(summary)
+    up, down = req["regimes"]["up"], req["regimes"]["down"]
+    assert (up["effect"], down["effect"]) == ("helps", "hurts")
+    assert up["gain_ok"] is True and down["gain_ok"] is None  # the gain is required where it helps
+    assert up["spread_ok"] is True and down["spread_ok"] is True
+    assert up["alpha_optimum"]["position"] == "high end" and up["alpha_optimum"]["clear"] is True
+    assert down["alpha_optimum"]["position"] == "interior" and down["alpha_optimum"]["clear"] is False
+    assert req["alpha_positions"] == [1, 2] and req["alpha_positions_clear"] == [2]
+    assert req["high_end_optimum_clear"] and req["interior_optimum"] and not req["interior_optimum_clear"]
