@@ -14,7 +14,8 @@ Work folder (default ``bench/work/selection/``, not in git)::
     <work>/<regime>/seed<s>/cand/<slug>/round<R>.pt   the candidate's final checkpoint
     <work>/<regime>/seed<s>/cand/<slug>/result.json   written last, atomically: the candidate is done
 
-The scoring stage lists what is done with :func:`finished_candidates`; each
+The scoring stage lists what is done with :func:`finished_candidates` (and the regime's grid with
+:func:`regime_config`); each
 :class:`FinishedCandidate` has its checkpoint (``hiast.pipeline.load_model`` reads it: the EMA
 teacher, the model HIAST uses), its config (:meth:`FinishedCandidate.config`, to rebuild the
 target and source-val datasets), its parameters, sweep membership, ``broken`` flag and truth.
@@ -45,6 +46,7 @@ __all__ = [
     "load_regime",
     "read_json",
     "regime_candidates",
+    "regime_config",
     "seed_dir",
     "warmup_result",
     "write_json",
@@ -172,6 +174,12 @@ def read_json(path: Path) -> dict[str, Any]:
         return json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: unreadable benchmark record ({e})") from None
+
+
+def regime_config(work: str | Path, regime: str) -> HIASTConfig:
+    """The regime's config as last trained under ``work`` (its grid: ``selection.parameters``;
+    the subset size and seed the scorer should use: ``selection.subset_size``/``subset_seed``)."""
+    return HIASTConfig.model_validate(read_json(Path(work) / regime / "regime.json")["config"])
 
 
 def warmup_result(work: Path, regime: str, seed: int) -> dict[str, Any] | None:

@@ -118,6 +118,21 @@ def summarise_regime(name: str, cands: list[FinishedCandidate], warmups: dict[in
             _stats([c.record["rounds"][k]["eval"]["target_val_miou"] for c in per_id["default"]])
             for k in range(n_rounds)
         ]
+    if "alpha" in out["sweeps"] and all("rounds" in c.record for c in members["alpha"]):
+        # The α landscape after each round: where its optimum sits depends on how long one trains.
+        pts = out["sweeps"]["alpha"]["points"]
+        n_rounds = min(len(c.record["rounds"]) for c in members["alpha"])
+        out["alpha_per_round"] = [
+            [
+                float(
+                    np.mean(
+                        [100 * c.record["rounds"][k]["eval"]["target_val_miou"] for c in per_id[pt["id"]]]
+                    )
+                )
+                for pt in pts
+            ]
+            for k in range(n_rounds)
+        ]
     if sweep_ids:
         means = [truth[i]["mean"] for i in sweep_ids]
         out["spread"] = float(max(means) - min(means))
@@ -196,6 +211,11 @@ def markdown(
         if r.get("default_per_round"):
             rounds = " → ".join(_fmt(x) for x in r["default_per_round"])
             lines += ["", f"Default candidate's truth after each round: {rounds}."]
+        if r.get("alpha_per_round"):
+            values = " / ".join(f"{pt['value']:g}" for pt in r["sweeps"]["alpha"]["points"])
+            lines += ["", f"α curve (mean truth at α = {values}) after each round:", ""]
+            for k, curve in enumerate(r["alpha_per_round"], 1):
+                lines.append(f"- round {k}: " + " / ".join(f"{v:.1f}" for v in curve))
         lines += [
             "",
             "| parameter | value: mean truth (seed min–max) | optimum | "

@@ -19,9 +19,14 @@ from selection_bench.layout import (  # noqa: E402
     finished_candidates,
     load_regime,
     regime_candidates,
+    regime_config,
 )
 from selection_bench.report import summarise_regime, summarise_sweep  # noqa: E402
-from selection_bench.train import run_candidate_job, run_warmup_job  # noqa: E402
+from selection_bench.train import (  # noqa: E402
+    check_regime_folder,
+    run_candidate_job,
+    run_warmup_job,
+)
 
 from hiast.config import ConfigError, load_config  # noqa: E402
 
@@ -192,6 +197,8 @@ def test_candidate_job_resumes_after_its_last_round_and_lists_as_finished(tmp_pa
     (cand / "round2.pt").unlink()
     with pytest.raises(ValueError, match="round2.pt is missing"):
         finished_candidates(work)
+    check_regime_folder(work, regime)
+    assert regime_config(work, "tiny").selection.parameters == {"alpha": [0.1, 0.5]}
     rec = json.loads((cand / "result.json").read_text())
     assert rec["warmup_target_val_miou"] == warm["target_val_miou"] and len(rec["rounds"]) == 2
 
