@@ -7,12 +7,19 @@ Stages (a later ``score`` stage computes evidence and validators from what ``tra
   true target-val and source-val mIoU recorded; final checkpoint kept per candidate. Resumable:
   finished jobs are skipped, a candidate continues after its last round. Writes the report
   after every finished job (JSON and markdown) and the plot at the end.
+* ``score``: for every finished candidate the job's own outputs (subset label maps, evidence with
+  the MixVal and source-val passes; written once next to the checkpoint), then the job's selection
+  sequence per regime and seed with every validator and the benchmarked rules, and the rule x
+  regime table (``selection_bench.rules_table``). ``--rescore`` is the same stage: it reuses the
+  stored outputs and retrains nothing.
 * ``report``: the JSON, markdown table and PNG plot from what is on disk.
 
     nice -n 10 python bench/bench_selection.py train [--regimes ...] [--seeds 1 2 3] [--workers 2]
+    python bench/bench_selection.py score        # or: --rescore
     python bench/bench_selection.py report
 
-Outputs: ``bench/results/selection_landscapes.{json,md,png}``; checkpoints under
+Outputs: ``bench/results/selection_landscapes.{json,md,png}``,
+``bench/results/selection_rules.{json,md}``; checkpoints under
 ``bench/work/selection/`` (see ``selection_bench.layout`` for the layout, and
 ``selection_bench.layout.finished_candidates`` to list them).
 """
@@ -33,6 +40,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from selection_bench.checks import check_requirements, requirements_markdown  # noqa: E402
 from selection_bench.layout import finished_candidates, load_regime, read_json, write_json  # noqa: E402
 from selection_bench.report import markdown, plot, summarise  # noqa: E402
+from selection_bench.rules_table import choose_default, rules_markdown, rules_table  # noqa: E402
+from selection_bench.score import score_all  # noqa: E402
 from selection_bench.train import train_all  # noqa: E402
 
 DEFAULT_REGIMES = sorted(str(p) for p in (ROOT / "bench" / "regimes").glob("*.yaml"))
@@ -73,9 +82,32 @@ def write_report(work: Path, prefix: Path, *, with_plot: bool, timing: dict | No
     return out
 
 
+def write_rules(scores: list[dict], prefix: Path) -> dict:
+    """The rule x regime table (JSON and markdown) and the default rule it chooses."""
+    if not scores:
+        raise SystemExit("nothing to score: no finished candidates under --work")
+    table = rules_table(scores)
+    # The default config runs one replicate: seed agreement (3 trainings per candidate) cannot be it.
+    feasible = {lab for lab in table[next(iter(table))] if "seed_agreement" not in lab}
+    verdict = choose_default(table, feasible)
+    seeds = sorted({(s["regime"], s["seed"]) for s in scores})
+    write_json(prefix.with_suffix(".json"), {"table": table, "verdict": verdict, "scored": seeds})
+    prefix.with_suffix(".md").write_text(
+        "# Selection benchmark: rules x regimes\n\n"
+        + rules_markdown(table, verdict)
+        + f"\nLowest mean regret among rules the default config can run: **{verdict['default']}** "
+        + f"({verdict['mean_regret'][verdict['default']]:.2f}); meets the target "
+        + "(regret <= 1.0 in every regime, below centre and random, no broken pick): "
+        + ("yes" if verdict["meets_target"][verdict["default"]] else "no")
+        + ".\n"
+    )
+    return verdict
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("stage", choices=["train", "report"])
+    ap.add_argument("stage", nargs="?", choices=["train", "score", "report"])
+    ap.add_argument("--rescore", action="store_true", help="the score stage (stored outputs, no training)")
     ap.add_argument("--regimes", nargs="+", default=DEFAULT_REGIMES, help="regime config files")
     # Seed 0 ran the pilots the regimes were chosen on; the benchmark's seeds exclude it, so the
     # landscapes it reports are not the ones the regimes were picked for.
@@ -92,7 +124,18 @@ def main() -> None:
     ap.add_argument("--sweeps", nargs="+", default=None, help="train only these sweeps (pilots)")
     ap.add_argument("--no-broken", action="store_true", help="leave out the broken candidates (pilots)")
     args = ap.parse_args()
+    if args.rescore:
+        args.stage = args.stage or "score"
+        if args.stage != "score":
+            ap.error("--rescore is the score stage")
+    if args.stage is None:
+        ap.error("a stage is required: train, score or report (or --rescore)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.stage == "score":
+        names = [Path(p).stem for p in args.regimes]
+        write_rules(score_all(args.work, names, args.seeds), args.out.with_name("selection_rules"))
+        print(args.out.with_name("selection_rules.md").read_text())
+        return
     if args.stage == "report":
         write_report(args.work, args.out, with_plot=True)
         print(args.out.with_suffix(".md").read_text())
