@@ -16,12 +16,14 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 
+from hiast.config import HIASTConfig
 from selection.candidates import Candidate
 from selection.rules import parse_rule
 from selection.run import run_selection
@@ -31,7 +33,15 @@ from selection_bench.layout import FinishedCandidate, finished_candidates, read_
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BENCH_RULES", "write_outputs", "score_seed", "score_all"]
+__all__ = [
+    "BENCH_RULES",
+    "rule_tables",
+    "score_all",
+    "score_seed",
+    "seed_candidates",
+    "subset_of",
+    "write_outputs",
+]
 
 # The rules the benchmark compares, fixed before any benchmark seed was scored: every validator
 # alone (VALIDATORS), plus combinations from the literature's own suggestions (agreement with the
@@ -50,25 +60,33 @@ PREDICTIONS = "predictions.parquet"
 EVIDENCE = "evidence.npz"
 
 
-def _subset(cfg) -> list[str]:
+def subset_of(cfg: HIASTConfig) -> list[str]:
+    """The job's subset for this config (its target-train ids, size and seed)."""
     from hiast.data import build_dataset
 
     ids = build_dataset(cfg.data.target, cfg.data, with_labels=False).ids
     return select_subset(ids, cfg.selection.subset_size, cfg.selection.subset_seed)
 
 
-def write_outputs(fc: FinishedCandidate, subset: Sequence[str]) -> tuple[Path, Path]:
-    """The candidate's predictions and evidence files (written once, next to its checkpoint)."""
+def write_outputs(
+    fc: FinishedCandidate, subset: Sequence[str], at_round: int | None = None
+) -> tuple[Path, Path]:
+    """The candidate's predictions and evidence files (written once, next to its checkpoint): of its
+    final model, or (``at_round``) of its model after that round (the early-stopping rung)."""
     from hiast.pipeline import load_model
     from ray_jobs.candidate_outputs import write_candidate_outputs
 
     d = fc.checkpoint.parent
-    pred, ev = d / PREDICTIONS, d / EVIDENCE
+    checkpoint, prefix = (
+        (fc.checkpoint, "") if at_round is None else (d / f"round{at_round}.pt", f"round{at_round}_")
+    )
+    pred, ev = d / (prefix + PREDICTIONS), d / (prefix + EVIDENCE)
     if not (pred.is_file() and ev.is_file()):
+        if not checkpoint.is_file():
+            raise FileNotFoundError(f"{checkpoint}: no such checkpoint (trained before it was kept?)")
         start = time.process_time()
-        model = load_model(fc.checkpoint)
         write_candidate_outputs(
-            model,
+            load_model(checkpoint),
             fc.config(),
             candidate_id=fc.id,
             subset_ids=list(subset),
@@ -76,8 +94,38 @@ def write_outputs(fc: FinishedCandidate, subset: Sequence[str]) -> tuple[Path, P
             evidence_uri=str(ev),
         )
         cpu = time.process_time() - start
-        log.info("%s seed %d %s: outputs in %.1f CPU s", fc.regime, fc.seed, fc.id, cpu)
+        log.info("%s seed %d %s%s: outputs in %.1f CPU s", fc.regime, fc.seed, prefix, fc.id, cpu)
     return pred, ev
+
+
+def rule_tables(validators: Mapping[str, pd.DataFrame], rules: Mapping[str, Any]) -> dict[str, Any]:
+    """Per vote group: its candidates and, per rule, the pick and the scores (JSON-able)."""
+    groups = {}
+    for group, table in validators.items():
+        out = {}
+        for label, rule in rules.items():
+            r = parse_rule(rule)
+            if not r.requires <= set(table.columns):
+                continue
+            scores = r.scores(table)
+            out[label] = {
+                "pick": r.pick(table, prefer="default"),
+                "scores": {k: (None if not math.isfinite(v) else float(v)) for k, v in scores.items()},
+            }
+        groups[group] = {"candidates": list(table.index), "rules": out}
+    return groups
+
+
+def seed_candidates(work: Path, regime: str, seed: int) -> tuple[list[FinishedCandidate], list[Candidate]]:
+    """One regime and seed's finished candidates, and the same as selection candidates."""
+    mine = finished_candidates(work, regime, seed)
+    if not mine:
+        raise ValueError(f"{work}/{regime}/seed{seed}: no finished candidates")
+    default = next(c for c in mine if c.id == "default")
+    # Sweeps with at least two finished points (a pilot may have trained one sweep only).
+    named = {s for c in mine for s in c.sweeps}
+    sweep_names = sorted(g for g in named if sum(g in c.sweeps for c in mine) >= 2)
+    return mine, [_candidate(fc, default.params, sweep_names) for fc in mine]
 
 
 def _candidate(fc: FinishedCandidate, default_params: dict[str, float], sweep_names: list[str]) -> Candidate:
@@ -90,24 +138,18 @@ def _candidate(fc: FinishedCandidate, default_params: dict[str, float], sweep_na
 
 def score_seed(work: Path, regime: str, seed: int, seeds: Sequence[int]) -> dict[str, Any]:
     """Every validator and benchmarked rule on one regime and seed; written to ``scores.json``."""
-    mine = finished_candidates(work, regime, seed)
-    if not mine:
-        raise ValueError(f"{work}/{regime}/seed{seed}: no finished candidates")
+    mine, cands = seed_candidates(work, regime, seed)
     cfg = mine[0].config()
-    subset = _subset(cfg)
+    subset = subset_of(cfg)
     default = next(c for c in mine if c.id == "default")
-    # Sweeps with at least two finished points (a pilot may have trained one sweep only).
-    named = {s for c in mine for s in c.sweeps}
-    sweep_names = sorted(g for g in named if sum(g in c.sweeps for c in mine) >= 2)
     others = {s: {c.id: c for c in finished_candidates(work, regime, s)} for s in seeds if s != seed}
-    cands, uris, evidence, truth = [], {}, {}, {}
+    uris, evidence, truth = {}, {}, {}
     for fc in mine:
         pred, ev = write_outputs(fc, subset)
         reps = [str(pred)]
         for s in sorted(others):
             if fc.id in others[s]:
                 reps.append(str(write_outputs(others[s][fc.id], subset)[0]))
-        cands.append(_candidate(fc, default.params, sweep_names))
         uris[fc.id], evidence[fc.id], truth[fc.id] = reps, str(ev), 100 * fc.truth
     full = all(len(u) == len(seeds) for u in uris.values())
     result = run_selection(
@@ -118,19 +160,6 @@ def score_seed(work: Path, regime: str, seed: int, seeds: Sequence[int]) -> dict
         evidence_uris=evidence,
         true_miou=truth,
     )
-    groups = {}
-    for group, table in result.validators.items():
-        rules = {}
-        for label, rule in BENCH_RULES.items():
-            r = parse_rule(rule)
-            if not r.requires <= set(table.columns):
-                continue
-            scores = r.scores(table)
-            rules[label] = {
-                "pick": r.pick(table, prefer="default"),
-                "scores": {k: (None if not math.isfinite(v) else float(v)) for k, v in scores.items()},
-            }
-        groups[group] = {"candidates": list(table.index), "rules": rules}
     out = {
         "regime": regime,
         "seed": seed,
@@ -139,7 +168,7 @@ def score_seed(work: Path, regime: str, seed: int, seeds: Sequence[int]) -> dict
         "truth": truth,
         "broken": [c.id for c in mine if c.broken],
         "warmup_truth": 100 * default.warmup_truth,
-        "groups": groups,
+        "groups": rule_tables(result.validators, BENCH_RULES),
     }
     write_json(work / regime / f"seed{seed}" / "scores.json", out)
     return out
