@@ -12,6 +12,9 @@ Stages (a later ``score`` stage computes evidence and validators from what ``tra
   sequence per regime and seed with every validator and the benchmarked rules, and the rule x
   regime table (``selection_bench.rules_table``). ``--rescore`` is the same stage: it reuses the
   stored outputs and retrains nothing.
+* ``early-stop``: ``selection.early_stop`` replayed on the trained candidates (their round-1
+  checkpoints, the job's own rung decision, the rule's pick among the survivors): candidate-rounds
+  saved against regret (``selection_bench.early_stop``). Needs the score stage's results.
 * ``report``: the JSON, markdown table and PNG plot from what is on disk.
 
     nice -n 10 python bench/bench_selection.py train [--regimes ...] [--seeds 1 2 3] [--workers 2]
@@ -115,7 +118,11 @@ def write_rules(scores: list[dict], prefix: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("stage", nargs="?", choices=["train", "score", "report"])
+    ap.add_argument("stage", nargs="?", choices=["train", "score", "early-stop", "report"])
+    ap.add_argument("--rule", default=None, help="early-stop: the rule (default: the score stage's default)")
+    ap.add_argument(
+        "--keep", type=float, default=0.5, help="early-stop: share of each sweep kept at the rung"
+    )
     ap.add_argument("--rescore", action="store_true", help="the score stage (stored outputs, no training)")
     ap.add_argument("--regimes", nargs="+", default=DEFAULT_REGIMES, help="regime config files")
     # Seed 0 ran the pilots the regimes were chosen on; the benchmark's seeds exclude it, so the
@@ -140,6 +147,17 @@ def main() -> None:
     if args.stage is None:
         ap.error("a stage is required: train, score or report (or --rescore)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.stage == "early-stop":
+        from selection_bench.early_stop import run_early_stop
+        from selection_bench.score import read_scores
+
+        rules = read_json(args.out.with_name("selection_rules.json"))
+        rule = args.rule or rules["verdict"]["default"]
+        names = [Path(p).stem for p in args.regimes]
+        prefix = args.out.with_name("selection_early_stop")
+        run_early_stop(args.work, names, args.seeds, read_scores(args.work), rule, args.keep, prefix)
+        print(prefix.with_suffix(".md").read_text())
+        return
     if args.stage == "score":
         names = [Path(p).stem for p in args.regimes]
         write_rules(score_all(args.work, names, args.seeds), args.out.with_name("selection_rules"))
