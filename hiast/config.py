@@ -63,6 +63,25 @@ class SynthscapeSpec(_Strict):
     n_target_val: int = Field(60, ge=1)
     shift: float = Field(1.0, ge=0.0, le=2.0, description="size of the source->target camera gap")
     seed: int = 0
+    hard_class_rate: float = Field(
+        1.0, ge=0.0, le=4.0, description="scales how many poles (with signs) and people a scene holds"
+    )
+    target_hard_class_rate: float = Field(
+        1.0,
+        ge=0.0,
+        le=4.0,
+        description="extra factor on hard_class_rate in the target domain only (a label shift)",
+    )
+    palette: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="share of the target palette in target class colours (the systematic part of "
+        "the gap); None: min(1, 0.45 shift)",
+    )
+    lookalike: float = Field(
+        0.0, ge=0.0, le=1.0, description="share of the road's colour in target sidewalks (look-alike classes)"
+    )
     cache: bool = Field(
         False,
         description="keep each generated split in a node-local cache (the system temp folder, or "
@@ -75,6 +94,11 @@ class SynthscapeSpec(_Strict):
         if v[0] < 16 or v[1] < 16 or v[0] % 8 or v[1] % 8:
             raise ValueError("image_size must be (H, W), each >= 16 and a multiple of 8")
         return v
+
+    def generator_options(self, domain: str) -> dict[str, float | None]:
+        """The generator knobs of one domain, as ``SynthscapeDataset`` keyword arguments."""
+        rate = self.hard_class_rate * (self.target_hard_class_rate if domain == "target" else 1.0)
+        return {"hard_class_rate": rate, "palette": self.palette, "lookalike": self.lookalike}
 
 
 class DatasetSpec(_Strict):

@@ -48,6 +48,7 @@ def build_dataset(spec: DatasetSpec, data: DataConfig, *, with_labels: bool = Tr
             s.shift,
             s.seed,
             cache_dir=cache_dir() if s.cache else None,
+            **s.generator_options(spec.domain),
         )
         return ds if with_labels else WithoutLabels(ds)
     from hiast.data import real

@@ -12,6 +12,21 @@ the same distribution in both domains; only the *camera* differs:
 Labels are Cityscapes trainIds; the nine classes drawn are road, sidewalk, building, pole, sign,
 vegetation, sky, person and car. Pole, sign and person are small and rare: the hard classes.
 Target labels exist but are hidden from training (``WithoutLabels``) and only measure true mIoU.
+
+Knobs beyond ``shift`` (their defaults draw exactly the images drawn before they existed):
+
+- ``hard_class_rate``: scales the expected number of poles (with their signs) and people per
+  scene, i.e. how rare the hard classes are (class imbalance). Set per domain, it is a label
+  shift between the two cities (fewer pedestrians and poles in one of them).
+- ``palette``: how far the target's class colours move towards the target palette, in [0, 1],
+  apart from the rest of the camera gap. By default it follows ``shift`` (``min(1, 0.45 shift)``).
+  The palette change is the *systematic* part of the gap (paint and materials differ: some target
+  classes take colours close to another class's source colour, so a source model is confidently
+  wrong on them); texture, illumination, blur and noise, which still follow ``shift``, are the
+  *nuisance* part (a source model becomes unsure, rarely confidently wrong).
+- ``lookalike``: target only, in [0, 1]: how far the target's sidewalks take the road's colour
+  (pavements laid in the same asphalt as the road, no painted kerb). At 1 only the slab texture
+  and the layout tell them apart: a source model confidently calls much of the sidewalk road.
 """
 
 from __future__ import annotations
@@ -66,7 +81,21 @@ _DOMAIN_IDS = {"source": 0, "target": 1}
 _SPLIT_IDS = {"train": 0, "val": 1}
 
 
-def _layout(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+def _count(rng: np.random.Generator, low: int, high: int, rate: float) -> int:
+    """How many objects of a kind a scene gets: uniform in [low, high), its mean scaled by ``rate``.
+
+    At rate 1 this is exactly the one draw the generator always made, so default scenes do not
+    change; otherwise a Poisson count with the scaled mean (0 allowed: a scene without any).
+    """
+    n = int(rng.integers(low, high))
+    if rate == 1.0:
+        return n
+    return int(rng.poisson((low + high - 1) / 2 * rate))
+
+
+def _layout(
+    rng: np.random.Generator, h: int, w: int, hard_class_rate: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw a scene's label map and an instance map (each drawn object gets its own id)."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     label = np.full((h, w), SKY, np.uint8)
@@ -106,7 +135,7 @@ def _layout(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.nd
 
     # Poles with signs, on the sidewalk edges (thin: hard). Sizes are floored so that a model
     # with output stride 8 can still resolve them at 64x128.
-    for _ in range(rng.integers(1, 4)):
+    for _ in range(_count(rng, 1, 4, hard_class_rate)):
         side = rng.choice([-1.0, 1.0])
         base = rng.uniform(horizon + 0.15 * (h - horizon), h - 2)
         px = ground_x(rng.uniform(0.1, 0.35), side, base)
@@ -128,7 +157,7 @@ def _layout(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.nd
         cabin = (np.abs(xx - cx) < cw / 3) & (yy > base - ch) & (yy <= base - ch * 0.6)
         paint(body | cabin, CAR)
     # People on the sidewalks (small: hard).
-    for _ in range(rng.integers(1, 5)):
+    for _ in range(_count(rng, 1, 5, hard_class_rate)):
         side = rng.choice([-1.0, 1.0])
         base = rng.uniform(horizon + 0.1 * (h - horizon), h)
         d = (base - horizon) / (h - horizon)
@@ -165,14 +194,36 @@ def _texture(rng: np.random.Generator, label: np.ndarray, h: int, w: int) -> np.
 
 
 def render_scene(
-    label: np.ndarray, inst: np.ndarray, rng: np.random.Generator, domain: str, shift: float
+    label: np.ndarray,
+    inst: np.ndarray,
+    rng: np.random.Generator,
+    domain: str,
+    shift: float,
+    palette: float | None = None,
+    lookalike: float = 0.0,
 ) -> np.ndarray:
-    """Colour a label map as the source renderer or the target camera would see it."""
+    """Colour a label map as the source renderer or the target camera would see it.
+
+    ``palette`` (target only): the share of the target palette in the class colours, in [0, 1];
+    None follows ``shift``. ``lookalike`` (target only): the share of the road's colour in the
+    sidewalk's.
+    """
     h, w = label.shape
     img = np.zeros((h, w, 3), np.float32)
-    mix = min(1.0, 0.45 * shift) if domain == "target" else 0.0
+    if domain != "target":
+        mix = 0.0
+    elif palette is None:
+        mix = min(1.0, 0.45 * shift)
+    else:
+        mix = float(palette)
+    bases = {
+        cls: (1 - mix) * np.array(_SOURCE_RGB[cls], np.float32) + mix * np.array(_TARGET_RGB[cls])
+        for cls in SYNTHSCAPE_CLASSES
+    }
+    if domain == "target" and lookalike > 0:
+        bases[SIDEWALK] = (1 - lookalike) * bases[SIDEWALK] + lookalike * bases[ROAD]
     for cls in SYNTHSCAPE_CLASSES:
-        base = (1 - mix) * np.array(_SOURCE_RGB[cls], np.float32) + mix * np.array(_TARGET_RGB[cls])
+        base = bases[cls]
         for i in np.unique(inst[label == cls]):
             m = (inst == i) & (label == cls)
             img[m] = np.clip(base + rng.normal(0, 12, 3), 0, 255)
@@ -210,6 +261,11 @@ class SynthscapeDataset(SegDataset):
         image_size: (H, W).
         shift: size of the camera gap of the target domain (0..2).
         seed: the benchmark's seed; the same seed always gives the same images.
+        hard_class_rate: scales the expected number of poles (with signs) and people per scene
+            (>= 0; 1 draws the default scenes).
+        palette: target only: the share of the target palette in the class colours (0..1);
+            None follows ``shift``.
+        lookalike: target only: the share of the road's colour in the sidewalk's (0..1).
         cache_dir: if given, the whole split is drawn once and kept there (two ``.npy`` files
             under a key of the parameters and this generator's source), and read back by any
             later process. Drawing a 520-image benchmark costs ~1.7 s of CPU, which every Ray
@@ -227,12 +283,25 @@ class SynthscapeDataset(SegDataset):
         shift: float = 1.0,
         seed: int = 0,
         cache_dir: str | os.PathLike[str] | None = None,
+        *,
+        hard_class_rate: float = 1.0,
+        palette: float | None = None,
+        lookalike: float = 0.0,
     ) -> None:
         if domain not in _DOMAIN_IDS:
             raise ValueError(f"synthscape domain must be 'source' or 'target', got {domain!r}")
         if split not in _SPLIT_IDS:
             raise ValueError(f"synthscape split must be 'train' or 'val', got {split!r}")
+        if not (np.isfinite(hard_class_rate) and hard_class_rate >= 0):
+            raise ValueError(
+                f"synthscape hard_class_rate must be a finite number >= 0, got {hard_class_rate!r}"
+            )
+        if palette is not None and not 0.0 <= palette <= 1.0:
+            raise ValueError(f"synthscape palette must be in [0, 1] or None, got {palette!r}")
         self.domain, self.split, self.shift, self.seed = domain, split, shift, seed
+        if not 0.0 <= lookalike <= 1.0:
+            raise ValueError(f"synthscape lookalike must be in [0, 1], got {lookalike!r}")
+        self.hard_class_rate, self.palette, self.lookalike = float(hard_class_rate), palette, float(lookalike)
         self.image_size = tuple(image_size)
         self.has_labels = True
         self.name = f"synthscape-{domain}-{split}"
@@ -244,8 +313,9 @@ class SynthscapeDataset(SegDataset):
 
     def _draw(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng([self.seed, _DOMAIN_IDS[self.domain], _SPLIT_IDS[self.split], i])
-        label, inst = _layout(rng, *self.image_size)
-        return render_scene(label, inst, rng, self.domain, self.shift), label
+        label, inst = _layout(rng, *self.image_size, self.hard_class_rate)
+        image = render_scene(label, inst, rng, self.domain, self.shift, self.palette, self.lookalike)
+        return image, label
 
     def load(self, i: int) -> Sample:
         if i not in self._cache:
@@ -258,6 +328,7 @@ class SynthscapeDataset(SegDataset):
 
     def cache_key(self) -> str:
         params = [self.domain, self.split, len(self.ids), list(self.image_size), self.shift, self.seed]
+        params += [self.hard_class_rate, self.palette, self.lookalike]
         digest = hashlib.sha256(json.dumps(params).encode()).hexdigest()[:16]
         return f"{self.domain}-{self.split}-{len(self.ids)}-{digest}-{_GENERATOR_DIGEST}"
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hiast.config import load_config
+from hiast.config import ConfigError, load_config
 from hiast.data import build_dataset
 from hiast.data.synthscape import (
     _SOURCE_RGB,
+    _TARGET_RGB,
     PERSON,
     POLE,
+    ROAD,
+    SIDEWALK,
     SIGN,
     SYNTHSCAPE_CLASSES,
     SynthscapeDataset,
@@ -19,8 +22,10 @@ from hiast.data.synthscape import (
 SIZE = (64, 128)
 
 
-def _samples(domain: str, n: int, *, shift: float = 1.0, seed: int = 0, split: str = "train") -> list:
-    ds = SynthscapeDataset(domain, split, n, SIZE, shift, seed)
+def _samples(
+    domain: str, n: int, *, shift: float = 1.0, seed: int = 0, split: str = "train", **knobs
+) -> list:
+    ds = SynthscapeDataset(domain, split, n, SIZE, shift, seed, **knobs)
     return [ds[i] for i in range(n)]
 
 
@@ -221,3 +226,127 @@ def test_build_dataset_uses_the_cache_only_when_asked(tmp_path, monkeypatch) -> 
     cfg = load_config(None, {**small, "data.synthscape.cache": True})
     ds = build_dataset(cfg.data.target, cfg.data, with_labels=False)
     assert len(list((tmp_path / "c").iterdir())) == 1 and ds[0].label is None
+
+
+# ---------------------------------------------------------------- generator knobs
+HARD = [POLE, SIGN, PERSON]
+
+
+def _hard_freq(samples: list) -> float:
+    return float(_class_freq(samples)[HARD].sum())
+
+
+@pytest.mark.parametrize("domain", ["source", "target"])
+def test_default_knobs_draw_the_default_scenes(domain: str) -> None:
+    plain = _samples(domain, 8, seed=2)
+    explicit = _samples(domain, 8, seed=2, hard_class_rate=1.0, palette=None)
+    for x, y in zip(plain, explicit, strict=True):
+        np.testing.assert_array_equal(x.image, y.image)
+        np.testing.assert_array_equal(x.label, y.label)
+
+
+@pytest.mark.parametrize("domain", ["source", "target"])
+def test_hard_class_rate_scales_the_hard_classes_only(domain: str) -> None:
+    base = _samples(domain, 80)
+    rare = _samples(domain, 80, hard_class_rate=0.25)
+    many = _samples(domain, 80, hard_class_rate=2.0)
+    none = _samples(domain, 20, hard_class_rate=0.0)
+    f_base, f_rare, f_many = _hard_freq(base), _hard_freq(rare), _hard_freq(many)
+    # Expected counts scale by the rate; pixel shares follow (objects also occlude each other).
+    assert f_rare < 0.45 * f_base, (f_rare, f_base)
+    assert f_many > 1.5 * f_base, (f_many, f_base)
+    assert _hard_freq(none) == 0.0
+    # Rare, not gone: a few images still hold each hard class.
+    for cls in HARD:
+        assert sum(bool((s.label == cls).any()) for s in rare) >= 3, cls
+    # The large classes keep their share (within sampling noise).
+    large = [c for c in SYNTHSCAPE_CLASSES if c not in HARD]
+    assert np.abs(_class_freq(rare)[large] - _class_freq(base)[large]).max() < 0.04
+    # Deterministic.
+    again = _samples(domain, 80, hard_class_rate=0.25)
+    for x, y in zip(rare, again, strict=True):
+        np.testing.assert_array_equal(x.label, y.label)
+        np.testing.assert_array_equal(x.image, y.image)
+
+
+def test_target_hard_class_rate_is_a_label_shift_of_the_target_only() -> None:
+    small = {"data.synthscape.n_source_train": 40, "data.synthscape.n_target_train": 40}
+    cfg = load_config(None, {**small, "data.synthscape.target_hard_class_rate": 0.25})
+    ref = load_config(None, small)
+    src, src_ref = (build_dataset(c.data.source, c.data) for c in (cfg, ref))
+    tgt, tgt_ref = (build_dataset(c.data.target, c.data) for c in (cfg, ref))
+    for i in range(len(src)):
+        np.testing.assert_array_equal(src[i].label, src_ref[i].label)
+    f, f_ref = (_hard_freq([ds[i] for i in range(len(ds))]) for ds in (tgt, tgt_ref))
+    assert f < 0.45 * f_ref, (f, f_ref)
+    both = load_config(
+        None, {**small, "data.synthscape.hard_class_rate": 0.5, "data.synthscape.target_hard_class_rate": 0.5}
+    )
+    assert both.data.synthscape.generator_options("source")["hard_class_rate"] == 0.5
+    assert both.data.synthscape.generator_options("target")["hard_class_rate"] == 0.25
+
+
+def _palette_distance(samples: list, palette: dict) -> float:
+    gaps = [np.abs(_class_mean_rgb(samples, c) - palette[c]).mean() for c in SYNTHSCAPE_CLASSES]
+    return float(np.median(gaps))
+
+
+def test_palette_separates_the_systematic_colour_change_from_the_camera() -> None:
+    none = _samples("target", 40, shift=1.0, palette=0.0)
+    full = _samples("target", 40, shift=1.0, palette=1.0)
+    # Palette 0: class colours stay near the renderer's; palette 1: they move to the target palette.
+    src_rgb = {c: np.array(v, np.float64) for c, v in _SOURCE_RGB.items()}
+    tgt_rgb = {c: np.array(v, np.float64) for c, v in _TARGET_RGB.items()}
+    assert _palette_distance(none, src_rgb) < _palette_distance(none, tgt_rgb) - 20
+    assert _palette_distance(full, tgt_rgb) < _palette_distance(full, src_rgb) - 20
+    # The nuisance part (texture, blur, noise) follows shift, whatever the palette.
+    assert _within_region_gradient(none) > 5.0
+    assert _within_region_gradient(_samples("target", 10, shift=0.0, palette=1.0)) < 1.0
+    # Layout untouched; None means the palette share that shift implies.
+    for x, y in zip(none, full, strict=True):
+        np.testing.assert_array_equal(x.label, y.label)
+    implied = _samples("target", 5, shift=1.0, palette=0.45)
+    for x, y in zip(implied, _samples("target", 5, shift=1.0), strict=True):
+        np.testing.assert_array_equal(x.image, y.image)
+    # The source renderer has no palette to move.
+    for x, y in zip(_samples("source", 5, palette=1.0), _samples("source", 5), strict=True):
+        np.testing.assert_array_equal(x.image, y.image)
+
+
+def test_lookalike_gives_target_sidewalks_the_road_colour() -> None:
+    plain = _samples("target", 30, shift=0.0)
+    alike = _samples("target", 30, shift=0.0, lookalike=1.0)
+    half = _samples("target", 30, shift=0.0, lookalike=0.5)
+    road, side = _class_mean_rgb(plain, ROAD), _class_mean_rgb(plain, SIDEWALK)
+    assert np.abs(road - side).max() > 50  # distinct without the knob
+    # At 1 the sidewalk is drawn with the road's colour (instance jitter of sd 12 only); at 0.5 halfway.
+    assert np.abs(_class_mean_rgb(alike, SIDEWALK) - road).max() < 8
+    assert np.abs(_class_mean_rgb(half, SIDEWALK) - (road + side) / 2).max() < 8
+    # Only the sidewalk moves, only in the target, and the layout stays.
+    for c in SYNTHSCAPE_CLASSES:
+        if c != SIDEWALK:
+            assert np.abs(_class_mean_rgb(alike, c) - _class_mean_rgb(plain, c)).max() < 1e-9, c
+    for x, y in zip(plain, alike, strict=True):
+        np.testing.assert_array_equal(x.label, y.label)
+    for x, y in zip(_samples("source", 5, lookalike=1.0), _samples("source", 5), strict=True):
+        np.testing.assert_array_equal(x.image, y.image)
+
+
+def test_knobs_are_validated_and_keyed_in_the_cache() -> None:
+    with pytest.raises(ConfigError, match="data.synthscape.palette"):
+        load_config(None, {"data.synthscape.palette": 1.5})
+    with pytest.raises(ConfigError, match="data.synthscape.hard_class_rate"):
+        load_config(None, {"data.synthscape.hard_class_rate": -1})
+    with pytest.raises(ValueError, match="hard_class_rate"):
+        SynthscapeDataset("source", "train", 1, hard_class_rate=float("nan"))
+    with pytest.raises(ValueError, match="palette"):
+        SynthscapeDataset("target", "train", 1, palette=2.0)
+    keys = {
+        SynthscapeDataset("target", "train", 3, SIZE, **kw).cache_key()
+        for kw in ({}, {"hard_class_rate": 0.5}, {"palette": 0.2}, {"lookalike": 0.5})
+    }
+    assert len(keys) == 4
+    with pytest.raises(ConfigError, match="data.synthscape.lookalike"):
+        load_config(None, {"data.synthscape.lookalike": 2})
+    with pytest.raises(ValueError, match="lookalike"):
+        SynthscapeDataset("target", "train", 1, lookalike=-0.1)

@@ -1,0 +1,191 @@
+"""The selection benchmark's scoring stage: the product's outputs and selection on the trained candidates.
+
+For every finished candidate the stage writes what the job's Train worker writes
+(:func:`ray_jobs.candidate_outputs.write_candidate_outputs`: label maps of the subset, evidence
+with the MixVal and source-val passes) next to its checkpoint, once; ``--rescore`` reuses them and
+retrains nothing. Then, per regime and seed, it runs :func:`selection.run.run_selection` (the job's
+one selection sequence) over that seed's candidates, the broken ones included as ordinary voters
+of every sweep, with the other seeds' label maps as replicates (so ``seed_agreement`` is what a
+3-replicate job would compute: each replicate has its own warm-up). Every validator's and every
+benchmarked rule's table per sweep is kept in ``scores.json`` per seed; :mod:`selection_bench.rules_table`
+turns them into the rule x regime table.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from hiast.config import HIASTConfig
+from selection.candidates import Candidate
+from selection.rules import parse_rule
+from selection.run import run_selection
+from selection.subset import select_subset
+from selection.validators import VALIDATORS
+from selection_bench.layout import FinishedCandidate, finished_candidates, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "BENCH_RULES",
+    "rule_tables",
+    "score_all",
+    "score_seed",
+    "seed_candidates",
+    "subset_of",
+    "write_outputs",
+]
+
+# The rules the benchmark compares, fixed before any benchmark seed was scored: every validator
+# alone (VALIDATORS), plus combinations from the literature's own suggestions (agreement with the
+# ensemble and a source-side check), not fitted to these regimes.
+BENCH_RULES: dict[str, Any] = {
+    **{name: name for name in VALIDATORS},
+    "rank_average[ensv,mixval]": {"rank_average": ["ensv", "mixval"]},
+    "rank_average[f_miou,ensv,mixval,atc]": {"rank_average": ["f_miou", "ensv", "mixval", "atc"]},
+    "two_stage[source_val_miou 0.5 -> ensv]": {
+        "two_stage": {"drop": "source_val_miou", "fraction": 0.5, "pick": "ensv"}
+    },
+    "two_stage[f_miou 0.5 -> mixval]": {"two_stage": {"drop": "f_miou", "fraction": 0.5, "pick": "mixval"}},
+}
+
+PREDICTIONS = "predictions.parquet"
+EVIDENCE = "evidence.npz"
+
+
+def subset_of(cfg: HIASTConfig) -> list[str]:
+    """The job's subset for this config (its target-train ids, size and seed)."""
+    from hiast.data import build_dataset
+
+    ids = build_dataset(cfg.data.target, cfg.data, with_labels=False).ids
+    return select_subset(ids, cfg.selection.subset_size, cfg.selection.subset_seed)
+
+
+def write_outputs(
+    fc: FinishedCandidate, subset: Sequence[str], at_round: int | None = None
+) -> tuple[Path, Path]:
+    """The candidate's predictions and evidence files (written once, next to its checkpoint): of its
+    final model, or (``at_round``) of its model after that round (the early-stopping rung)."""
+    from hiast.pipeline import load_model
+    from ray_jobs.candidate_outputs import write_candidate_outputs
+
+    d = fc.checkpoint.parent
+    checkpoint, prefix = (
+        (fc.checkpoint, "") if at_round is None else (d / f"round{at_round}.pt", f"round{at_round}_")
+    )
+    pred, ev = d / (prefix + PREDICTIONS), d / (prefix + EVIDENCE)
+    if not (pred.is_file() and ev.is_file()):
+        if not checkpoint.is_file():
+            raise FileNotFoundError(f"{checkpoint}: no such checkpoint (trained before it was kept?)")
+        start = time.process_time()
+        write_candidate_outputs(
+            load_model(checkpoint),
+            fc.config(),
+            candidate_id=fc.id,
+            subset_ids=list(subset),
+            predictions_uri=str(pred),
+            evidence_uri=str(ev),
+        )
+        cpu = time.process_time() - start
+        log.info("%s seed %d %s%s: outputs in %.1f CPU s", fc.regime, fc.seed, prefix, fc.id, cpu)
+    return pred, ev
+
+
+def rule_tables(validators: Mapping[str, pd.DataFrame], rules: Mapping[str, Any]) -> dict[str, Any]:
+    """Per vote group: its candidates and, per rule, the pick and the scores (JSON-able)."""
+    groups = {}
+    for group, table in validators.items():
+        out = {}
+        for label, rule in rules.items():
+            r = parse_rule(rule)
+            if not r.requires <= set(table.columns):
+                continue
+            scores = r.scores(table)
+            out[label] = {
+                "pick": r.pick(table, prefer="default"),
+                "scores": {k: (None if not math.isfinite(v) else float(v)) for k, v in scores.items()},
+            }
+        groups[group] = {"candidates": list(table.index), "rules": out}
+    return groups
+
+
+def seed_candidates(work: Path, regime: str, seed: int) -> tuple[list[FinishedCandidate], list[Candidate]]:
+    """One regime and seed's finished candidates, and the same as selection candidates."""
+    mine = finished_candidates(work, regime, seed)
+    if not mine:
+        raise ValueError(f"{work}/{regime}/seed{seed}: no finished candidates")
+    default = next(c for c in mine if c.id == "default")
+    # Sweeps with at least two finished points (a pilot may have trained one sweep only).
+    named = {s for c in mine for s in c.sweeps}
+    sweep_names = sorted(g for g in named if sum(g in c.sweeps for c in mine) >= 2)
+    return mine, [_candidate(fc, default.params, sweep_names) for fc in mine]
+
+
+def _candidate(fc: FinishedCandidate, default_params: dict[str, float], sweep_names: list[str]) -> Candidate:
+    # Broken candidates take part in every sweep's vote and are ranked there like any other: the
+    # rules are never told which are broken.
+    sweeps = tuple(sweep_names) if fc.broken else tuple(s for s in fc.sweeps if s in sweep_names)
+    varied = tuple(k for k, v in fc.params.items() if float(v) != float(default_params[k]))
+    return Candidate(fc.id, dict(fc.params), sweeps, varied, fc.id == "default", fc.id)
+
+
+def score_seed(work: Path, regime: str, seed: int, seeds: Sequence[int]) -> dict[str, Any]:
+    """Every validator and benchmarked rule on one regime and seed; written to ``scores.json``."""
+    mine, cands = seed_candidates(work, regime, seed)
+    cfg = mine[0].config()
+    subset = subset_of(cfg)
+    default = next(c for c in mine if c.id == "default")
+    others = {s: {c.id: c for c in finished_candidates(work, regime, s)} for s in seeds if s != seed}
+    uris, evidence, truth = {}, {}, {}
+    for fc in mine:
+        pred, ev = write_outputs(fc, subset)
+        reps = [str(pred)]
+        for s in sorted(others):
+            if fc.id in others[s]:
+                reps.append(str(write_outputs(others[s][fc.id], subset)[0]))
+        uris[fc.id], evidence[fc.id], truth[fc.id] = reps, str(ev), 100 * fc.truth
+    full = all(len(u) == len(seeds) for u in uris.values())
+    result = run_selection(
+        cands,
+        uris if full else {k: v[0] for k, v in uris.items()},
+        subset,
+        cfg.data.num_classes,
+        evidence_uris=evidence,
+        true_miou=truth,
+    )
+    out = {
+        "regime": regime,
+        "seed": seed,
+        "replicate_seeds": [seed, *sorted(others)] if full else [seed],
+        "subset_size": len(subset),
+        "truth": truth,
+        "broken": [c.id for c in mine if c.broken],
+        "warmup_truth": 100 * default.warmup_truth,
+        "groups": rule_tables(result.validators, BENCH_RULES),
+    }
+    write_json(work / regime / f"seed{seed}" / "scores.json", out)
+    return out
+
+
+def score_all(work: Path, regimes: Sequence[str], seeds: Sequence[int]) -> list[dict[str, Any]]:
+    torch.set_num_threads(2)
+    out = []
+    for regime in regimes:
+        for seed in seeds:
+            if not (work / regime / f"seed{seed}").is_dir():
+                continue
+            start = time.perf_counter()
+            out.append(score_seed(work, regime, seed, seeds))
+            log.info("%s seed %d scored in %.0f s", regime, seed, time.perf_counter() - start)
+    return out
+
+
+def read_scores(work: Path) -> list[dict[str, Any]]:
+    return [read_json(p) for p in sorted(work.glob("*/seed*/scores.json"))]
