@@ -34,11 +34,11 @@ import ray.tune
 
 from hiast import pipeline
 from hiast.config import ConfigError, HIASTConfig, load_config, packaged_configs
-from hiast.data import DatasetError, build_dataset
 from ray_jobs import console
 from ray_jobs.cluster import node_resources, ray_cluster
 from ray_jobs.early_stop import RungScheduler
 from ray_jobs.mlflow_results import INSTALL_HINT, log_final_results, mlflow_callback, mlflow_installed
+from ray_jobs.preflight import JobError, check_experiment, preflight, save_config
 from ray_jobs.resources import ResourceError, TrialResources, plan_resources
 from ray_jobs.storage import (
     ExperimentPaths,
@@ -48,116 +48,17 @@ from ray_jobs.storage import (
     join,
     read_bytes,
     upload_file,
-    write_bytes_atomic,
 )
 from ray_jobs.train_loop import SearchSpec, replicate_seed, warmup_task
 from ray_jobs.tune_grid import make_tuner, trial_specs
 from ray_jobs.vote_actor import ProvisionalVote, VoteActor, vote_actor_name
-from selection.candidates import Candidate, build_candidates
-from selection.errors import SelectionError
-from selection.rules import check_rule, rule_needs
-from selection.subset import load_subset, save_subset, select_subset
+from selection.candidates import Candidate
+from selection.subset import load_subset, save_subset
 
 __all__ = ["main", "run", "preflight", "check_experiment", "JobError"]
 
 log = logging.getLogger("ray_jobs")
-_CONFIG_SNAPSHOT = "job_config.json"
 _VOTE_RESTARTS = 3
-
-
-class JobError(RuntimeError):
-    """The job cannot start or continue as asked (an existing experiment, a resume mismatch)."""
-
-
-# --------------------------------------------------------------------------------------------
-# Checks that run before anything is started
-
-
-def preflight(cfg: HIASTConfig, *, check_data: bool = False) -> tuple[list[Candidate], list[str]]:
-    """Candidates and subset ids; raises naming the field for anything that would fail later.
-
-    Datasets: listing, pairing and emptiness, every file's header and a few decoded files
-    (``SegDataset.verify``); ``check_data`` decodes every file.
-    """
-    try:
-        candidates = build_candidates(cfg.parameters(), cfg.selection.parameters, cfg.selection.mode)
-        # An unknown rule, or one the config cannot feed (seed agreement without replicates, ATC
-        # without a source-val split), would only fail at the vote, after every training.
-        rule = check_rule(
-            cfg.selection.rule,
-            replicates=cfg.selection.replicates,
-            has_source_val=cfg.data.source_val is not None,
-        )
-    except SelectionError as e:
-        raise ConfigError(str(e)) from None
-    if cfg.selection.early_stop is not None and "replicates" in rule_needs(rule):
-        # Only replicate 0 predicts at the rung.
-        raise ConfigError(
-            f"selection.early_stop: the rule {rule.text!r} reads seed agreement, which the rung (one "
-            "replicate's outputs) cannot give; use another selection.rule or drop selection.early_stop"
-        )
-    for c in candidates:  # every candidate must itself be a valid config (ranges, integer k)
-        cfg.with_parameters(c.params)
-    for name in ("model.pretrained_backbone", "warmup.checkpoint"):
-        section, field = name.split(".")
-        path = getattr(getattr(cfg, section), field)
-        if path is not None and not Path(path).is_file():
-            raise ConfigError(f"{name}: file {path} not found")
-    target_ids: list[str] = []
-    for split in ("source", "target", "source_val", "target_val"):
-        spec = getattr(cfg.data, split)
-        if spec is None:
-            continue
-        try:
-            dataset = build_dataset(spec, cfg.data, with_labels=split != "target")
-            dataset.verify(full=check_data)
-        except (DatasetError, FileNotFoundError) as e:
-            raise ConfigError(f"data.{split}: {e}") from None
-        if split == "target":
-            target_ids = list(dataset.ids)
-    try:
-        subset = select_subset(target_ids, cfg.selection.subset_size, cfg.selection.subset_seed)
-    except SelectionError as e:
-        raise ConfigError(str(e)) from None
-    return candidates, subset
-
-
-def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    # The ray section may change between a run and its resume (another cluster); nothing else may.
-    return {k: v for k, v in config.items() if k != "ray"}
-
-
-def check_experiment(cfg: HIASTConfig, paths: ExperimentPaths, resume: bool) -> bool:
-    """True when a saved Tune run is to be restored. Refuses to mix two different searches.
-
-    Reads storage only, so it runs before Ray starts.
-    """
-    snapshot_uri = join(paths.root, _CONFIG_SNAPSHOT)
-    if not exists(snapshot_uri):
-        return False  # nothing started here yet (--resume then simply starts)
-    if not resume:
-        raise JobError(
-            f"{paths.root} already holds the experiment {cfg.experiment!r}: pass --resume to continue "
-            "it, or choose another --storage or experiment name"
-        )
-    saved = json.loads(read_bytes(snapshot_uri))
-    current = cfg.model_dump(mode="json")
-    if _comparable(saved) != _comparable(current):
-        changed = sorted(
-            k for k in set(saved) | set(current) if k != "ray" and saved.get(k) != current.get(k)
-        )
-        raise JobError(
-            f"--resume: the config differs from the one {paths.root} was started with (sections: "
-            f"{', '.join(changed)}); resume with the same config"
-        )
-    return ray.tune.Tuner.can_restore(paths.root)
-
-
-def _save_config(cfg: HIASTConfig, paths: ExperimentPaths) -> None:
-    # Marks the experiment as started; a later run must --resume it with the same config.
-    uri = join(paths.root, _CONFIG_SNAPSHOT)
-    if not exists(uri):
-        write_bytes_atomic(uri, json.dumps(cfg.model_dump(mode="json"), indent=1).encode())
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,7 +207,7 @@ def run(
         log.warning("%s", note)
     restore = check_experiment(cfg, paths, resume)
     mlflow = [mlflow_callback(mlflow_uri, cfg.experiment, paths.root)] if mlflow_uri else []
-    _save_config(cfg, paths)
+    save_config(cfg, paths)
     log.info(
         "%d candidates x %d replicate(s), %d at a time, under %s",
         len(candidates),

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from selection.early_stop import rung_selection
 
+from selection.early_stop import rung_selection
 from selection.run import run_selection
 from selection_bench.layout import write_json
 from selection_bench.score import BENCH_RULES, rule_tables, seed_candidates, subset_of, write_outputs
