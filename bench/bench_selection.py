@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from selection_bench.checks import check_requirements, requirements_markdown  # noqa: E402
 from selection_bench.layout import finished_candidates, load_regime, read_json, write_json  # noqa: E402
 from selection_bench.report import markdown, plot, summarise  # noqa: E402
-from selection_bench.rules_table import choose_default, rules_markdown, rules_table  # noqa: E402
+from selection_bench.rules_table import choose_default, rules_markdown, rules_table, summary_markdown  # noqa: E402
 from selection_bench.score import BENCH_RULES, score_all  # noqa: E402
 from selection_bench.train import train_all  # noqa: E402
 
@@ -105,6 +105,10 @@ def write_rules(scores: list[dict], prefix: Path) -> dict:
     write_json(prefix.with_suffix(".json"), {"table": table, "verdict": verdict, "scored": seeds})
     prefix.with_suffix(".md").write_text(
         "# Selection benchmark: rules x regimes\n\n"
+        + f"Scored: {', '.join(f'{r} seed {s}' for r, s in seeds)}. Regret in mIoU points against the "
+        + "truth averaged over seeds; Spearman, top-1 and centre-pick rates averaged over regimes.\n\n"
+        + summary_markdown(table, verdict, ["centre", "random", *BENCH_RULES])
+        + "\n## Per regime\n\n"
         + rules_markdown(table, verdict)
         + "\nLowest mean regret among the rules every packaged config can run (one replicate, no "
         + f"source-val labels): **{verdict['default']}** "

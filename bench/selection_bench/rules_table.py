@@ -174,11 +174,46 @@ def rules_markdown(table: Mapping[str, Mapping[str, Mapping[str, float]]], verdi
                 cells.append("–")
                 continue
             rho = "–" if not math.isfinite(m["spearman"]) else f"{m['spearman']:+.2f}"
-            cells.append(f"{m['regret']:.2f} / {rho} / {m['top1']:.2f} / {m['centre']:.2f} / {m['broken']:g}")
+            brk = f"{m['broken']:.0f}" if float(m["broken"]).is_integer() else f"{m['broken']:.2f}"
+            cells.append(f"{m['regret']:.2f} / {rho} / {m['top1']:.2f} / {m['centre']:.2f} / {brk}")
         mean = np.mean([table[r][lab]["regret"] for r in regimes if lab in table[r]])
         first = table[regimes[0]].get(lab, {})
         cost = "–" if lab in BASELINES else f"{first.get('passes', 0)} ({first.get('trainings', 0)})"
         met = "–" if lab in BASELINES else ("yes" if verdict["meets_target"].get(lab) else "no")
         name = f"**{lab}**" if lab == verdict["default"] else lab
         lines.append(f"| {name} | {cost} | " + " | ".join(cells) + f" | {mean:.2f} | {met} |")
+    return "\n".join(lines) + "\n"
+
+
+def summary_markdown(
+    table: Mapping[str, Mapping[str, Mapping[str, float]]], verdict: Mapping[str, Any], rows: Sequence[str]
+) -> str:
+    """The README's table: per rule, regret per regime, then Spearman, top-1 and centre-pick rates
+    averaged over the regimes, broken picks summed, and the extra passes."""
+    regimes = sorted(table)
+    head = (
+        "| rule | "
+        + " | ".join(f"regret, {r}" for r in regimes)
+        + " | mean regret | Spearman | top-1 | centre picks | broken picks | extra passes |"
+    )
+    names = {"centre": "pick the default (centre)", "random": "random pick (expected)"}
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for lab in rows:
+        if not all(lab in table[r] for r in regimes):
+            continue
+        ms = [table[r][lab] for r in regimes]
+        rho = [m["spearman"] for m in ms if math.isfinite(m["spearman"])]
+        brk, picks = sum(m["broken"] for m in ms), sum(m["picks"] for m in ms)
+        name = names.get(lab, lab)
+        cells = [
+            f"**{name}**" if lab == verdict["default"] else name,
+            *(f"{m['regret']:.2f}" for m in ms),
+            f"{np.mean([m['regret'] for m in ms]):.2f}",
+            f"{np.mean(rho):+.2f}" if rho and lab != "random" else "–",
+            f"{np.mean([m['top1'] for m in ms]):.2f}",
+            f"{np.mean([m['centre'] for m in ms]):.2f}",
+            f"{brk:.0f} of {picks}" if float(brk).is_integer() else f"{brk:.1f} of {picks}",
+            "–" if lab in BASELINES else str(int(ms[0]["passes"])),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
