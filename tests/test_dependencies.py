@@ -46,8 +46,9 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def local_modules(folder: Path) -> set[str]:
-    """Helper modules a folder's own files import by bare name (conftest, jobtools, ...)."""
-    return {p.stem for p in folder.rglob("*.py")}
+    """Helper modules and packages a folder's own files import by bare name (conftest, jobtools,
+    bench/selection_bench, ...)."""
+    return {p.stem for p in folder.rglob("*.py")} | {p.parent.name for p in folder.rglob("__init__.py")}
 
 
 def requirement_names(pyproject: dict, extras: set[str]) -> set[str]:

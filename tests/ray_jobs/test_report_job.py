@@ -26,7 +26,12 @@ def vote_with_two_replicates(tmp_path: Path) -> tuple[ExperimentPaths, list]:
     cfg = load_config(
         write_config(
             tmp_path / "c.yaml",
-            **{"selection.parameters": {"alpha": [0.1, 0.3, 0.5, 0.7]}, "selection.replicates": 2},
+            # Label maps only, no evidence files: a rule that reads label maps.
+            **{
+                "selection.parameters": {"alpha": [0.1, 0.3, 0.5, 0.7]},
+                "selection.replicates": 2,
+                "selection.rule": "f_miou",
+            },
         )
     )
     candidates = build_candidates(cfg.parameters(), cfg.selection.parameters, cfg.selection.mode)

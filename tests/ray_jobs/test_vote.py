@@ -26,7 +26,12 @@ def make_vote(tmp_path: Path, replicates: int = 1) -> tuple[_Vote, list, Experim
     cfg = load_config(
         write_config(
             tmp_path / "c.yaml",
-            **{"selection.parameters": {"alpha": [0.1, 0.3, 0.5, 0.7]}, "selection.replicates": replicates},
+            # Label maps only, no evidence files: a rule that reads label maps.
+            **{
+                "selection.parameters": {"alpha": [0.1, 0.3, 0.5, 0.7]},
+                "selection.replicates": replicates,
+                "selection.rule": "f_miou",
+            },
         )
     )
     candidates = build_candidates(cfg.parameters(), cfg.selection.parameters, cfg.selection.mode)
