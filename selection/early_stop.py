@@ -3,8 +3,9 @@
 At the rung every surviving candidate has predicted the subset; :func:`rung_selection` scores them
 against each other with the configured rule (:func:`selection.run.run_selection`) and
 :func:`decide` cuts. Per vote group, the rule orders the candidates (:meth:`Rule.order`, NaN
-last) and the best ``ceil(keep * n)`` go on; candidates tied with the last of those go on too (a
-cut never falls between equal scores), and so does the default, always, without taking a place.
+last); of the n candidates other than the default, the best ``ceil(keep * n)`` go on (at least
+one, so the group can still vote); candidates tied with the last of those go on too (a cut never
+falls between equal scores), and so does the default, always, without taking a place.
 A candidate stops only if it is below the cut in every group it was scored in: the default sits in
 every sweep and is never stopped; a sweep point sits in one. Nothing here knows about Ray.
 """
@@ -76,13 +77,19 @@ def _group_cut(table: pd.DataFrame, rule: Rule, keep: float, default_id: str | N
     """candidate -> (score, rank in the rule's order, kept) for one group's validator table."""
     order = rule.order(table, prefer=default_id)
     scores = rule.scores(table).astype(float)
-    n_keep = max(1, math.ceil(keep * len(order)))
-    boundary = float(scores[order[n_keep - 1]])
+    # The places are for the candidates other than the default (which always goes on), and at
+    # least one of them goes on: the final vote of the group needs two voters.
+    others = [cid for cid in order if cid != default_id]
+    if not others:
+        return {cid: (float(scores[cid]), k + 1, True) for k, cid in enumerate(order)}
+    n_keep = max(1, math.ceil(keep * len(others)))
+    kept_ids = set(others[:n_keep])
+    boundary = float(scores[others[min(n_keep, len(others)) - 1]])
     out = {}
     for position, cid in enumerate(order):
         s = float(scores[cid])
         tied = (np.isnan(s) and np.isnan(boundary)) or s == boundary
-        kept = position < n_keep or tied or cid == default_id
+        kept = cid in kept_ids or tied or cid == default_id
         out[cid] = (s, position + 1, kept)
     return out
 

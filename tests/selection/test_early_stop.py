@@ -18,7 +18,7 @@ def _table(scores: dict[str, float], column: str = "f_miou") -> pd.DataFrame:
 
 
 def test_bottom_half_of_a_sweep_stops_and_records_scores_and_ranks() -> None:
-    # 5 candidates, keep 0.5: ceil(2.5) = 3 go on.
+    # 4 candidates besides the default, keep 0.5: ceil(2) = 2 go on, and the default.
     t = _table({"a=1": 0.50, "a=2": 0.40, "default": 0.30, "a=4": 0.20, "a=5": 0.10})
     d = decide({"a": t}, "f_miou", 0.5, "default")
     assert d.stopped == ["a=4", "a=5"]
@@ -48,7 +48,7 @@ def test_ties_at_the_cut_all_go_on() -> None:
 def test_nan_scores_rank_last_and_stop() -> None:
     t = _table({"x": NAN, "default": 0.3, "y": 0.6, "z": 0.2})
     d = decide({"a": t}, "f_miou", 0.5, "default")
-    assert d.stopped == ["z", "x"]
+    assert d.stopped == ["x"]  # y and z take the ceil(1.5) = 2 places; x (NaN) is last
     assert d.records["x"].rank == 4 and math.isnan(d.records["x"].score)
 
 
@@ -64,13 +64,10 @@ def test_lower_is_better_validator_is_oriented() -> None:
 def test_default_is_never_stopped_in_two_sweeps_and_each_sweep_is_cut_on_its_own() -> None:
     a = _table({"a=1": 0.9, "default": 0.1, "a=3": 0.5})
     b = _table({"b=1": 0.2, "default": 0.0, "b=3": 0.8})
-    d = decide({"a": a, "b": b}, "f_miou", 0.5, "default")
-    # keep ceil(1.5) = 2 per sweep: a=1 and a=3; b=3 and b=1; the default is at the bottom of both.
+    d = decide({"a": a, "b": b}, "f_miou", 1.0, "default")
     assert d.stopped == []
-    d = decide({"a": a, "b": b}, "f_miou", 0.34, "default")  # 2 places... ceil(1.02) = 2
-    assert d.stopped == []
-    d = decide({"a": a, "b": b}, "f_miou", 0.3, "default")  # ceil(0.9) = 1 place per sweep
-    assert d.stopped == ["a=3", "b=1"]
+    d = decide({"a": a, "b": b}, "f_miou", 0.5, "default")  # ceil(0.5 * 2) = 1 place per sweep
+    assert d.stopped == ["a=3", "b=1"]  # the default, at the bottom of both, goes on
     assert d.records["default"].kept
 
 
@@ -89,10 +86,14 @@ def test_rank_average_rule() -> None:
         index=["x", "default", "y", "z"],
     )
     d = decide({"a": t}, {"rank_average": ["f_miou", "f_miou_trimmed"]}, 0.5, "default")
-    # Two places: the default, then x (tied with z at 2.5, first in table order); z ties: goes on.
+    # ceil(1.5) = 2 places besides the default: x and z (tied at 2.5).
     assert d.stopped == ["y"]
+    # One place (ceil(0.25 * 3)): x; z ties with x and goes on; never fewer than one besides the
+    # default, so the group can still vote.
     d = decide({"a": t}, {"rank_average": ["f_miou", "f_miou_trimmed"]}, 0.25, "default")
-    assert d.stopped == ["x", "z", "y"]
+    assert d.stopped == ["y"]
+    d = decide({"a": _table({"default": 0.9, "x": 0.5, "y": 0.1})}, "f_miou", 0.01, "default")
+    assert d.stopped == ["y"]
 
 
 def test_bad_keep_is_refused_naming_the_field() -> None:
