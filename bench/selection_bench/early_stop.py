@@ -11,7 +11,6 @@ truth averaged over the regime's seeds, as in :mod:`selection_bench.rules_table`
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,9 +21,8 @@ import numpy as np
 from selection.early_stop import rung_selection
 from selection.run import run_selection
 from selection_bench.layout import write_json
+from selection_bench.rules_table import mean_truth
 from selection_bench.score import BENCH_RULES, rule_tables, seed_candidates, subset_of, write_outputs
-
-log = logging.getLogger(__name__)
 
 __all__ = ["simulate_seed", "early_stop_table", "early_stop_markdown"]
 
@@ -77,15 +75,10 @@ def early_stop_table(
     runs: Sequence[Mapping[str, Any]], scores: Sequence[Mapping[str, Any]]
 ) -> dict[str, dict[str, float]]:
     """regime -> {saved share, regret with early stopping, regret of the full run, picks changed}."""
-    truth: dict[str, dict[str, list[float]]] = {}
-    full: dict[tuple[str, int], Mapping[str, Any]] = {}
-    for s in scores:
-        full[s["regime"], s["seed"]] = s
-        for cid, t in s["truth"].items():
-            truth.setdefault(s["regime"], {}).setdefault(cid, []).append(float(t))
+    full = {(s["regime"], s["seed"]): s for s in scores}
     out: dict[str, dict[str, float]] = {}
     for regime in sorted({r["regime"] for r in runs}):
-        mean = {cid: float(np.mean(v)) for cid, v in truth[regime].items()}
+        mean = mean_truth([s for s in scores if s["regime"] == regime])
         es, fr, changed, saved, total = [], [], 0, 0, 0
         for r in (r for r in runs if r["regime"] == regime):
             s = full[regime, r["seed"]]

@@ -31,7 +31,7 @@ from selection.rules import parse_rule
 from selection.validators import VALIDATORS
 from selection_bench.score import BENCH_RULES
 
-__all__ = ["rule_costs", "rules_table", "choose_default", "rules_markdown"]
+__all__ = ["rule_costs", "rules_table", "choose_default", "rules_markdown", "mean_truth", "summary_markdown"]
 
 BASELINES = ("centre", "random")
 _FIELDS = ("regret", "spearman", "top1", "centre", "broken")
@@ -45,7 +45,7 @@ def rule_costs(rule: Any, replicates: int) -> tuple[int, int]:
     return passes + trainings, trainings
 
 
-def _mean_truth(scores: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+def mean_truth(scores: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     per: dict[str, list[float]] = {}
     for s in scores:
         for cid, t in s["truth"].items():
@@ -69,7 +69,7 @@ def rules_table(all_scores: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, 
         by_regime.setdefault(s["regime"], []).append(s)
     out: dict[str, dict[str, dict[str, float]]] = {}
     for regime, seeds in sorted(by_regime.items()):
-        truth = _mean_truth(seeds)
+        truth = mean_truth(seeds)
         rows: dict[str, dict[str, list[float]]] = {}
         for s in seeds:
             broken = set(s["broken"])
