@@ -254,17 +254,24 @@ def submitted(ray_head: RayHead, tmp_path_factory: pytest.TempPathFactory) -> di
     root = tmp_path_factory.mktemp("submitted")
     config = write_config(root / "tiny.yaml")
     storage = root / "results"
+    job_id = f"tiny-{os.getpid()}-{time.time_ns()}"
     cmd = [
-        sys.executable, "-m", "ray.scripts.scripts", "job", "submit",
+        *_JOB_CLI, "submit", "--submission-id", job_id,
         "--working-dir", ".",
         # Only the code travels: results, runs and git history stay behind.
         "--runtime-env-json", json.dumps({"excludes": [".git", "results", "runs", "bench/results"]}),
-        "--", "python", "-m", "ray_jobs.select", "--config", str(config), "--storage", str(storage),
+        # The job's own interpreter, not whichever `python` comes first on the head's PATH.
+        "--", sys.executable, "-m", "ray_jobs.select", "--config", str(config), "--storage", str(storage),
     ]  # fmt: skip
     start = time.perf_counter()
-    proc = subprocess.run(
-        cmd, cwd=REPO, env=ray_head.client_env(), capture_output=True, text=True, timeout=600
-    )
+    try:
+        proc = subprocess.run(
+            cmd, cwd=REPO, env=ray_head.client_env(), capture_output=True, text=True, timeout=600
+        )
+    except subprocess.TimeoutExpired as exc:
+        # A job outlives the client that submitted it: stop it, or it holds the cluster's CPUs
+        # through every later test. Fail with what the job and the cluster were doing.
+        pytest.fail(f"ray job submit: no result in {exc.timeout} s\n{_stop_and_diagnose(ray_head, job_id)}")
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-6000:]
     return {
@@ -273,6 +280,26 @@ def submitted(ray_head: RayHead, tmp_path_factory: pytest.TempPathFactory) -> di
         "output": output,
         "seconds": time.perf_counter() - start,
     }
+
+
+_JOB_CLI = (sys.executable, "-m", "ray.scripts.scripts", "job")
+
+
+def _stop_and_diagnose(head: RayHead, job_id: str) -> str:
+    """Stop a job that ran past its time; return the tail of its logs and the cluster's state."""
+    env = head.client_env()
+
+    def cli(*args: str) -> str:
+        try:
+            p = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+            return p.stdout + p.stderr
+        except subprocess.TimeoutExpired:
+            return f"{' '.join(args[2:5])}: no answer in 120 s"
+
+    logs = cli(*_JOB_CLI, "logs", job_id)[-6000:]
+    status = cli(sys.executable, "-m", "ray.scripts.scripts", "status", "--address", head.address)[-3000:]
+    stopped = cli(*_JOB_CLI, "stop", job_id)[-1000:]
+    return f"--- job logs (tail) ---\n{logs}\n--- ray status ---\n{status}\n--- job stop ---\n{stopped}"
 
 
 def _ray_processes_of(roots: list[str]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -97,11 +98,32 @@ PARAMETER_COLUMNS = ["alpha", "gamma", "lambda_i", "lambda_c", "lambda_cst", "k"
 TINY_IDS = {"default", "alpha=0.3", "alpha=0.7"}
 
 
-def check_outputs(experiment: Path, expected_ids: set[str]) -> tuple[pd.DataFrame, dict]:
-    """The three outputs exist and agree with each other; returns (table, choice)."""
-    table = pd.read_parquet(experiment / "candidates.parquet")
-    choice = json.loads((experiment / "choice.json").read_text())
-    page = (experiment / "dashboard.html").read_text()
+def check_outputs(
+    experiment: Path | str, expected_ids: set[str], fs: Any = None
+) -> tuple[pd.DataFrame, dict]:
+    """The three outputs exist and agree with each other; returns (table, choice).
+
+    ``fs``: a ``pyarrow.fs`` filesystem the experiment lives on (``experiment`` is then its path
+    there, e.g. ``bucket/runs/tiny``); None for a local folder.
+    """
+    root = str(experiment)
+
+    def read(name: str) -> bytes:
+        if fs is None:
+            return (Path(root) / name).read_bytes()
+        with fs.open_input_stream(f"{root}/{name}") as f:
+            return f.read()
+
+    def exists(name: str) -> bool:
+        if fs is None:
+            return (Path(root) / name).is_file()
+        import pyarrow.fs as pafs
+
+        return fs.get_file_info(f"{root}/{name}").type == pafs.FileType.File
+
+    table = pd.read_parquet(io.BytesIO(read("candidates.parquet")))
+    choice = json.loads(read("choice.json"))
+    page = read("dashboard.html").decode()
     assert set(table["candidate_id"]) == expected_ids
     for col in [*PARAMETER_COLUMNS, "sweep", "f_miou", "true_miou", "status"]:
         assert col in table.columns, col
@@ -113,5 +135,5 @@ def check_outputs(experiment: Path, expected_ids: set[str]) -> tuple[pd.DataFram
     assert "PROVISIONAL" not in page
     for cid in expected_ids:
         assert cid in page
-        assert (experiment / "predictions" / f"{cid}.parquet").is_file() or cid in choice["failed"]
+        assert exists(f"predictions/{cid}.parquet") or cid in choice["failed"]
     return table, choice

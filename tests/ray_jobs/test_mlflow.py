@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import ray
 from conftest import RayHead
-from jobtools import write_config
+from jobtools import TINY_IDS, check_outputs, write_config
 
 from ray_jobs import select
 
@@ -102,7 +102,12 @@ def test_final_results_reach_the_newest_run_of_each_trial(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_job_logs_trials_scores_and_outputs(ray_head: RayHead, tmp_path: Path) -> None:
+def test_job_with_a_failed_candidate_logs_trials_scores_and_outputs(
+    ray_head: RayHead, tmp_path: Path
+) -> None:
+    """One search, two replicates, alpha=0.7 failing at every start: the failure is reported, the
+    others still vote (seed agreement too), and MLflow holds every trial, failed ones included.
+    Also the DDP path: two Train workers per candidate, half a CPU each, two candidates at once."""
     pytest.importorskip("mlflow", reason="mlflow not installed (pip install 'hiast-select[mlflow]')")
     from mlflow.tracking import MlflowClient
 
@@ -114,38 +119,68 @@ def test_job_logs_trials_scores_and_outputs(ray_head: RayHead, tmp_path: Path) -
     config = write_config(
         tmp_path / "c.yaml",
         experiment=EXPERIMENT,
-        **{"selection.parameters": {"alpha": [0.3, 0.5]}, "selftrain.rounds": ROUNDS},
+        **{
+            "selftrain.rounds": ROUNDS,
+            "selection.replicates": 2,
+            "ray.trial_max_failures": 0,
+            "ray.worker_max_failures": 0,
+            "ray.num_workers": 2,
+            "ray.cpus_per_worker": 0.5,
+        },
     )
     storage = tmp_path / "results"
-    proc = ray_head.run_select(config, storage, "--mlflow-uri", uri)
+    proc = ray_head.run_select(
+        config, storage, "--mlflow-uri", uri, faults={"fail_candidates": ["alpha=0.7"]}
+    )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
-
     root = storage / EXPERIMENT
-    table = pd.read_parquet(root / "candidates.parquet").set_index("candidate_id")
-    choice = json.loads((root / "choice.json").read_text())
+
+    # The error reaches the console, by the candidate's name; the summary still closes the output.
+    assert "alpha=0.7 [rep 0]: FAILED: RuntimeError: candidate 'alpha=0.7': failure injected" in proc.stderr
+    assert proc.stdout.splitlines()[-3].startswith("Failed: alpha=0.7")
+    table, choice = check_outputs(root, TINY_IDS)
+    rows = table.set_index("candidate_id")
+    assert rows.loc["alpha=0.7", "status"] == "failed"
+    assert "failure injected" in rows.loc["alpha=0.7", "error"]
+    assert pd.isna(rows.loc["alpha=0.7", "f_miou"])
+    assert choice["failed"] == ["alpha=0.7"]
+    assert any("alpha=0.7" in n and "failed" in n for n in choice["notes"])
+    assert choice["parameters"]["alpha"] in (0.3, 0.5)
+    done = ("default", "alpha=0.3")
+    for cid in done:
+        assert rows.loc[cid, "status"] == "done"
+        assert rows.loc[cid, "replicates"] == 2
+        assert 0 <= rows.loc[cid, "seed_agreement"] <= 1
+        assert 0 <= rows.loc[cid, "true_miou__rep1"] <= 1
+        assert 0 <= rows.loc[cid, "f_miou__rep1"] <= 1  # replicate 1's own vote
+        assert (root / "predictions" / "rep1" / f"{cid}.parquet").is_file()
+    # Two independent warm-ups, one per replicate.
+    assert len(list((root / "warmup").iterdir())) == 2
+
     assert [e.name for e in client.search_experiments()].count(EXPERIMENT) == 1
     runs = client.search_runs([experiment_id])
     summary = [r for r in runs if r.data.tags.get("hiast_select.role") == "summary"]
     trials = [r for r in runs if r.data.tags.get("hiast_select.role") == "trial"]
-    assert len(summary) == 1 and len(trials) == 2 == len(table)
+    assert len(summary) == 1 and len(trials) == 2 * len(TINY_IDS)
     parent = summary[0]
-
     for run in trials:
-        cid = run.data.params["candidate/candidate_id"]
-        row = table.loc[cid]
+        cid, rep = run.data.params["candidate/candidate_id"], int(run.data.params["candidate/replicate"])
+        row = rows.loc[cid]
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
-        assert run.info.status == "FINISHED"
-        assert run.data.params["candidate/replicate"] == "0"
         assert float(run.data.params["candidate/params/alpha"]) == row["alpha"]
+        assert run.data.tags["hiast_select.status"] == row["status"]
+        if cid not in done:
+            assert run.info.status == "FAILED" and "f_miou" not in run.data.metrics
+            continue
+        assert run.info.status == "FINISHED"
         # Per-round metrics from Ray's MLflowLoggerCallback: one point per round.
         rounds = [m.value for m in client.get_metric_history(run.info.run_id, "round")]
         assert sorted(set(rounds)) == [float(r) for r in range(1, ROUNDS + 1)]
-        # Final scores from candidates.parquet, after the vote.
-        assert run.data.metrics["f_miou"] == pytest.approx(row["f_miou"])
+        # Final scores from candidates.parquet, after the vote: the trial's own replicate's where
+        # the job keeps one value per replicate.
+        assert run.data.metrics["f_miou"] == pytest.approx(row[f"f_miou__rep{rep}"])
+        assert run.data.metrics["true_miou"] == pytest.approx(row[f"true_miou__rep{rep}"])
         assert run.data.metrics["f_miou_trimmed"] == pytest.approx(row["f_miou_trimmed"])
-        assert run.data.metrics["true_miou"] == pytest.approx(row["true_miou"])
-        assert run.data.metrics["source_val_miou"] == pytest.approx(row["source_val_miou"])
-        assert run.data.tags["hiast_select.status"] == "done"
 
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["hiast_select.candidate_id"] == str(choice["candidate_id"])

@@ -6,8 +6,10 @@ resource standing in for a GPU). The job asks for ``ray.worker_resources: {gpu_s
 candidates train at once, one per node. The worker nodes also carry the trial-driver resource, so
 trial drivers, their Train controllers and the vote actor live there too and can be lost.
 
-Storage is a local folder: on one machine every node reaches it, as NFS would on a real cluster
-(test_s3.py runs the same cluster against object storage).
+Storage is object storage, as on a real cluster, where a lost node's disk goes with it: a local S3
+server (conftest ``s3_server``, moto's) that every node and the driver reach through ``pyarrow.fs``
+with the AWS SDK's own variables. The test reads the outputs back through an explicitly configured
+``S3FileSystem``, not through that environment.
 
 The test holds every candidate's first attempt after round 1 (``ray_jobs.testing.faults``) and
 releases the ones on the other node, until one candidate has finished; then it SIGKILLs the node
@@ -20,11 +22,13 @@ import json
 import os
 import signal
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
+import pyarrow.fs as pafs
 import pytest
-from conftest import WORKER_NAMES, MultiNode
+from conftest import REPO, WORKER_NAMES, MultiNode, S3Server
 from jobtools import TINY_IDS, check_outputs, multinode_overrides, reports_settled, write_config
 
 from ray_jobs.testing.faults import records, release
@@ -42,18 +46,25 @@ def _node_names(cluster: MultiNode) -> dict[str, str]:
     return {n["node_id"]: n["node_name"] for n in cluster.cluster.ray_list("nodes")}
 
 
+def _names(fs: pafs.FileSystem, folder: str) -> list[str]:
+    infos = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+    return sorted(Path(i.path).name for i in infos if i.type == pafs.FileType.File)
+
+
 def _held(markers: Path) -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in (markers / "held").glob("*.json")}
 
 
 def test_lost_node_costs_only_what_it_was_running(
-    multinode: MultiNode, submitted: dict, tmp_path: Path
+    multinode: MultiNode, s3_server: S3Server, submitted: dict, tmp_path: Path
 ) -> None:
     markers = tmp_path / "markers"
     markers.mkdir()
     config = write_config(tmp_path / "tiny.yaml", **multinode_overrides(submitted))
-    storage = tmp_path / "results"
-    results = storage / "tiny" / "results"
+    prefix = f"{S3Server.BUCKET}/runs-{uuid.uuid4().hex[:8]}"
+    storage = f"s3://{prefix}"
+    fs = s3_server.filesystem()
+    results = f"{prefix}/tiny/results"
     driver = multinode.start_select(
         config, storage, faults={"marker_dir": str(markers), "hold_after_round": 1}, log=tmp_path / "job.log"
     )
@@ -76,10 +87,10 @@ def test_lost_node_costs_only_what_it_was_running(
                     release(markers, name)
                     released.add(name)
             on_victim = [name for name, h in held.items() if h["node_name"] == victim]
-            if on_victim and list(results.glob("*.json")) and reports_settled(markers):
+            if on_victim and _names(fs, results) and reports_settled(markers):
                 multinode.worker(victim).kill()
                 killed_at = time.time()
-                finished_before = {p.name.split(".rep")[0] for p in results.glob("*.json")}
+                finished_before = {name.split(".rep")[0] for name in _names(fs, results)}
                 lost = held[on_victim[0]]["candidate_id"]
                 release(markers)
             time.sleep(0.5)
@@ -91,7 +102,7 @@ def test_lost_node_costs_only_what_it_was_running(
     output = log.read_text()
     assert driver.returncode == 0, output[-6000:]
 
-    table, choice = check_outputs(storage / "tiny", TINY_IDS)
+    table, choice = check_outputs(f"{prefix}/tiny", TINY_IDS, fs)
     baseline = json.loads((submitted["experiment"] / "choice.json").read_text())
     assert choice["parameters"] == baseline["parameters"]
     assert choice["candidate_id"] == baseline["candidate_id"]
@@ -126,3 +137,9 @@ def test_lost_node_costs_only_what_it_was_running(
     after = _vote_actor(multinode, actor["actor_id"])
     assert after["num_restarts"] >= 1, after
     assert _node_names(multinode).get(after["node_id"]) == survivor
+
+    # Ray's own storage is on S3 too: Tune's experiment state and each candidate's Train run.
+    assert any(n.startswith("experiment_state") for n in _names(fs, f"{prefix}/tiny"))
+    train_runs = fs.get_file_info(pafs.FileSelector(f"{prefix}/tiny/train"))
+    assert len([i for i in train_runs if i.type == pafs.FileType.Directory]) == 3
+    assert not (REPO / "s3:").exists()  # nothing went to a local folder named after the URI
