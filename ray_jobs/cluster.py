@@ -17,6 +17,7 @@ from typing import Any
 import ray
 
 from ray_jobs.hooks import runtime_env
+from ray_jobs.placement_groups import remove_leaked_placement_groups
 from ray_jobs.resources import DRIVER_RESOURCE
 
 __all__ = ["ClusterInfo", "ray_cluster", "node_resources"]
@@ -53,6 +54,8 @@ def ray_cluster(address: str | None = None, **init_options: Any) -> Iterator[Clu
         # The cluster decides its own resources; passing num_cpus here would be an error.
         ray.init(address=address, **init_options)
         started = False
+        # A shared cluster may hold groups a killed driver's job left behind (see the module).
+        remove_leaked_placement_groups()
     else:
         ray.init(
             num_cpus=os.cpu_count(),

@@ -18,6 +18,7 @@ import pytest
 from conftest import RayHead
 from jobtools import TINY_IDS, write_config
 
+from ray_jobs.placement_groups import leaked_placement_groups
 from ray_jobs.testing.faults import records
 
 pytestmark = pytest.mark.slow
@@ -116,3 +117,12 @@ def test_resumed_job_keeps_the_decision(early_stopped: dict) -> None:
     assert (experiment / "early_stop.json").read_text() == decided  # not decided again
     choice = json.loads((experiment / "choice.json").read_text())
     assert choice["early_stop"]["stopped"] == json.loads(decided)["stopped"]
+
+
+def test_no_placement_group_outlives_the_killed_driver(early_stopped: dict, ray_head: RayHead) -> None:
+    """A driver killed while a Train run starts can leave that run's placement group behind
+    (ray_jobs.placement_groups); the resumed job removes it, or it holds a CPU of this cluster for
+    every later test."""
+    groups = ray_head.cluster.ray_list("placement-groups")
+    jobs = ray_head.cluster.ray_list("jobs")
+    assert leaked_placement_groups(groups, jobs) == [], groups
