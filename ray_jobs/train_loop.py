@@ -40,6 +40,7 @@ from ray_jobs.console import train_log_level
 from ray_jobs.hooks import wrap_worker_loop
 from ray_jobs.resources import TrialResources
 from ray_jobs.storage import ExperimentPaths, exists, fetch_file, read_bytes, upload_file, write_bytes_atomic
+from ray_jobs.tune_handoff import wait_for_reports_to_reach_tune
 from ray_jobs.vote_actor import vote_actor_name
 from selection.rules import parse_rule, rule_needs
 from selection.store import PredictionWriter
@@ -370,6 +371,8 @@ def candidate_trainable(config: dict[str, Any], spec: SearchSpec) -> None:
         ),
     )
     trainer.fit()
+    # Only then return: Ray 2.60 can otherwise deadlock the trial (see tune_handoff).
+    wait_for_reports_to_reach_tune()
 
 
 # --------------------------------------------------------------------------------------------
