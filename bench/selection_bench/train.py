@@ -178,8 +178,9 @@ def run_candidate_job(
         "config": cfg.model_dump(mode="json"),
     }
     write_json(cand / "result.json", rec)
-    # Only the final checkpoint is kept: earlier rounds and pseudo-labels can be made again.
-    for r in range(1, rounds):
+    # Kept: round 1 (the early-stop stage's rung) and the final round; the rounds between and the
+    # pseudo-labels can be made again.
+    for r in range(2, rounds):
         (cand / f"round{r}.pt").unlink(missing_ok=True)
     for p in cand.glob("pseudo_round*"):
         shutil.rmtree(p, ignore_errors=True)

@@ -172,7 +172,8 @@ def test_candidate_job_resumes_after_its_last_round_and_lists_as_finished(tmp_pa
     assert warm["target_val_miou"] >= 0 and (work / "tiny" / "seed0" / "warmup.pt").is_file()
     first = run_candidate_job("tiny", cfg_json, spec_json, 1, 0, str(work))
     cand = work / "tiny" / "seed0" / "cand" / "alpha=0.1"
-    assert sorted(p.name for p in cand.glob("round*.pt")) == ["round2.pt"]  # only the final one kept
+    # Kept: round 1 (the early-stop stage's rung) and the final round.
+    assert sorted(p.name for p in cand.glob("round*.pt")) == ["round1.pt", "round2.pt"]
     # Stopped after round 1: the record and the last round gone, round 1 present.
     (cand / "result.json").unlink()
     (cand / "round2.pt").unlink()
