@@ -13,7 +13,9 @@ with the AWS SDK's own variables. The test reads the outputs back through an exp
 
 The test holds every candidate's first attempt after round 1 (``ray_jobs.testing.faults``) and
 releases the ones on the other node, until one candidate has finished; then it SIGKILLs the node
-that holds both the vote actor and a candidate in the middle of its rounds.
+that holds both the vote actor and a candidate in the middle of its rounds. Once that candidate has
+restarted on the surviving node, it SIGKILLs the driver too, and ``--resume`` finishes the search
+from what is on S3.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def _held(markers: Path) -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in (markers / "held").glob("*.json")}
 
 
-def test_lost_node_costs_only_what_it_was_running(
+def test_lost_node_then_lost_driver_cost_only_what_they_were_running(
     multinode: MultiNode, s3_server: S3Server, submitted: dict, tmp_path: Path
 ) -> None:
     markers = tmp_path / "markers"
@@ -94,13 +96,21 @@ def test_lost_node_costs_only_what_it_was_running(
                 lost = held[on_victim[0]]["candidate_id"]
                 release(markers)
             time.sleep(0.5)
-        driver.wait(timeout=max(60.0, deadline - time.monotonic()))
+        # Then the driver dies too, as soon as the lost candidate has restarted on the survivor:
+        # `--resume` finishes the search from what is on S3.
+        while not any(
+            s["candidate_id"] == lost and s["node_name"] != victim for s in records(markers, "starts")
+        ):
+            assert driver.poll() is None, log.read_text()[-4000:]
+            assert time.monotonic() < deadline, f"no restart after the loss:\n{log.read_text()[-4000:]}"
+            time.sleep(0.2)
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
             driver.wait(timeout=30)
-    output = log.read_text()
-    assert driver.returncode == 0, output[-6000:]
+    assert "choice.json" not in _names(fs, f"{prefix}/tiny"), log.read_text()[-4000:]
+    proc = multinode.run_select(config, storage, "--resume", faults={"marker_dir": str(markers)})
+    assert proc.returncode == 0, (log.read_text() + proc.stdout + proc.stderr)[-6000:]
 
     table, choice = check_outputs(f"{prefix}/tiny", TINY_IDS, fs)
     baseline = json.loads((submitted["experiment"] / "choice.json").read_text())
@@ -117,13 +127,13 @@ def test_lost_node_costs_only_what_it_was_running(
     assert {s["node_name"] for s in starts} == set(WORKER_NAMES), trace
     # The candidate on the lost node trained round 1 there and round 2 on the survivor, from its checkpoint.
     mine = [s for s in starts if s["candidate_id"] == lost]
-    assert [(s["resumed_round"], s["node_name"]) for s in mine] == [(0, victim), (1, survivor)], trace
-    assert table.set_index("candidate_id").loc[lost, "node_name"] == survivor
+    assert [(s["resumed_round"], s["node_name"]) for s in mine][:2] == [(0, victim), (1, survivor)], trace
     # Candidates finished before the loss were not trained again.
     per_candidate = Counter(s["candidate_id"] for s in starts)
     assert finished_before and all(per_candidate[c] == 1 for c in finished_before), trace
-    # Any restart (a candidate whose trial driver was on the lost node restarts too) resumed from
-    # the last round that candidate had reported, and every round was reported exactly once.
+    # Any restart (a candidate whose trial driver was on the lost node restarts too, and every
+    # unfinished one after the driver's death) resumed from the last round that candidate had
+    # reported, and every round was reported exactly once.
     for s in starts:
         before = [
             r["round"] for r in rounds if r["candidate_id"] == s["candidate_id"] and r["time"] < s["time"]
@@ -132,8 +142,8 @@ def test_lost_node_costs_only_what_it_was_running(
     assert Counter((r["candidate_id"], r["round"]) for r in rounds) == Counter(
         {(c, r): 1 for c in TINY_IDS for r in (1, 2)}
     ), trace
-    # The vote actor was on the lost node: Ray restarted it on the survivor, and the final vote
-    # (above) read the stored predictions from there.
+    # The vote actor was on the lost node: Ray restarted it on the survivor (it ended with the
+    # killed driver's job; the resumed job's own actor read the stored predictions).
     after = _vote_actor(multinode, actor["actor_id"])
     assert after["num_restarts"] >= 1, after
     assert _node_names(multinode).get(after["node_id"]) == survivor
