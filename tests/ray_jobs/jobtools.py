@@ -98,6 +98,14 @@ PARAMETER_COLUMNS = ["alpha", "gamma", "lambda_i", "lambda_c", "lambda_cst", "k"
 TINY_IDS = {"default", "alpha=0.3", "alpha=0.7"}
 
 
+def file_names(fs: Any, folder: str) -> list[str]:
+    """Names of the files directly in ``folder`` of a ``pyarrow.fs`` filesystem (none if it is absent)."""
+    import pyarrow.fs as pafs
+
+    infos = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+    return sorted(Path(i.path).name for i in infos if i.type == pafs.FileType.File)
+
+
 def check_outputs(
     experiment: Path | str, expected_ids: set[str], fs: Any = None
 ) -> tuple[pd.DataFrame, dict]:

@@ -31,7 +31,7 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import pytest
 from conftest import REPO, WORKER_NAMES, MultiNode, S3Server
-from jobtools import TINY_IDS, check_outputs, multinode_overrides, reports_settled, write_config
+from jobtools import TINY_IDS, check_outputs, file_names, multinode_overrides, reports_settled, write_config
 
 from ray_jobs.testing.faults import records, release
 
@@ -46,11 +46,6 @@ def _vote_actor(cluster: MultiNode, actor_id: str | None = None) -> dict | None:
 
 def _node_names(cluster: MultiNode) -> dict[str, str]:
     return {n["node_id"]: n["node_name"] for n in cluster.cluster.ray_list("nodes")}
-
-
-def _names(fs: pafs.FileSystem, folder: str) -> list[str]:
-    infos = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
-    return sorted(Path(i.path).name for i in infos if i.type == pafs.FileType.File)
 
 
 def _held(markers: Path) -> dict[str, dict]:
@@ -89,10 +84,10 @@ def test_lost_node_then_lost_driver_cost_only_what_they_were_running(
                     release(markers, name)
                     released.add(name)
             on_victim = [name for name, h in held.items() if h["node_name"] == victim]
-            if on_victim and _names(fs, results) and reports_settled(markers):
+            if on_victim and file_names(fs, results) and reports_settled(markers):
                 multinode.worker(victim).kill()
                 killed_at = time.time()
-                finished_before = {name.split(".rep")[0] for name in _names(fs, results)}
+                finished_before = {name.split(".rep")[0] for name in file_names(fs, results)}
                 lost = held[on_victim[0]]["candidate_id"]
                 release(markers)
             time.sleep(0.5)
@@ -108,7 +103,7 @@ def test_lost_node_then_lost_driver_cost_only_what_they_were_running(
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
             driver.wait(timeout=30)
-    assert "choice.json" not in _names(fs, f"{prefix}/tiny"), log.read_text()[-4000:]
+    assert "choice.json" not in file_names(fs, f"{prefix}/tiny"), log.read_text()[-4000:]
     proc = multinode.run_select(config, storage, "--resume", faults={"marker_dir": str(markers)})
     assert proc.returncode == 0, (log.read_text() + proc.stdout + proc.stderr)[-6000:]
 
@@ -149,7 +144,7 @@ def test_lost_node_then_lost_driver_cost_only_what_they_were_running(
     assert _node_names(multinode).get(after["node_id"]) == survivor
 
     # Ray's own storage is on S3 too: Tune's experiment state and each candidate's Train run.
-    assert any(n.startswith("experiment_state") for n in _names(fs, f"{prefix}/tiny"))
+    assert any(n.startswith("experiment_state") for n in file_names(fs, f"{prefix}/tiny"))
     train_runs = fs.get_file_info(pafs.FileSelector(f"{prefix}/tiny/train"))
     assert len([i for i in train_runs if i.type == pafs.FileType.Directory]) == 3
     assert not (REPO / "s3:").exists()  # nothing went to a local folder named after the URI

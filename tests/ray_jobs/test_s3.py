@@ -11,21 +11,15 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import pyarrow.fs as pafs
 import pytest
 import ray
 from conftest import S3Server
-from jobtools import write_config
+from jobtools import file_names, write_config
 
 from ray_jobs.select import main
 from ray_jobs.storage import StorageError, check_storage
 
 pytestmark = pytest.mark.slow
-
-
-def _names(fs: pafs.FileSystem, folder: str) -> list[str]:
-    infos = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
-    return sorted(Path(i.path).name for i in infos if i.type == pafs.FileType.File)
 
 
 @pytest.fixture()
@@ -38,7 +32,7 @@ def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
 def test_good_storage_passes_and_leaves_no_probe(s3_env: S3Server) -> None:
     prefix = f"{S3Server.BUCKET}/probe-{uuid.uuid4().hex[:8]}"
     check_storage(f"s3://{prefix}")
-    assert _names(s3_env.filesystem(), prefix) == []
+    assert file_names(s3_env.filesystem(), prefix) == []
 
 
 @pytest.mark.parametrize(
