@@ -121,6 +121,8 @@ def run_candidate_job(
                 f"{cand / 'result.json'}: trained with another config than candidate {spec.id} of "
                 f"regime {regime!r} has now; delete {cand} to train it again"
             )
+        if cfg.selftrain.rounds > 1 and not (cand / "round1.pt").is_file():
+            _restore_round_one(cfg, sdir, cand, rec, seed, work)
         return rec
     warm = warmup_result(Path(work), regime, seed)
     if warm is None:
@@ -185,6 +187,38 @@ def run_candidate_job(
     for p in cand.glob("pseudo_round*"):
         shutil.rmtree(p, ignore_errors=True)
     return rec
+
+
+def _restore_round_one(cfg, sdir: Path, cand: Path, rec: dict[str, Any], seed: int, work: str) -> None:
+    """Train round 1 again for a candidate finished before round-1 checkpoints were kept (the
+    early-stop stage's rung), and refuse it unless it reproduces the recorded round-1 truth."""
+    from hiast.pipeline import load_model, train_rounds
+
+    warm = warmup_result(Path(work), rec["regime"], seed)
+    if warm is None:
+        raise RuntimeError(f"{sdir}: no finished warm-up to retrain round 1 of {rec['id']} from")
+    one = cfg.model_copy(update={"selftrain": cfg.selftrain.model_copy(update={"rounds": 1})})
+    tmp = cand / "round1-restore"
+    shutil.rmtree(tmp, ignore_errors=True)
+    path = train_rounds(
+        one, sdir / warm["checkpoint"], tmp, seed=seed, pseudo_label_cache=sdir / "pseudo_cache"
+    )
+    got = _evaluate(load_model(path), cfg)["target_val_miou"]
+    want = rec["rounds"][0]["eval"]["target_val_miou"]
+    if abs(got - want) > 1e-9:
+        raise RuntimeError(
+            f"{cand}: round 1 trained again gives target-val mIoU {got!r}, the record says {want!r}; "
+            f"training is not reproducible here, so round 1 cannot be restored (delete {cand} to retrain)"
+        )
+    os.replace(path, cand / "round1.pt")
+    shutil.rmtree(tmp)
+    log.info(
+        "%s seed %d %s: round 1 restored (target-val %.2f as recorded)",
+        rec["regime"],
+        seed,
+        rec["id"],
+        got,
+    )
 
 
 def check_regime_folder(work: Path, regime: Regime) -> None:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -200,8 +201,36 @@ def test_candidate_job_resumes_after_its_last_round_and_lists_as_finished(tmp_pa
         finished_candidates(work)
     check_regime_folder(work, regime)
     assert regime_config(work, "tiny").selection.parameters == {"alpha": [0.1, 0.5]}
+
     rec = json.loads((cand / "result.json").read_text())
     assert rec["warmup_target_val_miou"] == warm["target_val_miou"] and len(rec["rounds"]) == 2
+
+
+def test_lost_round_one_checkpoint_comes_back_only_if_reproduced(tmp_path) -> None:
+    regime = _tiny_config(tmp_path)
+    work = tmp_path / "work"
+    cfg_json = regime.config.model_dump(mode="json")
+    spec = next(c for c in regime_candidates(regime.config) if c.id == "alpha=0.1")
+    spec_json = {**spec.__dict__, "sweeps": list(spec.sweeps)}
+    run_warmup_job("tiny", cfg_json, 0, str(work))
+    run_candidate_job("tiny", cfg_json, spec_json, 0, 0, str(work))
+    cand = work / "tiny" / "seed0" / "cand" / "alpha=0.1"
+    from hiast.checkpoint import load_checkpoint
+
+    before = load_checkpoint(cand / "round1.pt")["teacher"]
+    (cand / "round1.pt").unlink()
+    run_candidate_job("tiny", cfg_json, spec_json, 0, 0, str(work))
+    after = load_checkpoint(cand / "round1.pt")["teacher"]
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert not (cand / "round1-restore").exists()
+    # A round 1 that does not reproduce the record is refused, not swapped in.
+    rec = json.loads((cand / "result.json").read_text())
+    rec["rounds"][0]["eval"]["target_val_miou"] += 1.0
+    (cand / "result.json").write_text(json.dumps(rec))
+    (cand / "round1.pt").unlink()
+    with pytest.raises(RuntimeError, match="round 1 trained again gives"):
+        run_candidate_job("tiny", cfg_json, spec_json, 0, 0, str(work))
+    assert not (cand / "round1.pt").exists()
 
 
 def test_requirement_checks_read_the_summary() -> None:
