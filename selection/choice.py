@@ -64,6 +64,7 @@ __all__ = [
     "RuleRecord",
     "EarlyStopRecord",
     "READABLE_VERSIONS",
+    "VOTED_DOCUMENT_KEYS",
     "load_choice",
     "choose",
     "default_parameters",
@@ -73,7 +74,7 @@ CHOICE_SCHEMA_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 
 _STRICT = ConfigDict(extra="forbid")
-_VOTE_FIELDS = (
+_VERSION_1_VOTE_FIELDS = (
     "mode",
     "score_used",
     "per_sweep",
@@ -83,10 +84,11 @@ _VOTE_FIELDS = (
     "trim_rule",
     "subset",
     "num_classes",
-    "rule",
-    "picks",
-    "confidence",
 )
+_VOTE_FIELDS = (*_VERSION_1_VOTE_FIELDS, "rule", "picks", "confidence")
+# What every readable document that holds a vote has, whatever its version (readers that take a
+# plain mapping, such as the dashboard, check these).
+VOTED_DOCUMENT_KEYS = ("parameters", "candidate_id", "f_miou", "notes", *_VERSION_1_VOTE_FIELDS)
 _JOB_FIELDS = ("unfinished", "failed", "provisional", "finished", "total", "early_stop")
 
 

@@ -28,12 +28,12 @@ import numpy as np
 import pandas as pd
 
 from selection.candidates import GRID_GROUP
+from selection.choice import VOTED_DOCUMENT_KEYS
 from selection.errors import SelectionError
 
 __all__ = [
     "REQUIRED_COLUMNS",
     "STATUSES",
-    "CHOICE_KEYS",
     "Facts",
     "as_list",
     "as_names",
@@ -44,22 +44,6 @@ __all__ = [
 REQUIRED_COLUMNS = ("candidate_id", "sweep", "sweeps", "f_miou")
 # The job's statuses; a table without the column (selection.run) holds only voted candidates.
 STATUSES = ("done", "pending", "partial", "failed", "stopped")  # stopped: cut by early stopping
-# Keys of a choice that holds a vote (selection.run.score_from_accumulators).
-CHOICE_KEYS = (
-    "mode",
-    "parameters",
-    "candidate_id",
-    "f_miou",
-    "score_used",
-    "per_sweep",
-    "centre_bound",
-    "centre_bias",
-    "degenerate",
-    "trim_rule",
-    "notes",
-    "subset",
-    "num_classes",
-)
 _SWEEP_KEYS = ("candidate_id", "value", "score_used", "untrimmed_pick", "degenerate", "undecided_fraction")
 SWEEP_TABLE_COLUMNS = ("candidate_id", "picked", "degenerate", "rule__rank")
 DEFAULT_SWEEP = "default"  # selection.tables' ``sweep`` of the default candidate
@@ -135,7 +119,7 @@ def _check_choice(choice: Mapping[str, Any] | None) -> dict[str, Any] | None:
         raise SelectionError(f"choice must be a mapping, got {type(choice).__name__}")
     if "per_sweep" not in choice:  # the job's "no vote was possible" choice: notes only
         return None
-    missing = [k for k in CHOICE_KEYS if k not in choice]
+    missing = [k for k in VOTED_DOCUMENT_KEYS if k not in choice]
     if missing:
         raise SelectionError(f"choice: missing key(s) {', '.join(missing)}")
     for g, entry in choice["per_sweep"].items():
