@@ -9,38 +9,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_runs import tiny_cli_sets
 
 from hiast.checkpoint import load_checkpoint
 from hiast.cli import main
 
 pytestmark = pytest.mark.slow
-
-TINY_SETS = [
-    "data.synthscape.image_size=[32, 64]",
-    "data.crop_size=[32, 64]",
-    "data.source_crop_height=[24, 32]",
-    "data.target_crop_height=[24, 32]",
-    "data.synthscape.n_source_train=16",
-    "data.synthscape.n_target_train=8",
-    "data.synthscape.n_source_val=4",
-    "data.synthscape.n_target_val=4",
-    "warmup.source_iters=4",
-    "warmup.adversarial_iters=2",
-    "warmup.batch_size=2",
-    "selftrain.rounds=1",
-    "selftrain.iters_per_round=3",
-    "selftrain.batch_size=2",
-    "model.width=8",
-    "ias.init_threshold=0.2",
-    "selection.parameters={}",
-]
-
-
-def _sets(*extra: str) -> list[str]:
-    out: list[str] = []
-    for s in (*TINY_SETS, *extra):
-        out += ["--set", s]
-    return out
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -55,7 +29,7 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("cli") / "run"
-    rc = main(["run", "--out", str(out), "--device", "cpu", *_sets()])
+    rc = main(["run", "--out", str(out), "--device", "cpu", *tiny_cli_sets()])
     return {"rc": rc, "out": out}
 
 
@@ -94,7 +68,7 @@ def test_train_resumes_from_a_round(
 ) -> None:
     out = run_dir["out"]
     args = ["train", "--warmup", str(out / "warmup.pt"), "--out", str(tmp_path), "--device", "cpu"]
-    rc = main([*args, "--resume", str(out / "round1.pt"), *_sets("selftrain.rounds=2")])
+    rc = main([*args, "--resume", str(out / "round1.pt"), *tiny_cli_sets("selftrain.rounds=2")])
     assert rc == 0
     assert (tmp_path / "round2.pt").is_file() and not (tmp_path / "round1.pt").exists()
     assert capsys.readouterr().out.strip() == str(tmp_path / "round2.pt")
@@ -130,7 +104,7 @@ def test_predict_folder_writes_pred_pngs(run_dir: dict, tmp_path: Path) -> None:
 
 
 def test_bad_alpha_exits_2_naming_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["run", "--out", str(tmp_path / "r"), "--device", "cpu", *_sets("ias.alpha=1.5")])
+    rc = main(["run", "--out", str(tmp_path / "r"), "--device", "cpu", *tiny_cli_sets("ias.alpha=1.5")])
     assert rc == 2
     err = capsys.readouterr().err
     assert "ias.alpha" in err and "1.5" in err

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_runs import tiny_config
 
 from hiast.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from hiast.config import HIASTConfig, load_config
+from hiast.config import HIASTConfig
 from hiast.data import build_dataset
 from hiast.data.base import WithoutLabels
 from hiast.data.synthscape import SYNTHSCAPE_CLASSES, SynthscapeDataset
@@ -27,31 +28,7 @@ from hiast.warmup import validate_warmup_checkpoint
 
 pytestmark = pytest.mark.slow
 
-TINY = {
-    "data.synthscape.image_size": [32, 64],
-    "data.crop_size": [32, 64],
-    "data.source_crop_height": [24, 32],
-    "data.target_crop_height": [24, 32],
-    "data.synthscape.n_source_train": 16,
-    "data.synthscape.n_target_train": 8,
-    "data.synthscape.n_source_val": 4,
-    "data.synthscape.n_target_val": 4,
-    "warmup.source_iters": 4,
-    "warmup.adversarial_iters": 2,
-    "warmup.batch_size": 2,
-    "selftrain.rounds": 1,
-    "selftrain.iters_per_round": 3,
-    "selftrain.batch_size": 2,
-    "model.width": 8,
-    # A barely trained generator is never confident: start IAS low so pseudo-labels keep pixels.
-    "ias.init_threshold": 0.2,
-    "selection.parameters": {},
-}
 METRICS = ("loss_ce", "loss_r_c", "loss_r_i", "loss_r_cst", "loss_total", "train_kept_ratio")
-
-
-def tiny_config(**overrides: object) -> HIASTConfig:
-    return load_config(None, {**TINY, **overrides})
 
 
 def _state(path: Path, key: str) -> dict[str, torch.Tensor]:

@@ -14,39 +14,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_runs import tiny_config
 
 import hiast.selftrain as selftrain
-from hiast.config import HIASTConfig, load_config
+from hiast.config import HIASTConfig
 from hiast.pipeline import run_warmup, train_rounds
 
 pytestmark = pytest.mark.slow
 
-TINY = {
-    "data.synthscape.image_size": [32, 64],
-    "data.crop_size": [32, 64],
-    "data.source_crop_height": [24, 32],
-    "data.target_crop_height": [24, 32],
-    "data.synthscape.n_source_train": 8,
-    "data.synthscape.n_target_train": 8,
-    "data.synthscape.n_source_val": 4,
-    "data.synthscape.n_target_val": 4,
-    "warmup.source_iters": 3,
-    "warmup.adversarial_iters": 1,
-    "warmup.batch_size": 2,
-    "selftrain.rounds": 1,
-    "selftrain.iters_per_round": 3,
-    "selftrain.batch_size": 2,
-    "model.width": 8,
-    # A barely trained generator is never confident: start IAS low so pseudo-labels keep pixels.
-    "ias.init_threshold": 0.2,
-    "selection.parameters": {},
-}
 # Tensor methods that copy a value to the host (and so wait for the device).
 SYNCS = ("item", "tolist", "__float__", "__int__", "__bool__", "cpu", "numpy")
-
-
-def tiny_config(**overrides: object) -> HIASTConfig:
-    return load_config(None, {**TINY, **overrides})
 
 
 @pytest.fixture(scope="module")
