@@ -163,15 +163,21 @@ def _tiny_config(tmp_path: Path):
     return load_regime(path)
 
 
-def test_candidate_job_resumes_after_its_last_round_and_lists_as_finished(tmp_path) -> None:
+def _trained_alpha_candidate(tmp_path: Path):
+    """The tiny regime's warm-up and its alpha=0.1 candidate, trained in ``tmp_path / "work"``."""
     regime = _tiny_config(tmp_path)
     work = tmp_path / "work"
     cfg_json = regime.config.model_dump(mode="json")
     spec = next(c for c in regime_candidates(regime.config) if c.id == "alpha=0.1")
     spec_json = {**spec.__dict__, "sweeps": list(spec.sweeps)}
     warm = run_warmup_job("tiny", cfg_json, 0, str(work))
-    assert warm["target_val_miou"] >= 0 and (work / "tiny" / "seed0" / "warmup.pt").is_file()
     first = run_candidate_job("tiny", cfg_json, spec_json, 1, 0, str(work))
+    return regime, work, cfg_json, spec_json, warm, first
+
+
+def test_candidate_job_resumes_after_its_last_round_and_lists_as_finished(tmp_path) -> None:
+    regime, work, cfg_json, spec_json, warm, first = _trained_alpha_candidate(tmp_path)
+    assert warm["target_val_miou"] >= 0 and (work / "tiny" / "seed0" / "warmup.pt").is_file()
     cand = work / "tiny" / "seed0" / "cand" / "alpha=0.1"
     # Kept: round 1 (the early-stop stage's rung) and the final round.
     assert sorted(p.name for p in cand.glob("round*.pt")) == ["round1.pt", "round2.pt"]
@@ -180,6 +186,7 @@ def test_candidate_job_resumes_after_its_last_round_and_lists_as_finished(tmp_pa
     (cand / "round2.pt").unlink()
     from hiast.pipeline import train_rounds
 
+    spec = next(c for c in regime_candidates(regime.config) if c.id == "alpha=0.1")
     cfg = candidate_config(regime.config, spec, 0)
     cfg1 = cfg.model_copy(update={"selftrain": cfg.selftrain.model_copy(update={"rounds": 1})})
     train_rounds(
@@ -201,19 +208,12 @@ def test_candidate_job_resumes_after_its_last_round_and_lists_as_finished(tmp_pa
         finished_candidates(work)
     check_regime_folder(work, regime)
     assert regime_config(work, "tiny").selection.parameters == {"alpha": [0.1, 0.5]}
-
     rec = json.loads((cand / "result.json").read_text())
     assert rec["warmup_target_val_miou"] == warm["target_val_miou"] and len(rec["rounds"]) == 2
 
 
 def test_lost_round_one_checkpoint_comes_back_only_if_reproduced(tmp_path) -> None:
-    regime = _tiny_config(tmp_path)
-    work = tmp_path / "work"
-    cfg_json = regime.config.model_dump(mode="json")
-    spec = next(c for c in regime_candidates(regime.config) if c.id == "alpha=0.1")
-    spec_json = {**spec.__dict__, "sweeps": list(spec.sweeps)}
-    run_warmup_job("tiny", cfg_json, 0, str(work))
-    run_candidate_job("tiny", cfg_json, spec_json, 0, 0, str(work))
+    _, work, cfg_json, spec_json, _, _ = _trained_alpha_candidate(tmp_path)
     cand = work / "tiny" / "seed0" / "cand" / "alpha=0.1"
     from hiast.checkpoint import load_checkpoint
 
