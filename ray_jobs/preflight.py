@@ -6,6 +6,8 @@ A bad config or a missing dataset costs nothing here; later it would cost a warm
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,16 @@ from selection.errors import SelectionError
 from selection.rules import check_rule, rule_needs
 from selection.subset import select_subset
 
-__all__ = ["CONFIG_SNAPSHOT", "JobError", "preflight", "check_experiment", "save_config"]
+__all__ = [
+    "CONFIG_SNAPSHOT",
+    "Checks",
+    "JobError",
+    "Verdict",
+    "check_experiment",
+    "preflight",
+    "run_checks",
+    "save_config",
+]
 
 CONFIG_SNAPSHOT = "job_config.json"
 
@@ -28,37 +39,106 @@ class JobError(RuntimeError):
     """The job cannot start or continue as asked (an existing experiment, a resume mismatch)."""
 
 
-def preflight(cfg: HIASTConfig, *, check_data: bool = False) -> tuple[list[Candidate], list[str]]:
-    """Candidates and subset ids; raises naming the field for anything that would fail later.
+@dataclass(frozen=True)
+class Verdict:
+    """One check's outcome: ``check`` names the config field or split it is about (``data.source``),
+    ``error`` is the message the job would stop with (None: passed), ``detail`` what it found."""
 
-    Datasets: listing, pairing and emptiness, every file's header and a few decoded files
-    (``SegDataset.verify``); ``check_data`` decodes every file.
+    check: str
+    error: str | None = None
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class Checks:
+    """Every check's verdict in order, and what the passing ones produced."""
+
+    verdicts: list[Verdict] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)
+    subset: list[str] = field(default_factory=list)
+    split_sizes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def first_error(self) -> str | None:
+        return next((v.error for v in self.verdicts if v.error is not None), None)
+
+
+class _Stop(Exception):
+    pass
+
+
+def run_checks(cfg: HIASTConfig, *, check_data: bool = False, stop_at_first: bool = True) -> Checks:
+    """The checks the job runs before Ray starts, in order, each with its verdict.
+
+    ``stop_at_first``: the job's way (nothing after a failure is worth its time); ``False`` runs
+    every check whose inputs passed, for ``--plan``. Datasets: listing, pairing and emptiness,
+    every file's header and a few decoded files (``SegDataset.verify``); ``check_data`` decodes
+    every file.
     """
+    out = Checks()
+
+    def record(check: str, error: str | None, detail: str = "") -> bool:
+        out.verdicts.append(Verdict(check, error, detail))
+        if error is not None and stop_at_first:
+            raise _Stop
+        return error is None
+
     try:
-        candidates = build_candidates(cfg.parameters(), cfg.selection.parameters, cfg.selection.mode)
-        # An unknown rule, or one the config cannot feed (seed agreement without replicates, ATC
-        # without a source-val split), would only fail at the vote, after every training.
+        _run_checks(cfg, check_data, out, record)
+    except _Stop:
+        pass
+    return out
+
+
+def _run_checks(cfg: HIASTConfig, check_data: bool, out: Checks, record: Callable[..., bool]) -> None:
+    try:
+        out.candidates = build_candidates(cfg.parameters(), cfg.selection.parameters, cfg.selection.mode)
+        record("selection.parameters", None, f"{len(out.candidates)} candidates")
+    except SelectionError as e:
+        record("selection.parameters", str(e))
+    # An unknown rule, or one the config cannot feed (seed agreement without replicates, ATC
+    # without a source-val split), would only fail at the vote, after every training.
+    rule = None
+    try:
         rule = check_rule(
             cfg.selection.rule,
             replicates=cfg.selection.replicates,
             has_source_val=cfg.data.source_val is not None,
         )
+        record("selection.rule", None, rule.text)
     except SelectionError as e:
-        raise ConfigError(str(e)) from None
-    if cfg.selection.early_stop is not None and "replicates" in rule_needs(rule):
+        record("selection.rule", str(e))
+    if cfg.selection.early_stop is not None and rule is not None:
         # Only replicate 0 predicts at the rung.
-        raise ConfigError(
-            f"selection.early_stop: the rule {rule.text!r} reads seed agreement, which the rung (one "
-            "replicate's outputs) cannot give; use another selection.rule or drop selection.early_stop"
-        )
-    for c in candidates:  # every candidate must itself be a valid config (ranges, integer k)
-        cfg.with_parameters(c.params)
+        if "replicates" in rule_needs(rule):
+            record(
+                "selection.early_stop",
+                f"selection.early_stop: the rule {rule.text!r} reads seed agreement, which the rung (one "
+                "replicate's outputs) cannot give; use another selection.rule or drop selection.early_stop",
+            )
+        else:
+            record("selection.early_stop", None, f"after round {cfg.selection.early_stop.after_round}")
+    if out.candidates:
+        try:
+            for c in out.candidates:  # every candidate must itself be a valid config (ranges, integer k)
+                cfg.with_parameters(c.params)
+            record("candidate configs", None, "every candidate is a valid config")
+        except ConfigError as e:
+            record("candidate configs", str(e))
     for name in ("model.pretrained_backbone", "warmup.checkpoint"):
-        section, field = name.split(".")
-        path = getattr(getattr(cfg, section), field)
-        if path is not None and not Path(path).is_file():
-            raise ConfigError(f"{name}: file {path} not found")
-    target_ids: list[str] = []
+        section, attr = name.split(".")
+        path = getattr(getattr(cfg, section), attr)
+        if path is None:
+            continue
+        if Path(path).is_file():
+            record(name, None, str(path))
+        else:
+            record(name, f"{name}: file {path} not found")
+    target_ids: list[str] | None = None
     for split in ("source", "target", "source_val", "target_val"):
         spec = getattr(cfg.data, split)
         if spec is None:
@@ -67,14 +147,28 @@ def preflight(cfg: HIASTConfig, *, check_data: bool = False) -> tuple[list[Candi
             dataset = build_dataset(spec, cfg.data, with_labels=split != "target")
             dataset.verify(full=check_data)
         except (DatasetError, FileNotFoundError) as e:
-            raise ConfigError(f"data.{split}: {e}") from None
+            record(f"data.{split}", f"data.{split}: {e}")
+            continue
+        out.split_sizes[split] = len(dataset)
+        what = "every file decoded" if check_data else "headers and a few files decoded"
+        record(f"data.{split}", None, f"{len(dataset)} images ({what})")
         if split == "target":
             target_ids = list(dataset.ids)
-    try:
-        subset = select_subset(target_ids, cfg.selection.subset_size, cfg.selection.subset_seed)
-    except SelectionError as e:
-        raise ConfigError(str(e)) from None
-    return candidates, subset
+    if target_ids is not None:
+        try:
+            out.subset = select_subset(target_ids, cfg.selection.subset_size, cfg.selection.subset_seed)
+            record("selection.subset_size", None, f"{len(out.subset)} of {len(target_ids)} target images")
+        except SelectionError as e:
+            record("selection.subset_size", str(e))
+
+
+def preflight(cfg: HIASTConfig, *, check_data: bool = False) -> tuple[list[Candidate], list[str]]:
+    """Candidates and subset ids; raises ConfigError naming the field for anything that would fail
+    later (the first failing check of :func:`run_checks`)."""
+    checks = run_checks(cfg, check_data=check_data)
+    if checks.first_error is not None:
+        raise ConfigError(checks.first_error)
+    return checks.candidates, checks.subset
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
