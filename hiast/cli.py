@@ -25,11 +25,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import yaml
 from PIL import Image
 
 from hiast.checkpoint import CheckpointError
-from hiast.config import ConfigError, HIASTConfig, load_config, packaged_configs
+from hiast.config import ConfigError, HIASTConfig, load_config, packaged_configs, parse_overrides
 from hiast.data import DatasetError, build_dataset
 from hiast.data.base import Sample, SegDataset
 from hiast.data.classes import CITYSCAPES19_PALETTE, ROBOTCAR9_PALETTE, colorize
@@ -39,18 +38,8 @@ from hiast.predict import cityscapes_name, write_cityscapes_result, write_png
 __all__ = ["main"]
 
 
-def _overrides(pairs: list[str]) -> dict:
-    out = {}
-    for p in pairs:
-        if "=" not in p:
-            raise ConfigError(f"--set expects key=value, got {p!r}")
-        k, v = p.split("=", 1)
-        out[k] = yaml.safe_load(v)
-    return out
-
-
 def _config(args: argparse.Namespace) -> HIASTConfig:
-    return load_config(args.config, _overrides(args.set))
+    return load_config(args.config, parse_overrides(args.set))
 
 
 class _ImageList(SegDataset):

@@ -8,6 +8,7 @@ expected, before any data is read or any GPU time is spent.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -36,6 +37,7 @@ __all__ = [
     "packaged_configs",
     "resolve_config",
     "load_config",
+    "parse_overrides",
 ]
 
 
@@ -427,6 +429,21 @@ def resolve_config(config: str | os.PathLike[str] | Traversable | None) -> Trave
     raise ConfigError(
         f"{config}: config file not found (not a file, nor a packaged config: {', '.join(packaged)})"
     )
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["selftrain.iters_per_round=10", ...]`` (the CLIs' ``--set``) as :func:`load_config`'s
+    ``overrides``: dotted key to value, the value read as YAML (``[0.1, 0.5]``, ``null``, ``true``)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value with a dotted key, got {pair!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {key.strip()}: the value is not valid YAML: {e}") from None
+    return out
 
 
 def load_config(

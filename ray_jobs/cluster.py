@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import ray
+import torch
 
 from ray_jobs.hooks import runtime_env
 from ray_jobs.placement_groups import remove_leaked_placement_groups
 from ray_jobs.resources import DRIVER_RESOURCE
 
-__all__ = ["ClusterInfo", "ray_cluster", "node_resources"]
+__all__ = ["ClusterInfo", "local_node_resources", "ray_cluster", "node_resources"]
 
 log = logging.getLogger("ray_jobs")
 
@@ -110,3 +111,9 @@ def _scalable_nodes(live: list[dict[str, float]]) -> list[dict[str, float]]:
     if extra:
         log.info("counting %d node(s) the autoscaler may add", len(extra))
     return extra
+
+
+def local_node_resources() -> dict[str, float]:
+    """The node :func:`ray_cluster` would start on this machine, without starting it (``--plan``):
+    all its cores, the GPUs torch sees, and the trial drivers' own resource."""
+    return {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count()), DRIVER_RESOURCE: 1.0}

@@ -10,11 +10,14 @@ Examples::
     python -m ray_jobs.select                                   # synthscape demo, local Ray, ./results
     python -m ray_jobs.select --config gta5_to_cityscapes --storage s3://bucket/hiast
     python -m ray_jobs.select --config my.yaml --storage ... --resume   # after the driver died
+    hiast-select --config gta5_to_cityscapes --set data.source.root=/data/GTA5 --plan
 
 Inside ``ray job submit`` the job joins that cluster; otherwise it starts a local one. The last
 lines printed are the choice, its confidence and where the outputs are.
-Exit status: 0 chosen; 1 no choice possible (too few candidates finished); 2 bad config or
-data, or a search that has to be resumed; 3 resources that cannot fit the cluster.
+``--plan`` prints what the search would launch (candidates, trials, layout, rounds, cost
+estimates with their basis, every pre-start check's verdict) and exits without training.
+Exit status: 0 chosen (or planned); 1 no choice possible (too few candidates finished); 2 bad
+config or data, or a search that has to be resumed; 3 resources that cannot fit the cluster.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import posixpath
 import sys
 import tempfile
@@ -33,13 +37,14 @@ import ray
 import ray.tune
 
 from hiast import pipeline
-from hiast.config import ConfigError, HIASTConfig, load_config, packaged_configs
+from hiast.config import ConfigError, HIASTConfig, load_config, packaged_configs, parse_overrides
 from ray_jobs import console
-from ray_jobs.cluster import node_resources, ray_cluster
+from ray_jobs.cluster import local_node_resources, node_resources, ray_cluster
 from ray_jobs.early_stop import RungScheduler
 from ray_jobs.mlflow_results import INSTALL_HINT, log_final_results, mlflow_callback, mlflow_installed
-from ray_jobs.preflight import JobError, check_experiment, preflight, save_config
+from ray_jobs.preflight import JobError, Verdict, check_experiment, preflight, run_checks, save_config
 from ray_jobs.resources import ResourceError, TrialResources, plan_resources
+from ray_jobs.search_plan import SearchPlan, make_plan
 from ray_jobs.storage import (
     ExperimentPaths,
     StorageError,
@@ -268,6 +273,25 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--storage", default="./results", help="local folder or pyarrow URI (s3://, gs://, ...)")
     p.add_argument("--resume", action="store_true", help="continue the experiment found under --storage")
     p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field (dotted key, YAML value; repeatable), e.g. --set selection.rule=f_miou",
+    )
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="print what the search would launch and cost, run the pre-start checks, and exit",
+    )
+    p.add_argument(
+        "--step-seconds",
+        type=float,
+        help="with --plan: seconds of one self-training iteration of one trial, for the time estimate "
+        "(default: a step time measured in bench/ for this model and device, if there is one)",
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text", help="with --plan: output format")
+    p.add_argument(
         "--check-data",
         action="store_true",
         help="before starting, decode every dataset file (default: headers and a few files)",
@@ -277,9 +301,54 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     loud.add_argument("--verbose", action="store_true", help="also Ray's own logs and Tune's tables")
     p.add_argument("--mlflow-uri", help=f"also log to this MLflow tracking URI (needs {INSTALL_HINT})")
     args = p.parse_args(argv)
+    if not args.plan and (args.step_seconds is not None or args.format != "text"):
+        p.error("--step-seconds and --format go with --plan")
+    if args.step_seconds is not None and not args.step_seconds > 0:
+        p.error(f"--step-seconds must be > 0, got {args.step_seconds:g}")
     if args.mlflow_uri and not mlflow_installed():
         p.error(f"--mlflow-uri needs mlflow, which is not installed: {INSTALL_HINT}")
     return args
+
+
+def _plan_nodes() -> tuple[list[dict[str, float]], str]:
+    address = os.environ.get("RAY_ADDRESS")
+    if address:  # the cluster the job would join: read its nodes, start nothing on it
+        with ray_cluster(address, **console.ray_init_options(console.QUIET)):
+            return node_resources(), f"the Ray cluster at {address}"
+    return [local_node_resources()], "this machine (the job would start a local Ray cluster)"
+
+
+def _print_plan(args: argparse.Namespace, cfg: HIASTConfig) -> int:
+    """``--plan``: every check the job runs before it starts, then the plan; 2 if a check failed,
+    3 if the layout cannot fit the cluster, else 0."""
+    checks = run_checks(cfg, check_data=args.check_data, stop_at_first=False)
+    paths = ExperimentPaths(args.storage, cfg.experiment)
+    for name, check in (
+        ("storage", lambda: check_storage(args.storage)),
+        ("experiment", lambda: check_experiment(cfg, paths, args.resume)),
+    ):
+        try:
+            check()
+            checks.verdicts.append(Verdict(name, None, paths.root if name == "storage" else "can start"))
+        except (JobError, StorageError) as e:
+            checks.verdicts.append(Verdict(name, str(e)))
+    nodes, where = _plan_nodes()
+    plan: SearchPlan = make_plan(
+        cfg,
+        config_label=args.config or "synthscape (the embedded default)",
+        storage_root=paths.root,
+        checks=checks,
+        nodes=nodes,
+        cluster=where,
+        step_seconds=args.step_seconds,
+    )
+    if args.format == "json":
+        print(json.dumps(plan.as_dict(), indent=1))
+    else:
+        print("\n".join(plan.lines()))
+    if plan.checks_failed:
+        return 2
+    return 3 if plan.resource_error is not None else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,7 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     verbosity = console.QUIET if args.quiet else console.VERBOSE if args.verbose else console.NORMAL
     console.configure_driver(verbosity)
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(args.config, parse_overrides(args.set))
+        if args.plan:
+            return _print_plan(args, cfg)
         # Checked before Ray starts: a bad config, a missing dataset or storage that cannot be
         # written costs nothing.
         prepared = preflight(cfg, check_data=args.check_data)
