@@ -5,16 +5,19 @@ from __future__ import annotations
 import io
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from selection.errors import SelectionError
 from selection.evidence.settings import EVIDENCE_FORMAT, MIXVAL_PROBES, EvidenceError, EvidenceSettings
 from selection.filesystem import write_bytes_atomic
 from selection.sampling import mixval_pairs
 from selection.subset import subset_hash
 from selection.validators.density import snd_row_entropies
+from selection.validators.dev import dev_from_pixels
 
 __all__ = ["EvidenceWriter"]
 
@@ -168,6 +171,18 @@ class EvidenceWriter:
         """A per-candidate number a validator needs (e.g. ``source_val_miou``)."""
         self.scalars[str(name)] = float(value)
 
+    def _record_dev(self) -> None:
+        # DEV's domain classifier is fitted once here, on what this file holds, rather than at
+        # every vote (the provisional votes would refit it for every finished candidate).
+        try:
+            result = dev_from_pixels(
+                self._source, self._source_labels, self._target, seed=self.settings.pixel_seed
+            )
+        except SelectionError as e:
+            warnings.warn(f"{self._who}: DEV and IWCV not recorded: {e}", stacklevel=3)
+            return
+        self.scalars.update(result.scalars())
+
     def _missing(self) -> str | None:
         if self._n_target < len(self.image_ids):
             return f"subset image {self.image_ids[self._n_target]!r} (and later ones)"
@@ -190,6 +205,8 @@ class EvidenceWriter:
             raise EvidenceError(
                 f"{self._who}: evidence incomplete, missing {missing}; nothing written to {self.uri}"
             )
+        if self.source_ids is not None:
+            self._record_dev()
         meta = {
             "format": EVIDENCE_FORMAT,
             "candidate_id": self.candidate_id,

@@ -16,6 +16,7 @@ im, bnm,           high   self   target_probs               :mod:`.information`
 mean_entropy       low    self   target_probs               :mod:`.information`
 seed_agreement     high   self   replicates (+trainings)    :mod:`.agreement`
 source_val_miou    high   self   source_val_miou            :mod:`.source`
+dev, iwcv          low    self   target/source_probs        :mod:`.dev` (fitted when written)
 =================  =====  =====  =========================  ======================================
 
 Each module's docstring gives the source (paper, reference code) and every adaptation to
@@ -37,6 +38,7 @@ from selection.validators.consensus import (
     neighbours,
 )
 from selection.validators.density import SNDAccumulator, snd
+from selection.validators.dev import dev, iwcv
 from selection.validators.information import ProbabilityStats, bnm, im, mean_confidence, mean_entropy
 from selection.validators.mixval import mixval, mixval_counts, mixval_inter, mixval_intra
 from selection.validators.registry import NEEDS, VALIDATORS, ValidatorSpec, validator
@@ -67,6 +69,8 @@ __all__ = [
     "atc",
     "atc_per_class",
     "snd",
+    "dev",
+    "iwcv",
     "SNDAccumulator",
     "im",
     "bnm",

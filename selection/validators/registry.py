@@ -28,6 +28,7 @@ from selection.validators.agreement import seed_agreement
 from selection.validators.atc import atc
 from selection.validators.consensus import ensv, f_miou_lno
 from selection.validators.density import snd
+from selection.validators.dev import dev, iwcv
 from selection.validators.information import bnm, im, mean_confidence, mean_entropy
 from selection.validators.mixval import mixval, mixval_inter, mixval_intra
 from selection.validators.source import source_val_miou
@@ -63,6 +64,10 @@ def _spec(name, high, needs, scope, fn, description, **cost) -> ValidatorSpec:
 
 _MIX = {"extra_passes": 1, "cost": "one extra inference pass over the subset (the mixed images)"}
 _SRC = {"cost": "one inference pass over the source-val split (shared by atc and source_val_miou)"}
+_DEV = {
+    "cost": "the source-val pass (shared); a domain classifier per candidate, fitted once when its "
+    "evidence is written (seconds on a CPU)"
+}
 
 VALIDATORS: dict[str, ValidatorSpec] = {
     s.name: s
@@ -129,6 +134,24 @@ VALIDATORS: dict[str, ValidatorSpec] = {
             extra_passes=1,
             extra_trainings=1,
             cost="per extra replicate: a whole training (own warm-up) and its prediction pass",
+        ),
+        _spec(
+            "dev",
+            False,
+            {"target_probs", "source_probs"},
+            "self",
+            dev,
+            "Deep Embedded Validation: density-ratio-weighted source-val loss with control variate",
+            **_DEV,
+        ),
+        _spec(
+            "iwcv",
+            False,
+            {"target_probs", "source_probs"},
+            "self",
+            iwcv,
+            "importance-weighted source-val loss (DEV without the control variate)",
+            **_DEV,
         ),
         _spec(
             "source_val_miou",

@@ -1,7 +1,7 @@
 """Every evidence validator, accumulated over any set of subset images: :class:`EvidenceAccumulator`.
 
 The evidence validators (ensv, mixval*, atc, snd, im, bnm, mean_entropy, mean_confidence,
-source_val_miou) read each candidate's evidence file (:mod:`selection.evidence`). Each is a sum
+dev, iwcv, source_val_miou) read each candidate's evidence file (:mod:`selection.evidence`). Each is a sum
 over images (or a per-image quantity averaged over images), so an accumulator fed a chunk of the
 subset's images merges exactly with one fed another chunk: the vote pass
 (:func:`selection.plan.accumulate`) feeds each image chunk -- and within it each half of the
@@ -13,7 +13,8 @@ mean_entropy, mean_confidence), SND's sum of row entropies and row count (the pe
 evidence file holds: SND costs P^2 per image, so the writer computes it once), the MixVal counts
 summed over images, ATC's per-class target counts (thresholds fitted once per candidate and
 chunk on its source-val pixels, :func:`~selection.validators.atc.fit_atc`), the source-val mIoU
-scalar, and one :class:`~selection.validators.consensus.SoftVoteAccumulator` per vote group (ensv).
+scalar and DEV/IWCV (recorded per candidate by the evidence writer), and one
+:class:`~selection.validators.consensus.SoftVoteAccumulator` per vote group (ensv).
 
 Which validators: those every given file supports (:func:`supported`); ``ensv`` needs a group of
 at least 2 candidates with evidence. A candidate without evidence gets NaN everywhere.
@@ -32,6 +33,7 @@ from selection.evidence import Evidence, EvidenceError, EvidenceSettings, check_
 from selection.fusion import mean_over_present
 from selection.validators.atc import ATCFit, atc_counts, atc_iou, fit_atc
 from selection.validators.consensus import SoftVoteAccumulator
+from selection.validators.dev import dev, iwcv
 from selection.validators.information import ProbabilityStats
 from selection.validators.mixval import mixval, mixval_inter, mixval_intra
 from selection.validators.registry import VALIDATORS
@@ -48,6 +50,8 @@ __all__ = [
 EVIDENCE_VALIDATORS = tuple(n for n, s in VALIDATORS.items() if s.needs.isdisjoint({"labels", "replicates"}))
 _INFO = ("im", "bnm", "mean_entropy", "mean_confidence")
 _MIX = {"mixval": mixval, "mixval_inter": mixval_inter, "mixval_intra": mixval_intra}
+# Recorded per candidate by the evidence writer (read, not accumulated).
+_RECORDED = {"dev": dev, "iwcv": iwcv}
 
 
 def _supports(ev: Evidence, name: str) -> bool:
@@ -55,6 +59,8 @@ def _supports(ev: Evidence, name: str) -> bool:
     if "source_probs" in needs and not ev.has_source:
         return False
     if "mixval" in needs and not ev.has_mixval:
+        return False
+    if name in _RECORDED and name not in ev.scalars:
         return False
     return not ("source_val_miou" in needs and SCALAR not in ev.scalars)
 
@@ -108,6 +114,7 @@ class EvidenceAccumulator:
         *,
         atc_fits: Mapping[str, ATCFit] | None = None,
         scalars: Mapping[str, float] | None = None,
+        recorded: Mapping[str, Mapping[str, float]] | None = None,
         mixval_average: str = "pixel",
     ) -> None:
         _check_names(names)
@@ -123,6 +130,7 @@ class EvidenceAccumulator:
         self.atc_fits = dict(atc_fits or {}) if "atc" in want else {}
         self.atc = {i: (np.zeros(c), np.zeros(c)) for i in self.atc_fits}
         self.scalars = dict(scalars or {}) if "source_val_miou" in want else {}
+        self.recorded = {n: dict(v) for n, v in (recorded or {}).items() if n in want}
         self.members = {g: tuple(i for i in ids if i in set(self.ids)) for g, ids in groups.items()}
         self.soft = (
             {g: SoftVoteAccumulator(len(m), c) for g, m in self.members.items() if len(m) >= 2}
@@ -155,6 +163,11 @@ class EvidenceAccumulator:
                         f"evidence file {ev.uri} lacks what {n!r} needs ({sorted(VALIDATORS[n].needs)})"
                     )
         fits, scalars = {}, {}
+        recorded = {
+            n: {cid: f(ev.scalars) for cid, ev in evidence.items()}
+            for n, f in _RECORDED.items()
+            if n in names
+        }
         for cid, ev in evidence.items():
             if "atc" in names:
                 fits[cid] = fit_atc(ev.source_probs, ev.source_labels, score=atc_score)
@@ -167,6 +180,7 @@ class EvidenceAccumulator:
             files[0].num_classes,
             atc_fits=fits,
             scalars=scalars,
+            recorded=recorded,
             mixval_average=mixval_average,
         )
 
@@ -220,6 +234,8 @@ class EvidenceAccumulator:
             return _MIX[name](self.mix[cid], average=self.mixval_average)
         if name == "atc":
             return float(mean_over_present(atc_iou(self.atc_fits[cid], *self.atc[cid])))
+        if name in self.recorded:
+            return float(self.recorded[name][cid])
         return float(self.scalars[cid])  # source_val_miou
 
     def table(self, ids: Sequence[str], group: str | None = None) -> pd.DataFrame:

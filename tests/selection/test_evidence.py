@@ -23,6 +23,7 @@ from selection.evidence import (
     sample_pixels,
 )
 from selection.validators.density import snd_row_entropies
+from selection.validators.dev import dev_from_pixels
 
 REPO = Path(__file__).resolve().parents[2]
 C = 5
@@ -195,7 +196,9 @@ def test_round_trip(tmp_path):
     # SND's per-image sums, computed once when written, from the stored (float16) values
     want = [snd_row_entropies(p.astype(np.float16), 0.05).sum() for p in exp["target"]]
     np.testing.assert_allclose(ev.snd_entropy, want, rtol=1e-12)
-    assert ev.scalars == {"source_val_miou": 0.5} and ev.has_source and ev.has_mixval
+    # DEV/IWCV are fitted once, when written, on exactly what a reader gets back.
+    dev = dev_from_pixels(ev.source_probs, ev.source_labels, ev.target_probs, seed=0).scalars()
+    assert ev.scalars == {"source_val_miou": 0.5, **dev} and ev.has_source and ev.has_mixval
     assert not ev.target_probs.flags.writeable
     assert not [p for p in path.parent.iterdir() if ".tmp" in p.name]
 

@@ -29,6 +29,7 @@ from selection.validators import (
     snd,
     validator,
 )
+from selection.validators.dev import dev_from_pixels
 
 C, SHAPE, IDS = 4, (6, 8), ["i0", "i1", "i2", "i3", "i4"]
 
@@ -37,7 +38,7 @@ def test_registry_is_consistent():
     assert list(VALIDATORS) == [s.name for s in VALIDATORS.values()]
     for name, spec in VALIDATORS.items():
         assert spec.needs <= NEEDS and spec.scope in ("self", "group")
-        assert spec.higher_is_better is (name != "mean_entropy")
+        assert spec.higher_is_better is (name not in ("mean_entropy", "dev", "iwcv"))  # risks and entropy
         assert (spec.function is None) is (name == "f_miou_trimmed")
         assert spec.extra_passes == (1 if name.startswith("mixval") or name == "seed_agreement" else 0)
     assert "confidence" not in VALIDATORS and "entropy" not in VALIDATORS  # renamed: no clash with choice's
@@ -93,6 +94,9 @@ def test_evidence_scores_equal_the_pure_functions(tmp_path):
         table["atc"], [atc(e.target_probs, e.source_probs, e.source_labels) for e in ev]
     )
     np.testing.assert_allclose(table["source_val_miou"], [0.0, 0.1, 0.2])
+    for name in ("dev", "iwcv"):
+        want = [getattr(dev_from_pixels(e.source_probs, e.source_labels, e.target_probs), name) for e in ev]
+        np.testing.assert_allclose(table[name], want, rtol=1e-12)
 
 
 @pytest.mark.parametrize("cuts", [[2], [1, 3], [1, 2, 3, 4]])
