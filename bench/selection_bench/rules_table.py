@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import spearmanr
+from scipy.stats import rankdata
 
 from selection.rules import parse_rule
 from selection.validators import VALIDATORS
@@ -81,7 +81,9 @@ def _spearman(scores: Mapping[str, float | None], truth: Mapping[str, float], id
     if np.all(x == x[0]) or np.all(y == y[0]):
         return float("nan")
     x[np.isneginf(x)] = np.nanmin(x[np.isfinite(x)]) - 1 if np.isfinite(x).any() else 0.0
-    return float(spearmanr(x, y).statistic)
+    # Spearman's rho is Pearson's r of the average ranks (scipy's spearmanr, without its overhead,
+    # which dominated the rules stage).
+    return float(np.corrcoef(rankdata(x), rankdata(y))[0, 1])
 
 
 def pick_metrics(
@@ -148,8 +150,7 @@ def group_metrics(
     if pick is not None:
         out[ORACLE] = pick_metrics(pick, oracle, truth, group)
     if images is not None:
-        counts = images.counts(group.regime, group.seed)
-        pool = images.images(group.regime)
+        counts, pool = images.counts(group.regime, group.seed), images.images(group.regime)
         for n in few_label:
             sets = few_label_draws(group.regime, group.seed, pool, n, draws)
             per_draw = []

@@ -18,7 +18,7 @@ of int64, same length).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +62,8 @@ class TargetImages:
     """The per-image counts in memory, with (regime, seed) -> candidate -> (images, I, U) arrays."""
 
     frame: pd.DataFrame
+    # Every vote group of a seed asks for the same arrays: built once per (regime, seed).
+    _memo: dict[tuple[str, int], dict] = field(default_factory=dict, repr=False, compare=False)
 
     def images(self, regime: str) -> list[str]:
         """The regime's target-val image ids, sorted."""
@@ -69,6 +71,11 @@ class TargetImages:
 
     def counts(self, regime: str, seed: int) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         """candidate -> (image ids sorted, intersection (n, C), union (n, C))."""
+        if (regime, seed) not in self._memo:
+            self._memo[regime, seed] = self._counts(regime, seed)
+        return self._memo[regime, seed]
+
+    def _counts(self, regime: str, seed: int) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         rows = self.frame[(self.frame["regime"] == regime) & (self.frame["seed"] == seed)]
         out = {}
         for cid, r in rows.groupby("candidate", sort=True):
