@@ -1,30 +1,42 @@
-"""Selection benchmark: synthscape regimes whose true-mIoU landscapes differ (issue 8, part 1).
+"""Selection benchmark: synthscape regimes whose true-mIoU landscapes differ (issues 8 and 16).
 
-Stages (a later ``score`` stage computes evidence and validators from what ``train`` leaves):
+Stages:
 
 * ``train``: for every regime (``bench/regimes/*.yaml``) and seed: one warm-up, then every
   candidate of the regime's sweep plus the broken candidates, each trained from that warm-up;
-  true target-val and source-val mIoU recorded; final checkpoint kept per candidate. Resumable:
-  finished jobs are skipped, a candidate continues after its last round. Writes the report
-  after every finished job (JSON and markdown) and the plot at the end.
+  true target-val and source-val mIoU recorded; final and round-1 checkpoints kept per candidate.
+  Resumable: finished jobs are skipped, a candidate continues after its last round. Writes the
+  report after every finished job (JSON and markdown) and the plot at the end.
 * ``score``: for every finished candidate the job's own outputs (subset label maps, evidence with
   the MixVal and source-val passes; written once next to the checkpoint), then the job's selection
-  sequence per regime and seed with every validator and the benchmarked rules, and the rule x
-  regime table (``selection_bench.rules_table``). ``--rescore`` is the same stage: it reuses the
-  stored outputs and retrains nothing.
+  sequence per regime and seed with every validator, the round-1 (rung) validators, the job's
+  confidence for its default rule, and every candidate's per-image target-val counts. Writes the
+  committed tables ``bench/results/selection_scores.parquet`` (``selection_bench.scores_table``)
+  and ``bench/results/selection_target_images.parquet`` (``selection_bench.target_images``), then
+  runs the ``rules`` stage on them. ``--rescore`` is the same stage: it reuses the stored outputs
+  and retrains nothing.
+* ``rules``: from the committed tables only (no checkpoint): every benchmarked rule, any rule
+  given with ``--rule SPEC`` (YAML, as ``selection.rule``), the per-seed and few-label oracles, the
+  leave-one-regime-out figures and the confidence calibration (``selection_bench.rules_stage``);
+  writes ``bench/results/selection_rules.{json,md}`` in seconds.
 * ``early-stop``: ``selection.early_stop`` replayed on the trained candidates (their round-1
   checkpoints, the job's own rung decision, the rule's pick among the survivors): candidate-rounds
   saved against regret (``selection_bench.early_stop``). Needs the score stage's results.
 * ``report``: the JSON, markdown table and PNG plot from what is on disk.
+* ``draw``: the regimes drawn at random from ``bench/drawn_regimes.yaml`` (a declared distribution
+  and seed, committed before drawing): writes ``bench/regimes/drawn_<i>.yaml`` deterministically.
 
     nice -n 10 python bench/bench_selection.py train [--regimes ...] [--seeds 1 2 3] [--workers 2]
     python bench/bench_selection.py score        # or: --rescore
+    python bench/bench_selection.py rules [--rule '{rank_average: [bnm, atc]}' ...]
     python bench/bench_selection.py report
+    python bench/bench_selection.py draw --n 2
 
 Outputs: ``bench/results/selection_landscapes.{json,md,png}``,
-``bench/results/selection_rules.{json,md}``; checkpoints under
-``bench/work/selection/`` (see ``selection_bench.layout`` for the layout, and
-``selection_bench.layout.finished_candidates`` to list them).
+``bench/results/selection_scores.parquet``, ``bench/results/selection_target_images.parquet``,
+``bench/results/selection_rules.{json,md}``; checkpoints under ``bench/work/selection/`` (see
+``selection_bench.layout`` for the layout, and ``selection_bench.layout.finished_candidates`` to
+list them).
 """
 
 from __future__ import annotations
@@ -40,16 +52,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import yaml  # noqa: E402
 from selection_bench.checks import check_requirements, requirements_markdown  # noqa: E402
 from selection_bench.layout import finished_candidates, load_regime, read_json, write_json  # noqa: E402
 from selection_bench.report import markdown, plot, summarise  # noqa: E402
-from selection_bench.rules_table import choose_default, rules_markdown, rules_table, summary_markdown  # noqa: E402
-from selection_bench.score import BENCH_RULES, score_all  # noqa: E402
+from selection_bench.rules_stage import compare_tables, run_rules  # noqa: E402
+from selection_bench.scores_table import read_scores_table, write_scores_table  # noqa: E402
+from selection_bench.target_images import read_target_images, write_target_images  # noqa: E402
 from selection_bench.train import train_all  # noqa: E402
 
-from selection.rules import parse_rule, rule_needs  # noqa: E402
+from selection.errors import SelectionError  # noqa: E402
+from selection.rules import parse_rule  # noqa: E402
 
 DEFAULT_REGIMES = sorted(str(p) for p in (ROOT / "bench" / "regimes").glob("*.yaml"))
+RESULTS = ROOT / "bench" / "results"
 
 
 def regime_note(path: Path) -> str:
@@ -87,43 +103,51 @@ def write_report(work: Path, prefix: Path, *, with_plot: bool, timing: dict | No
     return out
 
 
-def write_rules(scores: list[dict], prefix: Path) -> dict:
-    """The rule x regime table (JSON and markdown) and the default rule it chooses."""
-    if not scores:
-        raise SystemExit("nothing to score: no finished candidates under --work")
-    table = rules_table(scores)
-    # The default must run under every packaged config: one replicate (no seed agreement, which
-    # costs a training per replicate) and no labelled source-val split (the GTA5 and SYNTHIA
-    # configs have none: no ATC, no source-val mIoU). The others are measured all the same.
-    feasible = {
-        lab
-        for lab, rule in BENCH_RULES.items()
-        if not rule_needs(parse_rule(rule)) & {"replicates", "source_probs", "source_val_miou"}
-    }
-    verdict = choose_default(table, feasible)
-    seeds = sorted({(s["regime"], s["seed"]) for s in scores})
-    write_json(prefix.with_suffix(".json"), {"table": table, "verdict": verdict, "scored": seeds})
-    prefix.with_suffix(".md").write_text(
-        "# Selection benchmark: rules x regimes\n\n"
-        + f"Scored: {', '.join(f'{r} seed {s}' for r, s in seeds)}. Regret in mIoU points against the "
-        + "truth averaged over seeds; Spearman, top-1 and centre-pick rates averaged over regimes.\n\n"
-        + summary_markdown(table, verdict, ["centre", "random", *BENCH_RULES])
-        + "\n## Per regime\n\n"
-        + rules_markdown(table, verdict)
-        + "\nLowest mean regret among the rules every packaged config can run (one replicate, no "
-        + f"source-val labels): **{verdict['default']}** "
-        + f"({verdict['mean_regret'][verdict['default']]:.2f}); meets the target "
-        + "(regret <= 1.0 in every regime, below centre and random, no broken pick): "
-        + ("yes" if verdict["meets_target"][verdict["default"]] else "no")
-        + ".\n"
-    )
-    return verdict
+def parse_rule_specs(specs: list[str]) -> dict[str, object]:
+    """``--rule`` values (YAML, as ``selection.rule``) -> {rule text: rule}; SystemExit naming a bad one."""
+    out = {}
+    for spec in specs:
+        try:
+            rule = parse_rule(yaml.safe_load(spec), field="--rule")
+        except (yaml.YAMLError, SelectionError) as e:
+            raise SystemExit(f"--rule {spec!r}: {e}") from None
+        out[rule.text] = rule.to_config()
+    return out
+
+
+def rules_stage(scores_path: Path, images_path: Path, prefix: Path, specs: list[str]) -> None:
+    """The ``rules`` stage: the committed tables -> ``<prefix>.{json,md}``; prints what changed."""
+    if not scores_path.is_file():
+        raise SystemExit(f"{scores_path}: no scores table; run the score stage first (it needs checkpoints)")
+    scores = read_scores_table(scores_path)
+    images = read_target_images(images_path) if images_path.is_file() else None
+    if images is None:
+        logging.warning("%s: missing, so no few-label oracle rows", images_path)
+    old = prefix.with_suffix(".json")
+    before = read_json(old)["table"] if old.is_file() else None
+    start = time.perf_counter()
+    out = run_rules(scores, images, prefix, parse_rule_specs(specs))
+    print(prefix.with_suffix(".md").read_text())
+    if before is not None:
+        diffs = compare_tables(before, out["table"])
+        print(f"against the previous {old.name}: {len(diffs)} difference(s)", *diffs[:40], sep="\n")
+    print(f"rules stage: {time.perf_counter() - start:.1f} s")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("stage", nargs="?", choices=["train", "score", "early-stop", "report"])
-    ap.add_argument("--rule", default=None, help="early-stop: the rule (default: the score stage's default)")
+    ap.add_argument("stage", nargs="?", choices=["train", "score", "rules", "early-stop", "report", "draw"])
+    ap.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        help="rules: a further rule (YAML, as selection.rule), repeatable; early-stop: the rule "
+        "(a benchmarked rule's label; default: the rules stage's default)",
+    )
+    ap.add_argument("--scores", type=Path, default=RESULTS / "selection_scores.parquet")
+    ap.add_argument("--images", type=Path, default=RESULTS / "selection_target_images.parquet")
+    ap.add_argument("--n", type=int, default=2, help="draw: how many regimes to draw")
+    ap.add_argument("--distribution", type=Path, default=ROOT / "bench" / "drawn_regimes.yaml")
     ap.add_argument(
         "--keep", type=float, default=0.5, help="early-stop: share of each sweep kept at the rung"
     )
@@ -149,23 +173,36 @@ def main() -> None:
         if args.stage != "score":
             ap.error("--rescore is the score stage")
     if args.stage is None:
-        ap.error("a stage is required: train, score or report (or --rescore)")
+        ap.error("a stage is required: train, score, rules, early-stop, report or draw (or --rescore)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.stage == "early-stop":
         from selection_bench.early_stop import run_early_stop
         from selection_bench.score import read_scores
 
         rules = read_json(args.out.with_name("selection_rules.json"))
-        rule = args.rule or rules["verdict"]["default"]
+        rule = args.rule[-1] if args.rule else rules["verdict"]["default"]
         names = [Path(p).stem for p in args.regimes]
         prefix = args.out.with_name("selection_early_stop")
         run_early_stop(args.work, names, args.seeds, read_scores(args.work), rule, args.keep, prefix)
         print(prefix.with_suffix(".md").read_text())
         return
     if args.stage == "score":
+        from selection_bench.score import score_all, tables_of
+
         names = [Path(p).stem for p in args.regimes]
-        write_rules(score_all(args.work, names, args.seeds), args.out.with_name("selection_rules"))
-        print(args.out.with_name("selection_rules.md").read_text())
+        scores, images = tables_of(score_all(args.work, names, args.seeds))
+        write_scores_table(scores, args.scores)
+        write_target_images(images, args.images)
+        rules_stage(args.scores, args.images, args.out.with_name("selection_rules"), args.rule)
+        return
+    if args.stage == "rules":
+        rules_stage(args.scores, args.images, args.out.with_name("selection_rules"), args.rule)
+        return
+    if args.stage == "draw":
+        from selection_bench.drawn import write_drawn
+
+        for path in write_drawn(args.distribution, args.n, ROOT / "bench" / "regimes"):
+            print(path)
         return
     if args.stage == "report":
         write_report(args.work, args.out, with_plot=True)

@@ -21,10 +21,18 @@ import numpy as np
 from selection.early_stop import rung_selection
 from selection.run import run_selection
 from selection_bench.layout import write_json
-from selection_bench.rules_table import mean_truth
 from selection_bench.score import BENCH_RULES, rule_tables, seed_candidates, subset_of, write_outputs
 
-__all__ = ["simulate_seed", "early_stop_table", "early_stop_markdown"]
+__all__ = ["simulate_seed", "early_stop_table", "early_stop_markdown", "mean_truth"]
+
+
+def mean_truth(scores: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Per candidate: its truth averaged over the ``scores.json`` records of the regime's seeds."""
+    per: dict[str, list[float]] = {}
+    for s in scores:
+        for cid, t in s["truth"].items():
+            per.setdefault(cid, []).append(float(t))
+    return {cid: float(np.mean(v)) for cid, v in per.items()}
 
 
 def simulate_seed(

@@ -1,8 +1,11 @@
 """The rule x regime table: how far each rule's pick falls below the best candidate, per regime.
 
-Inputs: the scoring stage's ``scores.json`` per regime and seed (:mod:`selection_bench.score`).
-The truth of a candidate is its target-val mIoU averaged over the regime's seeds (the broken ones
-included: a rule that picks one pays for it). Per regime, over every (seed, sweep) pick:
+Input: the scores table (:mod:`selection_bench.scores_table`), and the per-image target-val counts
+(:mod:`selection_bench.target_images`) for the few-label oracles; no checkpoint. Every rule picks
+again from each group's validator table (:func:`selection.rules.parse_rule`, ties to the default),
+so any rule ``selection.rules`` can parse is evaluated in seconds. The truth of a candidate is
+its target-val mIoU averaged over the regime's seeds (the broken ones included: a rule that picks
+one pays for it). Per regime, over every (seed, sweep) pick:
 
 * ``regret``: mean over picks of (best mean truth in the sweep) - (mean truth of the pick), mIoU points;
 * ``spearman``: mean over picks of Spearman's rho between the rule's scores and the mean truth in
@@ -15,7 +18,8 @@ included: a rule that picks one pays for it). Per regime, over every (seed, swee
   replicate, here the regime's other seeds).
 
 Baselines: ``centre`` always picks the default; ``random`` is the expectation of a uniform pick
-among the sweep's candidates (its top-1 and broken figures are expectations too).
+among the sweep's candidates (its top-1 and broken figures are expectations too). Limits: the
+oracles of :mod:`selection_bench.limits` (few-label figures are averages over their draws).
 """
 
 from __future__ import annotations
@@ -25,16 +29,41 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import spearmanr
+from scipy.stats import rankdata
 
 from selection.rules import parse_rule
 from selection.validators import VALIDATORS
+from selection_bench.limits import (
+    FEW_LABEL_DRAWS,
+    FEW_LABEL_N,
+    ORACLE,
+    best_of,
+    few_label_draws,
+    few_label_label,
+    few_label_scores,
+    per_seed_oracle_scores,
+)
 from selection_bench.score import BENCH_RULES
+from selection_bench.scores_table import Group, ScoresTable
+from selection_bench.target_images import TargetImages
 
-__all__ = ["rule_costs", "rules_table", "choose_default", "rules_markdown", "mean_truth", "summary_markdown"]
+__all__ = [
+    "BASELINES",
+    "choose_default",
+    "limit_labels",
+    "rule_costs",
+    "rules_markdown",
+    "rules_table",
+    "summary_markdown",
+]
 
 BASELINES = ("centre", "random")
 _FIELDS = ("regret", "spearman", "top1", "centre", "broken")
+Metrics = tuple[float, float, float, float, float]
+
+
+def limit_labels(ns: Sequence[int] = FEW_LABEL_N) -> list[str]:
+    return [ORACLE, *(few_label_label(n) for n in ns)]
 
 
 def rule_costs(rule: Any, replicates: int) -> tuple[int, int]:
@@ -45,87 +74,146 @@ def rule_costs(rule: Any, replicates: int) -> tuple[int, int]:
     return passes + trainings, trainings
 
 
-def mean_truth(scores: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    per: dict[str, list[float]] = {}
-    for s in scores:
-        for cid, t in s["truth"].items():
-            per.setdefault(cid, []).append(float(t))
-    return {cid: float(np.mean(v)) for cid, v in per.items()}
-
-
 def _spearman(scores: Mapping[str, float | None], truth: Mapping[str, float], ids: Sequence[str]) -> float:
     x = np.array([scores.get(i) if scores.get(i) is not None else -np.inf for i in ids], float)
+    x[np.isnan(x)] = -np.inf
     y = np.array([truth[i] for i in ids], float)
     if np.all(x == x[0]) or np.all(y == y[0]):
         return float("nan")
     x[np.isneginf(x)] = np.nanmin(x[np.isfinite(x)]) - 1 if np.isfinite(x).any() else 0.0
-    return float(spearmanr(x, y).statistic)
+    # Spearman's rho is Pearson's r of the average ranks (scipy's spearmanr, without its overhead,
+    # which dominated the rules stage).
+    return float(np.corrcoef(rankdata(x), rankdata(y))[0, 1])
 
 
-def rules_table(all_scores: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
-    """regime -> rule label -> {regret, spearman, top1, centre, broken, picks, passes, trainings}."""
-    by_regime: dict[str, list[Mapping[str, Any]]] = {}
-    for s in all_scores:
-        by_regime.setdefault(s["regime"], []).append(s)
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for regime, seeds in sorted(by_regime.items()):
-        truth = mean_truth(seeds)
-        rows: dict[str, dict[str, list[float]]] = {}
-        for s in seeds:
-            broken = set(s["broken"])
-            replicates = len(s["replicate_seeds"])
-            for g in s["groups"].values():
-                ids = g["candidates"]
-                best = max(truth[i] for i in ids)
-                top = {i for i in ids if truth[i] == best}
-                picks: dict[str, tuple[float, float, float, float, float]] = {
-                    "centre": (best - truth["default"], float("nan"), float("default" in top), 1.0, 0.0),
-                    "random": (
-                        best - float(np.mean([truth[i] for i in ids])),
-                        0.0,
-                        len(top) / len(ids),
-                        1 / len(ids),
-                        len(broken & set(ids)) / len(ids),
-                    ),
-                }
-                for label, r in g["rules"].items():
-                    p = r["pick"]
-                    if p is None:
-                        continue
-                    picks[label] = (
-                        best - truth[p],
-                        _spearman(r["scores"], truth, ids),
-                        float(p in top),
-                        float(p == "default"),
-                        float(p in broken),
-                    )
-                for label, values in picks.items():
-                    row = rows.setdefault(label, {k: [] for k in _FIELDS})
-                    for k, v in zip(_FIELDS, values, strict=True):
-                        row[k].append(v)
-                    row.setdefault("replicates", [replicates])
-        table = {}
-        for label, row in rows.items():
-            rho = [v for v in row["spearman"] if math.isfinite(v)]
-            rule = BENCH_RULES.get(label)
-            passes, trainings = rule_costs(rule, int(row["replicates"][0])) if rule is not None else (0, 0)
+def pick_metrics(
+    pick: str, scores: Mapping[str, float | None], truth: Mapping[str, float], group: Group
+) -> Metrics:
+    """(regret, Spearman, top-1, centre, broken) of one pick in one group, against ``truth``."""
+    best = max(truth[i] for i in group.ids)
+    return (
+        best - truth[pick],
+        _spearman(scores, truth, group.ids),
+        float(truth[pick] == best),
+        float(pick == "default"),
+        float(pick in group.broken),
+    )
+
+
+def _baselines(group: Group, truth: Mapping[str, float]) -> dict[str, Metrics]:
+    ids, best = group.ids, max(truth[i] for i in group.ids)
+    top = [i for i in ids if truth[i] == best]
+    return {
+        "centre": (best - truth["default"], float("nan"), float("default" in top), 1.0, 0.0),
+        "random": (
+            best - float(np.mean([truth[i] for i in ids])),
+            0.0,
+            len(top) / len(ids),
+            1 / len(ids),
+            len(group.broken & set(ids)) / len(ids),
+        ),
+    }
+
+
+def _mean_metrics(values: Sequence[Metrics]) -> Metrics:
+    a = np.array(values, float)
+    rho = a[:, 1][np.isfinite(a[:, 1])]
+    return (
+        float(a[:, 0].mean()),
+        float(rho.mean()) if rho.size else float("nan"),
+        *(float(v) for v in a[:, 2:].mean(0)),
+    )
+
+
+def group_metrics(
+    group: Group,
+    truth: Mapping[str, float],
+    rules: Mapping[str, Any],
+    images: TargetImages | None,
+    few_label: Sequence[int],
+    draws: int,
+) -> dict[str, Metrics | None]:
+    """label -> metrics of its pick in ``group``; None: a few-label oracle the regime cannot feed."""
+    out: dict[str, Metrics | None] = dict(_baselines(group, truth))
+    for label, rule in rules.items():
+        r = parse_rule(rule)
+        if not r.requires <= set(group.validators.columns):
+            continue  # the group's table lacks a validator the rule reads (as the score stage skipped it)
+        table = group.validators
+        pick = r.pick(table, prefer="default")
+        if pick is None:
+            continue
+        scores = r.scores(table)
+        out[label] = pick_metrics(pick, {k: float(v) for k, v in scores.items()}, truth, group)
+    oracle = per_seed_oracle_scores(group)
+    pick = best_of(oracle, group.ids)
+    if pick is not None:
+        out[ORACLE] = pick_metrics(pick, oracle, truth, group)
+    if images is not None:
+        counts, pool = images.counts(group.regime, group.seed), images.images(group.regime)
+        for n in few_label:
+            sets = few_label_draws(group.regime, group.seed, pool, n, draws)
+            per_draw = []
+            for d in sets:
+                s = few_label_scores(group, counts, d)
+                p = best_of(s, group.ids)
+                if p is not None:
+                    per_draw.append(pick_metrics(p, s, truth, group))
+            out[few_label_label(n)] = _mean_metrics(per_draw) if per_draw else None
+    return out
+
+
+def rules_table(
+    scores: ScoresTable,
+    rules: Mapping[str, Any] = BENCH_RULES,
+    images: TargetImages | None = None,
+    *,
+    few_label: Sequence[int] = FEW_LABEL_N,
+    draws: int = FEW_LABEL_DRAWS,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """regime -> label -> {regret, regret_max, spearman, top1, centre, broken, picks, passes,
+    trainings}; a few-label oracle the regime cannot feed: {"unavailable": why}."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for regime in scores.regimes:
+        truth = scores.mean_truth(regime)
+        rows: dict[str, list[Metrics]] = {}
+        unavailable: set[str] = set()
+        replicates = 1
+        for g in scores.groups(regime):
+            replicates = g.replicates
+            for label, m in group_metrics(g, truth, rules, images, few_label, draws).items():
+                if m is None:
+                    unavailable.add(label)
+                else:
+                    rows.setdefault(label, []).append(m)
+        table: dict[str, dict[str, Any]] = {}
+        for label, ms in rows.items():
+            a = np.array(ms, float)
+            rho = a[:, 1][np.isfinite(a[:, 1])]
+            rule = rules.get(label)
+            passes, trainings = rule_costs(rule, replicates) if rule is not None else (0, 0)
             table[label] = {
-                "regret": float(np.mean(row["regret"])),
-                "regret_max": float(np.max(row["regret"])),
-                "spearman": float(np.mean(rho)) if rho else float("nan"),
-                "top1": float(np.mean(row["top1"])),
-                "centre": float(np.mean(row["centre"])),
-                "broken": float(np.sum(row["broken"])),
-                "picks": len(row["regret"]),
+                "regret": float(a[:, 0].mean()),
+                "regret_max": float(a[:, 0].max()),
+                "spearman": float(rho.mean()) if rho.size else float("nan"),
+                "top1": float(a[:, 2].mean()),
+                "centre": float(a[:, 3].mean()),
+                "broken": float(a[:, 4].sum()),
+                "picks": len(ms),
                 "passes": passes,
                 "trainings": trainings,
             }
+        n_images = len(images.images(regime)) if images is not None else 0
+        for label in sorted(unavailable - set(table)):
+            table[label] = {"unavailable": f"the regime has {n_images} target-val images, fewer than N"}
         out[regime] = table
     return out
 
 
 def choose_default(
-    table: Mapping[str, Mapping[str, Mapping[str, float]]], feasible: set[str]
+    table: Mapping[str, Mapping[str, Mapping[str, float]]],
+    feasible: set[str],
+    rules: Mapping[str, Any] = BENCH_RULES,
 ) -> dict[str, Any]:
     """The feasible label-free rule with the lowest mean regret over the regimes, and the target's verdict.
 
@@ -133,9 +221,9 @@ def choose_default(
     Target (issue): regret <= 1.0 in every regime, below centre and random in each, no broken pick.
     """
     regimes = sorted(table)
-    labels = [lab for lab in BENCH_RULES if lab in feasible and all(lab in table[r] for r in regimes)]
+    labels = [lab for lab in rules if lab in feasible and all(lab in table[r] for r in regimes)]
     mean = {lab: float(np.mean([table[r][lab]["regret"] for r in regimes])) for lab in labels}
-    best = min(labels, key=lambda lab: (mean[lab], list(BENCH_RULES).index(lab)))
+    best = min(labels, key=lambda lab: (mean[lab], list(rules).index(lab)))
 
     def meets(lab: str) -> bool:
         return all(
@@ -147,15 +235,21 @@ def choose_default(
 
     return {
         "default": best,
-        "rule": BENCH_RULES[best],
+        "rule": rules[best],
         "mean_regret": mean,
         "meets_target": {lab: meets(lab) for lab in labels},
     }
 
 
-def rules_markdown(table: Mapping[str, Mapping[str, Mapping[str, float]]], verdict: Mapping[str, Any]) -> str:
+def _available(m: Mapping[str, Any] | None) -> bool:
+    return m is not None and "unavailable" not in m
+
+
+def rules_markdown(
+    table: Mapping[str, Mapping[str, Mapping[str, Any]]], verdict: Mapping[str, Any], labels: Sequence[str]
+) -> str:
     regimes = sorted(table)
-    labels = [*BASELINES, *[lab for lab in BENCH_RULES if any(lab in table[r] for r in regimes)]]
+    labels = [lab for lab in labels if any(lab in table[r] for r in regimes)]
     head = "| rule | extra passes (trainings) | " + " | ".join(regimes) + " | mean regret | target met |"
     lines = [
         "Per regime: mean regret (mIoU points) / Spearman / top-1 rate / centre-pick rate / broken picks. "
@@ -170,31 +264,38 @@ def rules_markdown(table: Mapping[str, Mapping[str, Mapping[str, float]]], verdi
         cells = []
         for r in regimes:
             m = table[r].get(lab)
-            if m is None:
-                cells.append("–")
+            if not _available(m):
+                cells.append("–" if m is None else "n/a (too few images)")
                 continue
             rho = "–" if not math.isfinite(m["spearman"]) else f"{m['spearman']:+.2f}"
             brk = f"{m['broken']:.0f}" if float(m["broken"]).is_integer() else f"{m['broken']:.2f}"
             cells.append(f"{m['regret']:.2f} / {rho} / {m['top1']:.2f} / {m['centre']:.2f} / {brk}")
-        mean = np.mean([table[r][lab]["regret"] for r in regimes if lab in table[r]])
-        first = table[regimes[0]].get(lab, {})
-        cost = "–" if lab in BASELINES else f"{first.get('passes', 0)} ({first.get('trainings', 0)})"
-        met = "–" if lab in BASELINES else ("yes" if verdict["meets_target"].get(lab) else "no")
+        vals = [table[r][lab]["regret"] for r in regimes if _available(table[r].get(lab))]
+        mean = f"{np.mean(vals):.2f}" if vals else "–"
+        first = next((table[r][lab] for r in regimes if _available(table[r].get(lab))), {})
+        plain = lab in BASELINES or lab.startswith("oracle")
+        cost = "–" if plain else f"{first.get('passes', 0)} ({first.get('trainings', 0)})"
+        met = "–" if plain else ("yes" if verdict["meets_target"].get(lab) else "no")
         name = f"**{lab}**" if lab == verdict["default"] else lab
-        lines.append(f"| {name} | {cost} | " + " | ".join(cells) + f" | {mean:.2f} | {met} |")
+        lines.append(f"| {name} | {cost} | " + " | ".join(cells) + f" | {mean} | {met} |")
     return "\n".join(lines) + "\n"
 
 
 def summary_markdown(
-    table: Mapping[str, Mapping[str, Mapping[str, float]]], verdict: Mapping[str, Any], rows: Sequence[str]
+    table: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    verdict: Mapping[str, Any],
+    rows: Sequence[str],
+    loro: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
-    """The README's table: per rule, regret per regime, then Spearman, top-1 and centre-pick rates
-    averaged over the regimes, broken picks summed, and the extra passes."""
+    """The README's table: per rule, regret per regime, then the leave-one-regime-out mean regret
+    (rules chosen by looking; "—" for the others), Spearman, top-1 and centre-pick rates averaged
+    over the regimes, broken picks summed, and the extra passes."""
     regimes = sorted(table)
     head = (
         "| rule | "
         + " | ".join(f"regret, {r}" for r in regimes)
-        + " | mean regret | Spearman | top-1 | centre picks | broken picks | extra passes |"
+        + " | mean regret | mean regret, LORO | Spearman | top-1 | centre picks | broken picks"
+        + " | extra passes |"
     )
     names = {"centre": "pick the default (centre)", "random": "random pick (expected)"}
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -202,18 +303,24 @@ def summary_markdown(
         if not all(lab in table[r] for r in regimes):
             continue
         ms = [table[r][lab] for r in regimes]
-        rho = [m["spearman"] for m in ms if math.isfinite(m["spearman"])]
-        brk, picks = sum(m["broken"] for m in ms), sum(m["picks"] for m in ms)
+        ok = [m for m in ms if _available(m)]
+        if not ok:
+            continue
+        rho = [m["spearman"] for m in ok if math.isfinite(m["spearman"])]
+        brk, picks = sum(m["broken"] for m in ok), sum(m["picks"] for m in ok)
         name = names.get(lab, lab)
+        lo = (loro or {}).get(lab)
         cells = [
             f"**{name}**" if lab == verdict["default"] else name,
-            *(f"{m['regret']:.2f}" for m in ms),
-            f"{np.mean([m['regret'] for m in ms]):.2f}",
+            *(f"{m['regret']:.2f}" if _available(m) else "n/a" for m in ms),
+            f"{np.mean([m['regret'] for m in ok]):.2f}"
+            + ("" if len(ok) == len(ms) else " (available regimes)"),
+            f"{lo['mean']:.2f}" if lo else "—",
             f"{np.mean(rho):+.2f}" if rho and lab != "random" else "–",
-            f"{np.mean([m['top1'] for m in ms]):.2f}",
-            f"{np.mean([m['centre'] for m in ms]):.2f}",
+            f"{np.mean([m['top1'] for m in ok]):.2f}",
+            f"{np.mean([m['centre'] for m in ok]):.2f}",
             f"{brk:.0f} of {picks}" if float(brk).is_integer() else f"{brk:.1f} of {picks}",
-            "–" if lab in BASELINES else str(int(ms[0]["passes"])),
+            "–" if lab in BASELINES or lab.startswith("oracle") else str(int(ms[0]["passes"])),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -7,8 +7,11 @@ retrains nothing. Then, per regime and seed, it runs :func:`selection.run.run_se
 one selection sequence) over that seed's candidates, the broken ones included as ordinary voters
 of every sweep, with the other seeds' label maps as replicates (so ``seed_agreement`` is what a
 3-replicate job would compute: each replicate has its own warm-up). Every validator's and every
-benchmarked rule's table per sweep is kept in ``scores.json`` per seed; :mod:`selection_bench.rules_table`
-turns them into the rule x regime table.
+benchmarked rule's table per sweep is kept in ``scores.json`` per seed (the early-stop stage reads
+it). The committed tables come from the same run: every candidate's validator values per vote
+group, the round-1 (rung) validators, the confidence the job reports for its default rule
+(:mod:`selection_bench.score_rows`, :mod:`selection_bench.scores_table`) and the per-image target-val
+counts (:mod:`selection_bench.target_images`); :mod:`selection_bench.rules_table` reads those.
 """
 
 from __future__ import annotations
@@ -23,23 +26,28 @@ from typing import Any
 import pandas as pd
 import torch
 
-from hiast.config import HIASTConfig
+from hiast.config import DEFAULT_RULE, HIASTConfig
 from selection.candidates import Candidate
 from selection.rules import parse_rule
 from selection.run import run_selection
 from selection.subset import select_subset
 from selection.validators import VALIDATORS
 from selection_bench.layout import FinishedCandidate, finished_candidates, read_json, write_json
+from selection_bench.score_rows import group_rows, target_counts
+from selection_bench.scores_table import ScoresTable
+from selection_bench.target_images import TargetImages
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "BENCH_RULES",
+    "Scored",
     "rule_tables",
     "score_all",
     "score_seed",
     "seed_candidates",
     "subset_of",
+    "tables_of",
     "write_outputs",
 ]
 
@@ -144,7 +152,42 @@ def _candidate(fc: FinishedCandidate, default_params: dict[str, float], sweep_na
     return Candidate(fc.id, dict(fc.params), sweeps, varied, fc.id == "default", fc.id)
 
 
-def score_seed(work: Path, regime: str, seed: int, seeds: Sequence[int]) -> dict[str, Any]:
+def _rung_validators(
+    mine: Sequence[FinishedCandidate], cands: Sequence[Candidate], subset: Sequence[str], num_classes: int
+) -> dict[str, pd.DataFrame] | None:
+    """The validator tables of the round-1 models (the early-stop rung), voted among themselves;
+    None (logged) when a candidate has no round-1 checkpoint or the run had one round only."""
+    if any(fc.config().selftrain.rounds < 2 for fc in mine):
+        return None
+    missing = [fc.id for fc in mine if not (fc.checkpoint.parent / "round1.pt").is_file()]
+    if missing:
+        log.warning(
+            "%s seed %d: no round-1 checkpoint for %s: round1.* left NaN",
+            mine[0].regime,
+            mine[0].seed,
+            missing,
+        )
+        return None
+    rung = {fc.id: write_outputs(fc, subset, at_round=1) for fc in mine}
+    result = run_selection(
+        cands,
+        {cid: str(p) for cid, (p, _) in rung.items()},
+        subset,
+        num_classes,
+        evidence_uris={cid: str(e) for cid, (_, e) in rung.items()},
+    )
+    return result.validators
+
+
+class Scored(dict):
+    """One regime and seed scored: the ``scores.json`` record, plus ``rows`` (scores table rows) and
+    ``counts`` (per-image target-val counts) as attributes, kept out of the JSON."""
+
+    rows: list[dict[str, Any]]
+    counts: list[pd.DataFrame]
+
+
+def score_seed(work: Path, regime: str, seed: int, seeds: Sequence[int]) -> Scored:
     """Every validator and benchmarked rule on one regime and seed; written to ``scores.json``."""
     mine, cands = seed_candidates(work, regime, seed)
     cfg = mine[0].config()
@@ -160,6 +203,8 @@ def score_seed(work: Path, regime: str, seed: int, seeds: Sequence[int]) -> dict
                 reps.append(str(write_outputs(others[s][fc.id], subset)[0]))
         uris[fc.id], evidence[fc.id], truth[fc.id] = reps, str(ev), 100 * fc.truth
     full = all(len(u) == len(seeds) for u in uris.values())
+    # The job's configured default rule: the confidence recorded in the table is the one the job
+    # reports for it (the validator tables do not depend on the rule).
     result = run_selection(
         cands,
         uris if full else {k: v[0] for k, v in uris.items()},
@@ -167,22 +212,29 @@ def score_seed(work: Path, regime: str, seed: int, seeds: Sequence[int]) -> dict
         cfg.data.num_classes,
         evidence_uris=evidence,
         true_miou=truth,
+        rule=DEFAULT_RULE,
     )
-    out = {
-        "regime": regime,
-        "seed": seed,
-        "replicate_seeds": [seed, *sorted(others)] if full else [seed],
-        "subset_size": len(subset),
-        "truth": truth,
-        "broken": [c.id for c in mine if c.broken],
-        "warmup_truth": 100 * default.warmup_truth,
-        "groups": rule_tables(result.validators, BENCH_RULES),
-    }
+    replicate_seeds = [seed, *sorted(others)] if full else [seed]
+    out = Scored(
+        {
+            "regime": regime,
+            "seed": seed,
+            "replicate_seeds": replicate_seeds,
+            "subset_size": len(subset),
+            "truth": truth,
+            "broken": [c.id for c in mine if c.broken],
+            "warmup_truth": 100 * default.warmup_truth,
+            "groups": rule_tables(result.validators, BENCH_RULES),
+        }
+    )
     write_json(work / regime / f"seed{seed}" / "scores.json", out)
+    rung = _rung_validators(mine, cands, subset, cfg.data.num_classes)
+    out.rows = group_rows(mine, result, rung, len(replicate_seeds))
+    out.counts = [target_counts(fc) for fc in mine]
     return out
 
 
-def score_all(work: Path, regimes: Sequence[str], seeds: Sequence[int]) -> list[dict[str, Any]]:
+def score_all(work: Path, regimes: Sequence[str], seeds: Sequence[int]) -> list[Scored]:
     torch.set_num_threads(2)
     out = []
     for regime in regimes:
@@ -193,6 +245,19 @@ def score_all(work: Path, regimes: Sequence[str], seeds: Sequence[int]) -> list[
             out.append(score_seed(work, regime, seed, seeds))
             log.info("%s seed %d scored in %.0f s", regime, seed, time.perf_counter() - start)
     return out
+
+
+def tables_of(scored: Sequence[Scored]) -> tuple[ScoresTable, TargetImages]:
+    """The committed tables of everything scored (rows without a round-1 model: NaN there)."""
+    if not scored:
+        raise ValueError("nothing scored: no finished candidates")
+    frame = pd.DataFrame([r for s in scored for r in s.rows])
+    for c in frame.columns:
+        if c.startswith(("val.", "round1.", "param.")):
+            frame[c] = frame[c].astype(float)
+    return ScoresTable(frame), TargetImages(
+        pd.concat([c for s in scored for c in s.counts], ignore_index=True)
+    )
 
 
 def read_scores(work: Path) -> list[dict[str, Any]]:

@@ -1,54 +1,259 @@
-"""The selection benchmark's rule x regime table (bench/selection_bench/rules_table.py)."""
+"""The selection benchmark's rules stage on a fixture table (bench/selection_bench/rules_table.py,
+limits.py, loro.py, calibration.py, rules_stage.py): every figure checked by hand, no checkpoint."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
+from selection_bench.calibration import calibration_picks, calibration_table  # noqa: E402
+from selection_bench.limits import ORACLE, few_label_draws, few_label_label  # noqa: E402
+from selection_bench.loro import loro_regret  # noqa: E402
+from selection_bench.rules_stage import run_rules  # noqa: E402
 from selection_bench.rules_table import choose_default, rule_costs, rules_table  # noqa: E402
+from selection_bench.scores_table import (  # noqa: E402
+    ScoresTable,
+    read_scores_table,
+    write_scores_table,
+)
+from selection_bench.target_images import TargetImages, read_target_images, write_target_images  # noqa: E402
 
-
-def _seed(seed: int, truth: dict[str, float], picks: dict[str, str], scores: dict[str, dict]) -> dict:
-    ids = list(truth)
-    return {
-        "regime": "r",
-        "seed": seed,
-        "replicate_seeds": [seed],
-        "truth": truth,
-        "broken": ["broken:x"],
-        "groups": {
-            "alpha": {
-                "candidates": ids,
-                "rules": {lab: {"pick": p, "scores": scores[lab]} for lab, p in picks.items()},
-            }
+IDS = ["alpha=0.1", "default", "broken:x"]  # the sweep's order: rules break ties by it
+# regime -> seed -> candidate -> (target-val mIoU, f_miou, f_miou_trimmed, bnm)
+VALUES = {
+    "r1": {
+        1: {
+            "alpha=0.1": (50.0, 0.3, 0.3, 0.2),
+            "default": (60.0, 0.5, 0.5, 0.1),
+            "broken:x": (20.0, 0.1, 0.1, 0.9),
         },
-    }
+        2: {
+            "alpha=0.1": (64.0, 0.6, 0.6, 0.1),
+            "default": (58.0, 0.5, 0.5, 0.8),
+            "broken:x": (10.0, 0.1, 0.1, 0.2),
+        },
+    },
+    "r2": {
+        1: {
+            "alpha=0.1": (40.0, 0.2, 0.2, 0.5),
+            "default": (30.0, 0.4, 0.4, 0.1),
+            "broken:x": (5.0, 0.1, 0.1, 0.2),
+        },
+        2: {
+            "alpha=0.1": (42.0, 0.2, 0.2, 0.5),
+            "default": (36.0, 0.4, 0.4, 0.1),
+            "broken:x": (7.0, 0.1, 0.1, 0.2),
+        },
+    },
+}
+# Confidence the job reported per (regime, seed) for its pick (one sweep per seed here).
+CONFIDENCE = {
+    ("r1", 1): ("default", "high", []),
+    ("r1", 2): (
+        "alpha=0.1",
+        "low",
+        ["the validators disagree: 1 of the 3 with a value pick alpha=0.1 (fewer than half)"],
+    ),
+    ("r2", 1): (
+        "default",
+        "low",
+        ["within noise: on the subset's two halves the rule picks a and b, not default on both"],
+    ),
+    ("r2", 2): ("alpha=0.1", "high", []),
+}
+# r1's per-image counts of its one class, (intersection, union) per image im0, im1, im2.
+COUNTS = {
+    1: {"alpha=0.1": [(1, 2), (1, 2), (2, 2)], "default": [(2, 2), (0, 2), (1, 2)], "broken:x": [(0, 2)] * 3},
+    2: {"alpha=0.1": [(2, 2), (2, 2), (0, 2)], "default": [(1, 2), (1, 2), (1, 2)], "broken:x": [(0, 2)] * 3},
+}
+
+
+def fixture_scores() -> ScoresTable:
+    rows = []
+    for regime, seeds in VALUES.items():
+        for seed, cands in seeds.items():
+            pick, level, reasons = CONFIDENCE[regime, seed]
+            for pos, cid in enumerate(IDS):
+                truth, f, ft, bnm = cands[cid]
+                rows.append(
+                    {
+                        "regime": regime,
+                        "seed": seed,
+                        "sweep": "alpha",
+                        "candidate": cid,
+                        "position": pos,
+                        "candidate_sweeps": "" if cid.startswith("broken") else "alpha",
+                        "broken": cid.startswith("broken"),
+                        "is_default": cid == "default",
+                        "group_validators": "f_miou,f_miou_trimmed,bnm",
+                        "target_val_miou": truth,
+                        "round1_target_val_miou": truth - 1,
+                        "source_val_miou": 70.0,
+                        "warmup_target_val_miou": 45.0,
+                        "replicates": 1,
+                        "confidence_rule": "two_stage[f_miou_trimmed 0.5 -> bnm]",
+                        "job_pick": pick,
+                        "confidence_level": level,
+                        "confidence_reasons": json.dumps(reasons),
+                        "confidence_agreeing": 1,
+                        "confidence_validators": 3,
+                        "centre_bound": 0.0,
+                        "confidence_half_picks": json.dumps([pick, pick]),
+                        "param.alpha": {"alpha=0.1": 0.1, "default": 0.5, "broken:x": 1.0}[cid],
+                        "val.f_miou": f,
+                        "val.f_miou_trimmed": ft,
+                        "val.bnm": bnm,
+                        "round1.f_miou": f,
+                    }
+                )
+    return ScoresTable(pd.DataFrame(rows))
+
+
+def fixture_images(n_images_r2: int = 1) -> TargetImages:
+    rows = [
+        {
+            "regime": "r1",
+            "seed": s,
+            "candidate": c,
+            "image": f"im{k}",
+            "classes": [0],
+            "intersection": [i],
+            "union": [u],
+        }
+        for s, cands in COUNTS.items()
+        for c, per in cands.items()
+        for k, (i, u) in enumerate(per)
+    ]
+    # r2 has fewer target-val images than any N the test asks for: its few-label row must say so.
+    rows += [
+        {
+            "regime": "r2",
+            "seed": s,
+            "candidate": c,
+            "image": f"im{k}",
+            "classes": [0],
+            "intersection": [1],
+            "union": [2],
+        }
+        for s in (1, 2)
+        for c in IDS
+        for k in range(n_images_r2)
+    ]
+    return TargetImages(pd.DataFrame(rows))
 
 
 def test_regret_is_against_the_truth_averaged_over_seeds() -> None:
-    # Mean truth: a 50, default 60, b 70, broken 10. Seed 1's f_miou picks b (regret 0), seed 2's
-    # picks the broken candidate (regret 60); im picks a then default (regret 20 and 10).
-    s1 = {"a": 40.0, "default": 62.0, "b": 72.0, "broken:x": 12.0}
-    s2 = {"a": 60.0, "default": 58.0, "b": 68.0, "broken:x": 8.0}
-    ranks = {"a": 1.0, "default": 2.0, "b": 3.0, "broken:x": 0.0}
-    t = rules_table(
-        [
-            _seed(1, s1, {"f_miou": "b", "im": "a"}, {"f_miou": ranks, "im": ranks}),
-            _seed(2, s2, {"f_miou": "broken:x", "im": "default"}, {"f_miou": ranks, "im": ranks}),
-        ]
-    )["r"]
-    assert t["f_miou"]["regret"] == pytest.approx(30.0)
-    assert t["f_miou"]["broken"] == 1 and t["f_miou"]["top1"] == 0.5
-    assert t["im"]["regret"] == pytest.approx(15.0) and t["im"]["centre"] == 0.5
-    assert t["f_miou"]["spearman"] == pytest.approx(1.0)  # scores order the mean truth exactly
-    assert t["centre"]["regret"] == pytest.approx(10.0)
-    assert t["random"]["regret"] == pytest.approx(70 - (50 + 60 + 70 + 10) / 4)
-    assert t["random"]["broken"] == pytest.approx(2 * 0.25)
+    t = rules_table(fixture_scores(), {"f_miou": "f_miou", "bnm": "bnm"}, few_label=())["r1"]
+    # Mean truth in r1: alpha=0.1 57, default 59, broken 15; the best is the default (59).
+    # f_miou picks default in seed 1 (regret 0) and alpha=0.1 in seed 2 (59 - 57 = 2): mean 1.
+    assert t["f_miou"]["regret"] == pytest.approx(1.0) and t["f_miou"]["regret_max"] == pytest.approx(2.0)
+    assert t["f_miou"]["top1"] == 0.5 and t["f_miou"]["centre"] == 0.5 and t["f_miou"]["broken"] == 0
+    # bnm picks the broken candidate in seed 1 (59 - 15 = 44) and the default in seed 2 (0).
+    assert t["bnm"]["regret"] == pytest.approx(22.0) and t["bnm"]["broken"] == 1
+    # Seed 1's f_miou orders 0.3 / 0.5 / 0.1 like the mean truth 57 / 59 / 15: rho 1; seed 2's
+    # 0.6 / 0.5 / 0.1 against 57 / 59 / 15: ranks (3, 2, 1) vs (2, 3, 1), rho 0.5. Mean 0.75.
+    assert t["f_miou"]["spearman"] == pytest.approx(0.75)
+    assert t["centre"]["regret"] == pytest.approx(0.0)
+    assert t["random"]["regret"] == pytest.approx(59 - (57 + 59 + 15) / 3)
+    assert t["random"]["broken"] == pytest.approx(2 / 3)
+
+
+def test_per_seed_oracle_picks_by_the_seeds_own_truth_and_is_judged_on_the_mean() -> None:
+    t = rules_table(fixture_scores(), {}, few_label=())
+    # r1: seed 1's best is the default (60; regret 0), seed 2's alpha=0.1 (64; 59 - 57 = 2).
+    assert t["r1"][ORACLE]["regret"] == pytest.approx(1.0) and t["r1"][ORACLE]["top1"] == 0.5
+    # r2 (mean truth alpha=0.1 41, default 33): both seeds pick alpha=0.1, the best: regret 0.
+    assert t["r2"][ORACLE]["regret"] == pytest.approx(0.0) and t["r2"][ORACLE]["top1"] == 1.0
+
+
+def test_few_label_oracle_on_a_fixed_draw() -> None:
+    images = ["im0", "im1", "im2"]
+    draw1, draw2 = few_label_draws("r1", 1, images, 2, 1), few_label_draws("r1", 2, images, 2, 1)
+    assert draw1 == few_label_draws("r1", 1, images, 2, 1)  # seeded: the same every time
+    assert all(len(d) == 1 and len(d[0]) == 2 and set(d[0]) <= set(images) for d in (draw1, draw2))
+    # By hand: a candidate's mIoU on two images is 100 * (I1 + I2) / (U1 + U2); pick the highest
+    # (ties to the default, then the sweep order), regret against the mean truth (57 / 59 / 15).
+    mean = {"alpha=0.1": 57.0, "default": 59.0, "broken:x": 15.0}
+    regrets = []
+    for seed, (draw,) in ((1, draw1), (2, draw2)):
+        k = [int(im[2]) for im in draw]
+        miou = {
+            c: 100 * sum(COUNTS[seed][c][j][0] for j in k) / sum(COUNTS[seed][c][j][1] for j in k)
+            for c in IDS
+        }
+        top = max(miou.values())
+        pick = "default" if miou["default"] == top else next(c for c in IDS if miou[c] == top)
+        regrets.append(59.0 - mean[pick])
+    t = rules_table(fixture_scores(), {}, fixture_images(), few_label=(2,), draws=1)
+    assert t["r1"][few_label_label(2)]["regret"] == pytest.approx(np.mean(regrets))
+    assert t["r1"][few_label_label(2)]["picks"] == 2
+    assert "unavailable" in t["r2"][few_label_label(2)]  # r2 has 1 image: said, not faked
+
+
+def test_loro_chooses_on_the_other_regimes() -> None:
+    table = {
+        "a": {"m1": {"regret": 1.0}, "m2": {"regret": 3.0}},
+        "b": {"m1": {"regret": 2.0}, "m2": {"regret": 0.5}},
+        "c": {"m1": {"regret": 0.0}, "m2": {"regret": 0.2}},
+    }
+    res = loro_regret(table, ["m1", "m2"])
+    # Held out a: on b+c m1 1.0, m2 0.35 -> m2, 3.0. Held out b: on a+c m1 0.5, m2 1.6 -> m1, 2.0.
+    # Held out c: on a+b m1 1.5, m2 1.75 -> m1, 0.0. Mean (3 + 2 + 0) / 3.
+    assert {h: v["chosen"] for h, v in res["per_regime"].items()} == {"a": "m2", "b": "m1", "c": "m1"}
+    assert res["mean"] == pytest.approx(5 / 3)
+    assert loro_regret({"a": table["a"]}, ["m1", "m2"]) is None
+
+
+def test_calibration_table_reads_the_confidence_columns() -> None:
+    picks = calibration_picks(fixture_scores())
+    cal = calibration_table(picks)
+    # Regrets: r1 s1 default 0; r1 s2 alpha=0.1 2; r2 s1 default (41 - 33) 8; r2 s2 alpha=0.1 0.
+    assert cal["levels"]["high"]["mean"] == pytest.approx(0.0) and cal["levels"]["high"]["picks"] == 2
+    assert cal["levels"]["low"]["mean"] == pytest.approx(5.0) and cal["levels"]["low"]["good"] == 0.0
+    assert cal["reasons"]["validators disagree"]["mean"] == pytest.approx(2.0)
+    assert cal["reasons"]["within noise"]["mean"] == pytest.approx(8.0)
+
+
+def test_rules_stage_runs_from_the_files_alone(tmp_path) -> None:
+    write_scores_table(fixture_scores(), tmp_path / "selection_scores.parquet")
+    write_target_images(fixture_images(), tmp_path / "selection_target_images.parquet")
+    out = run_rules(
+        read_scores_table(tmp_path / "selection_scores.parquet"),
+        read_target_images(tmp_path / "selection_target_images.parquet"),
+        tmp_path / "selection_rules",
+        {"rank_average[f_miou,bnm]": {"rank_average": ["f_miou", "bnm"]}},
+    )
+    t = out["table"]
+    assert t["r1"]["f_miou"]["regret"] == pytest.approx(1.0)
+    assert t["r1"]["f_miou"]["loro_regret"] is None  # a published validator: no LORO figure
+    # LORO of the two-stage rule, by hand. Its feasible family here: fractions 0.25 / 0.5 / 0.75 of
+    # f_miou_trimmed -> bnm (the f_miou -> mixval members lack mixval; source_val_miou is infeasible).
+    # r1 regret per fraction: seed 1 44 / 2 / 0, seed 2 0 / 0 / 2: means 22 / 1 / 1; r2: 0 / 0 / 8.
+    # Held out r1: chosen on r2, 0.25 and 0.5 tie at 0, the family's order gives 0.25: regret 22.
+    # Held out r2: chosen on r1, 0.5 and 0.75 tie at 1, 0.5 first: regret 0. LORO mean 11.
+    two = "two_stage[f_miou_trimmed 0.5 -> bnm]"
+    assert t["r1"][two]["regret"] == pytest.approx(1.0) and t["r2"][two]["regret"] == pytest.approx(0.0)
+    loro = out["loro"][two]
+    assert "0.25" in loro["per_regime"]["r1"]["chosen"] and loro["per_regime"]["r1"][
+        "regret"
+    ] == pytest.approx(22)
+    assert loro["per_regime"]["r2"]["chosen"] == two and loro["per_regime"]["r2"]["regret"] == pytest.approx(
+        0
+    )
+    assert loro["mean"] == pytest.approx(11.0) and t["r1"][two]["loro_regret"] == pytest.approx(22.0)
+    assert "rank_average[f_miou,bnm]" in t["r1"]  # a rule given on the command line is evaluated
+    md = (tmp_path / "selection_rules.md").read_text()
+    assert ORACLE in md and "mean regret, LORO" in md and "Confidence calibration" in md
+    assert "n/a" in md  # r2's few-label rows
+    assert json.loads((tmp_path / "selection_rules.json").read_text().replace("NaN", "null"))["scored"]
 
 
 def test_default_is_the_lowest_mean_regret_and_the_target_is_checked_per_regime() -> None:

@@ -1,0 +1,128 @@
+"""Confidence calibration: does the job's ``choice.confidence`` level say anything about regret?
+
+Per (regime, seed, sweep), the scores table records the confidence the job reports
+(:mod:`selection.confidence`) for the pick of its configured default rule (``confidence_rule``,
+``job_pick``, ``confidence_level``, ``confidence_reasons``). Here each such pick gets its realised
+regret against the truth averaged over the regime's seeds (as in :mod:`selection_bench.rules_table`),
+and the picks are summarised per level and per kind of reason. "high" is useful when its picks'
+regret is lower than that of "low" picks; "low" is right to be low when those picks' regret is high.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from selection_bench.scores_table import ScoresTable
+
+__all__ = ["GOOD_REGRET", "REASON_KINDS", "calibration_markdown", "calibration_picks", "calibration_table"]
+
+GOOD_REGRET = 1.0  # the benchmark's target per regime, used here per pick
+# Reason kinds, matched on the sentences of selection.confidence.group_confidence (in its order).
+REASON_KINDS = (
+    ("no pick", "no pick"),
+    ("validators disagree", "the validators disagree"),
+    ("centre-bound", "centre-bound"),
+    ("within noise", "within noise"),
+    ("too few subset images", "fewer than 2 images"),
+    ("noise not measured", "was not measured"),
+)
+
+
+def _kind(reason: str) -> str:
+    return next((k for k, s in REASON_KINDS if s in reason), "other")
+
+
+def calibration_picks(scores: ScoresTable) -> list[dict[str, Any]]:
+    """One record per (regime, seed, sweep): the job's pick, its confidence and its regret."""
+    out = []
+    for regime in scores.regimes:
+        truth = scores.mean_truth(regime)
+        for g in scores.groups(regime):
+            c = g.confidence
+            pick = str(c["job_pick"])
+            best = max(truth[i] for i in g.ids)
+            out.append(
+                {
+                    "regime": g.regime,
+                    "seed": g.seed,
+                    "sweep": g.sweep,
+                    "rule": str(c["confidence_rule"]),
+                    "pick": pick or None,
+                    "level": str(c["confidence_level"]),
+                    "reasons": json.loads(str(c["confidence_reasons"])),
+                    "regret": float(best - truth[pick]) if pick else float("nan"),
+                    "broken": pick in g.broken,
+                }
+            )
+    return out
+
+
+def _summary(regrets: Sequence[float]) -> dict[str, float]:
+    a = np.array([r for r in regrets if np.isfinite(r)], float)
+    if not a.size:
+        return {
+            "picks": len(regrets),
+            "mean": float("nan"),
+            "median": float("nan"),
+            "good": float("nan"),
+            "max": float("nan"),
+        }
+    return {
+        "picks": len(regrets),
+        "mean": float(a.mean()),
+        "median": float(np.median(a)),
+        "good": float(np.mean(a <= GOOD_REGRET)),
+        "max": float(a.max()),
+    }
+
+
+def calibration_table(picks: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per level and per reason kind (a pick counts once per kind it has): the regret summary."""
+    levels = sorted({p["level"] for p in picks})
+    kinds = sorted({_kind(r) for p in picks for r in p["reasons"]})
+    return {
+        "rules": sorted({p["rule"] for p in picks}),
+        "levels": {lv: _summary([p["regret"] for p in picks if p["level"] == lv]) for lv in levels},
+        "reasons": {
+            k: _summary([p["regret"] for p in picks if any(_kind(r) == k for r in p["reasons"])])
+            for k in kinds
+        },
+    }
+
+
+def _row(name: str, s: dict[str, float]) -> str:
+    if not np.isfinite(s["mean"]):
+        return f"| {name} | {s['picks']} | – | – | – | – |"
+    return (
+        f"| {name} | {s['picks']} | {s['mean']:.2f} | {s['median']:.2f} | {s['good']:.2f} | {s['max']:.2f} |"
+    )
+
+
+def calibration_markdown(table: dict[str, Any]) -> str:
+    head = (
+        f"| {{}} | picks | mean regret | median regret | share with regret <= {GOOD_REGRET:g} | max regret |"
+    )
+    lines = [
+        f"Confidence of the job's pick ({', '.join(table['rules'])}) per (regime, seed, sweep), against its "
+        "regret (mIoU points, against the seed-mean truth).",
+        "",
+        head.format("confidence"),
+        "|---|---|---|---|---|---|",
+        *(_row(lv, s) for lv, s in table["levels"].items()),
+        "",
+        head.format("reason (a pick may have several)"),
+        "|---|---|---|---|---|---|",
+        *(_row(k, s) for k, s in table["reasons"].items()),
+    ]
+    hi, lo = table["levels"].get("high"), table["levels"].get("low")
+    if hi and lo and np.isfinite(hi["mean"]) and np.isfinite(lo["mean"]):
+        lines += [
+            "",
+            f"Mean regret of 'high' picks {'below' if hi['mean'] < lo['mean'] else 'not below'} that of "
+            f"'low' picks ({hi['mean']:.2f} vs {lo['mean']:.2f}).",
+        ]
+    return "\n".join(lines) + "\n"
