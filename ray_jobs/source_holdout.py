@@ -9,6 +9,7 @@ unlike scores. The split itself is :mod:`hiast.data.holdout`'s; this module only
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass
 
@@ -28,6 +29,8 @@ __all__ = [
 ]
 
 HOLDOUT_FORMAT = "hiast-select/source-val-holdout/v1"
+
+log = logging.getLogger("ray_jobs")
 
 
 class HoldoutError(JobError):
@@ -97,6 +100,15 @@ def record_source_holdout(cfg: HIASTConfig, uri: str) -> HoldoutRecord | None:
         return None
     s = parts.settings
     record = HoldoutRecord(parts.held_out, parts.source_size, s.fraction, s.max_images, s.seed)
+    if cfg.warmup.checkpoint is not None:
+        # The hold-out keeps the held-out images out of the training it runs, not out of a
+        # model trained elsewhere.
+        log.warning(
+            "warmup.checkpoint %s was not trained by this job: it may have seen the held-out source-val "
+            "images (%d), which would flatter source-val mIoU and ATC",
+            cfg.warmup.checkpoint,
+            len(record.held_out),
+        )
     if exists(uri):
         stored = read_holdout(uri)
         if stored != record:

@@ -116,3 +116,12 @@ def test_the_job_records_it_once(tmp_path: Path) -> None:
     other = ExperimentPaths(str(tmp_path / "other"), cfg.experiment)
     assert record_source_holdout(explicit, other.source_val_holdout) is None
     assert not Path(other.source_val_holdout).exists()
+
+
+def test_a_given_warmup_checkpoint_is_flagged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    source = gta5(tmp_path / "gta5", 60)
+    overrides = {"data.source": source, "data.source_val": None, "warmup.checkpoint": str(tmp_path / "w.pt")}
+    cfg = load_config(write_config(tmp_path / "job.yaml", **overrides))
+    with caplog.at_level("WARNING", logger="ray_jobs"):
+        record_source_holdout(cfg, str(tmp_path / "source_val_holdout.json"))
+    assert "may have seen the held-out source-val images (1)" in caplog.text
