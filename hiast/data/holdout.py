@@ -14,9 +14,9 @@ turns the hold-out off (no source-val split, as before). A ``warmup.checkpoint``
 may have seen the held-out images: the hold-out cannot vouch for a model it did not train.
 
 Too few images is a config error naming ``data.source_val_holdout``: fewer than 1 held out, or fewer
-than ``min_train`` left to train on (the job and ``check-data`` ask for 2 x ``warmup.batch_size``,
-:func:`min_train_images`, so a warm-up batch never repeats an image within two consecutive batches
-by necessity).
+than ``min_train`` left to train on (the job, the warm-up and ``check-data`` ask for two warm-up
+batches, :func:`min_train_images`: a smaller remainder is almost surely a misconfigured hold-out
+on a small or ``limit``-ed source, not a setup worth training).
 """
 
 from __future__ import annotations
