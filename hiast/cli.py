@@ -32,6 +32,7 @@ from hiast.config import ConfigError, HIASTConfig, load_config, packaged_configs
 from hiast.data import DatasetError, build_dataset
 from hiast.data.base import Sample, SegDataset
 from hiast.data.classes import CITYSCAPES19_PALETTE, ROBOTCAR9_PALETTE, colorize
+from hiast.data.holdout import HELD_OUT_CHECK, SPLITS, build_split, source_split
 from hiast.pipeline import evaluate, evaluate_splits, load_model, predict_labels, run_warmup, train_rounds
 from hiast.predict import cityscapes_name, write_cityscapes_result, write_png
 
@@ -131,15 +132,23 @@ def _cmd_predict(args: argparse.Namespace) -> None:
 
 def _cmd_check_data(args: argparse.Namespace) -> None:
     cfg = _config(args)
-    for split in ("source", "target", "source_val", "target_val"):
+    for split in SPLITS:
         spec = getattr(cfg.data, split)
         if spec is None:
             continue
         try:
-            build_dataset(spec, cfg.data).verify(full=args.full)
+            dataset = build_dataset(spec, cfg.data)
+            dataset.verify(full=args.full)
         except DatasetError as e:
             raise DatasetError(f"data.{split}: {e}") from None
         print(f"data.{split}: ok")
+        # The held-out split's files were checked with data.source's; left: do its sizes work.
+        parts = source_split(cfg, dataset.ids) if split == "source" else None
+        if parts is not None:
+            print(
+                f"{HELD_OUT_CHECK}: ok, {len(parts.held_out)} of {parts.source_size} images held out, "
+                f"{len(parts.train)} left to train on"
+            )
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -148,13 +157,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     cfg = HIASTConfig.model_validate(load_checkpoint(args.checkpoint)["config"])
     if args.config:
         cfg = _config(args)
-    spec = getattr(cfg.data, args.split)
-    if spec is None:
-        raise ConfigError(f"data.{args.split} is not set in the config")
+    dataset = build_split(cfg.data, args.split)  # source_val: the explicit split or the held-out one
+    if dataset is None:
+        raise ConfigError(f"data.{args.split} is not set in the config (nor held out of data.source)")
     model = load_model(args.checkpoint, args.device)
     result = evaluate(
         model,
-        build_dataset(spec, cfg.data),
+        dataset,
         num_classes=cfg.data.num_classes,
         eval_classes=cfg.data.eval_classes,
         size=cfg.data.eval_size,

@@ -15,8 +15,9 @@ from PIL import Image
 from torch import nn
 
 from hiast.config import HIASTConfig
-from hiast.data import DatasetError, SegDataset, build_dataset, normalize
+from hiast.data import DatasetError, SegDataset, normalize
 from hiast.data.classes import CITYSCAPES19_PALETTE, TRAINID_TO_LABELID, colorize
+from hiast.data.holdout import build_split
 from hiast.metrics import confusion_matrix, iou_from_confusion, mean_iou
 from hiast.models import segment
 from hiast.training import resize_pair, resolve_device
@@ -114,11 +115,8 @@ def evaluate_splits(
     """mIoU on each of the config's labelled validation splits that is set (others are skipped)."""
     out = {}
     for name in splits:
-        spec = getattr(cfg.data, name)
-        if spec is None:
-            continue
-        ds = build_dataset(spec, cfg.data)
-        if ds.has_labels:
+        ds = build_split(cfg.data, name)
+        if ds is not None and ds.has_labels:
             out[name] = evaluate(
                 model,
                 ds,

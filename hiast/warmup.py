@@ -16,6 +16,7 @@ from tqdm import tqdm
 from hiast.checkpoint import load_checkpoint, save_checkpoint
 from hiast.config import HIASTConfig
 from hiast.data import build_dataset, normalize
+from hiast.data.holdout import build_split, min_train_images
 from hiast.losses import lsgan_d_loss, lsgan_g_loss, source_ce
 from hiast.models import FCDiscriminator, build_model, segment
 from hiast.training import denormals_flushed, log, resolve_device, seed_everything, source_batches
@@ -80,7 +81,9 @@ def _train_warmup(
     seed_everything(seed)
     dev = resolve_device(device)
     w = cfg.warmup
-    source = build_dataset(cfg.data.source, cfg.data)
+    # Without the held-out source-val images, when the hold-out applies (never trained on).
+    source = build_split(cfg.data, "source", min_train=min_train_images(cfg))
+    assert source is not None
     target = build_dataset(cfg.data.target, cfg.data, with_labels=False)
     model = build_model(cfg.model, cfg.data.num_classes).to(dev).train()
     rng = np.random.default_rng([seed, 1])

@@ -10,7 +10,8 @@ same function. Passes:
    :func:`selection.validators.mixval_counts` against the candidate's own label maps (kept from
    pass 1 while they fit in ``label_cache_bytes``, else read back from the predictions file just
    written) -> evidence;
-3. source-val pass (when ``data.source_val`` is set): full-map confusion -> ``source_val_miou``
+3. source-val pass (when there is a source-val split: ``data.source_val`` or the one held out of
+   ``data.source``, :mod:`hiast.data.holdout`): full-map confusion -> ``source_val_miou``
    (the definition of :func:`hiast.predict.evaluate`), softmax and labels at the sampled pixels of
    up to ``settings.source_images`` images -> evidence.
 """
@@ -26,6 +27,7 @@ from torch import nn
 
 from hiast.config import HIASTConfig
 from hiast.data import build_dataset
+from hiast.data.holdout import build_split
 from hiast.evidence import predict_labelled_with_pixels, predict_mixed, predict_with_pixels
 from hiast.metrics import confusion_matrix, mean_iou
 from selection.evidence import EvidenceSettings, EvidenceWriter, mixval_pairs
@@ -101,7 +103,7 @@ def write_candidate_outputs(
     run = {"size": size, "device": device, "batch_size": batch_size}
     sampler = settings.sampler()
     target = build_dataset(data.target, data, with_labels=False)
-    source = build_dataset(data.source_val, data) if data.source_val is not None else None
+    source = build_split(data, "source_val")  # the explicit split, or the held-out one
     kept_source = settings.source_subset(source.ids) if source is not None else None
     scalars: dict[str, float] = {}
     own = _OwnLabels(label_cache_bytes)

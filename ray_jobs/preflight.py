@@ -15,6 +15,7 @@ import ray.tune
 
 from hiast.config import ConfigError, HIASTConfig
 from hiast.data import DatasetError, build_dataset
+from hiast.data.holdout import HELD_OUT_CHECK, SPLITS, holdout_applies, source_split
 from ray_jobs.storage import ExperimentPaths, exists, join, read_bytes, write_bytes_atomic
 from selection.candidates import Candidate, build_candidates
 from selection.errors import SelectionError
@@ -107,7 +108,7 @@ def _run_checks(cfg: HIASTConfig, check_data: bool, out: Checks, record: Callabl
         rule = check_rule(
             cfg.selection.rule,
             replicates=cfg.selection.replicates,
-            has_source_val=cfg.data.source_val is not None,
+            has_source_val=cfg.data.source_val is not None or holdout_applies(cfg.data),
         )
         record("selection.rule", None, rule.text)
     except SelectionError as e:
@@ -139,7 +140,7 @@ def _run_checks(cfg: HIASTConfig, check_data: bool, out: Checks, record: Callabl
         else:
             record(name, f"{name}: file {path} not found")
     target_ids: list[str] | None = None
-    for split in ("source", "target", "source_val", "target_val"):
+    for split in SPLITS:
         spec = getattr(cfg.data, split)
         if spec is None:
             continue
@@ -152,6 +153,8 @@ def _run_checks(cfg: HIASTConfig, check_data: bool, out: Checks, record: Callabl
         out.split_sizes[split] = len(dataset)
         what = "every file decoded" if check_data else "headers and a few files decoded"
         record(f"data.{split}", None, f"{len(dataset)} images ({what})")
+        if split == "source":
+            _check_holdout(cfg, dataset.ids, out, record)
         if split == "target":
             target_ids = list(dataset.ids)
     if target_ids is not None:
@@ -160,6 +163,25 @@ def _run_checks(cfg: HIASTConfig, check_data: bool, out: Checks, record: Callabl
             record("selection.subset_size", None, f"{len(out.subset)} of {len(target_ids)} target images")
         except SelectionError as e:
             record("selection.subset_size", str(e))
+
+
+def _check_holdout(cfg: HIASTConfig, ids: list[str], out: Checks, record: Callable[..., bool]) -> None:
+    """The held-out source-val split's verdict (its files were checked with data.source's)."""
+    try:
+        parts = source_split(cfg, ids)
+    except ConfigError as e:
+        record(HELD_OUT_CHECK, str(e))
+        return
+    if parts is None:
+        return
+    out.split_sizes["source"] = len(parts.train)
+    out.split_sizes["source_val"] = len(parts.held_out)
+    record(
+        HELD_OUT_CHECK,
+        None,
+        f"{len(parts.held_out)} of {parts.source_size} source images held out (seed {parts.settings.seed}), "
+        f"{len(parts.train)} left to train on",
+    )
 
 
 def preflight(cfg: HIASTConfig, *, check_data: bool = False) -> tuple[list[Candidate], list[str]]:

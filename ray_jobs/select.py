@@ -45,6 +45,7 @@ from ray_jobs.mlflow_results import INSTALL_HINT, log_final_results, mlflow_call
 from ray_jobs.preflight import JobError, Verdict, check_experiment, preflight, run_checks, save_config
 from ray_jobs.resources import ResourceError, TrialResources, plan_resources
 from ray_jobs.search_plan import SearchPlan, make_plan
+from ray_jobs.source_holdout import record_source_holdout
 from ray_jobs.storage import (
     ExperimentPaths,
     StorageError,
@@ -221,6 +222,7 @@ def run(
         paths.root,
     )
     subset = _subset(paths, subset, cfg)
+    record_source_holdout(cfg, paths.source_val_holdout)
     run_warmups(cfg, paths, plan)
 
     spec = SearchSpec(cfg.model_dump(mode="json"), paths, subset, plan, single_node=len(nodes) == 1)

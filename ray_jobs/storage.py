@@ -6,6 +6,7 @@ Layout of ``<storage>/<experiment>/``::
     train/cand-<trial_id>/                       Ray Train runs: one per trial, round checkpoints
     warmup/rep<r>/warmup.pt                      the warm-up model of replicate r
     subset.json                                  the target images every candidate predicts
+    source_val_holdout.json                      the source images held out as source-val (if any)
     predictions/[rep<r>/]<candidate_id>.parquet  one candidate's label maps on the subset
     evidence/<candidate_id>.npz                  the voting replicate's evidence (selection.evidence)
     results/<candidate_id>.rep<r>.json           a finished candidate's metrics (written last)
@@ -160,6 +161,10 @@ class ExperimentPaths:
     @property
     def subset(self) -> str:
         return join(self.root, "subset.json")
+
+    @property
+    def source_val_holdout(self) -> str:
+        return join(self.root, "source_val_holdout.json")
 
     def predictions(self, candidate_id: str, replicate: int) -> str:
         # Replicate 0 sits at the top so a single-replicate run has the plain documented layout.

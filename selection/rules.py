@@ -41,8 +41,9 @@ Semantics, all deterministic and independent of anything but the table:
 
 :attr:`Rule.requires` lists the validators a rule reads; :func:`check_rule` refuses a rule the
 configuration cannot feed (seed agreement with ``selection.replicates`` < 2; ATC or source-val
-mIoU without ``data.source_val``) before anything is trained. Every parsing or feasibility error is
-a :class:`~selection.errors.SelectionError` naming ``selection.rule`` (or the nested field).
+mIoU without a source-val split, explicit or held out of the source) before anything is trained.
+Every parsing or feasibility error is a :class:`~selection.errors.SelectionError` naming
+``selection.rule`` (or the nested field).
 """
 
 from __future__ import annotations
@@ -315,7 +316,8 @@ def check_rule(rule: Any, *, replicates: int, has_source_val: bool, field: str =
     if source and not has_source_val:
         raise SelectionError(
             f"{field} {parsed.text!r} uses {', '.join(source)}, which needs a labelled source validation "
-            "split: data.source_val is not set"
+            "split: data.source_val is not set and none is held out of data.source "
+            "(data.source_val_holdout is null)"
         )
     return parsed
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Sample", "SegDataset", "DatasetError", "IGNORE_INDEX"]
+__all__ = ["Sample", "SegDataset", "Subset", "DatasetError", "IGNORE_INDEX"]
 
 IGNORE_INDEX = 255
 
@@ -60,6 +60,26 @@ class SegDataset(Sequence[Sample]):
             return self.index_of(sample_id)
         except KeyError:
             raise DatasetError(f"{self.name}: no image with id {sample_id!r}") from None
+
+
+class Subset(SegDataset):
+    """Some of a dataset's images, by id, in the dataset's (sorted) order: a split held out of
+    another (hiast.data.holdout) or what is left of it."""
+
+    def __init__(self, inner: SegDataset, ids: Sequence[str], name: str) -> None:
+        self.inner = inner
+        self._index = sorted(inner.index_of(i) for i in ids)
+        self.ids = [inner.ids[i] for i in self._index]
+        self.num_classes = inner.num_classes
+        self.has_labels = inner.has_labels
+        self.name = name
+
+    def load(self, i: int) -> Sample:
+        return self.inner.load(self._index[i])
+
+    def verify(self, *, full: bool = False, labels: bool = True) -> None:
+        # The files are the inner dataset's; checking them all is correct, if more than needed.
+        self.inner.verify(full=full, labels=labels)
 
 
 class WithoutLabels(SegDataset):

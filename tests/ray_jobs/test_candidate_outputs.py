@@ -14,6 +14,7 @@ import torch
 
 from hiast.config import load_config
 from hiast.data import build_dataset
+from hiast.data.holdout import build_split
 from hiast.evidence import predict_mixed, predict_with_pixels
 from hiast.models import build_model
 from hiast.predict import evaluate, predict_labels
@@ -113,7 +114,7 @@ def test_mixval_reads_labels_back_when_over_the_memory_budget(cfg, model, tmp_pa
 
 
 def test_without_source_val(cfg, model, tmp_path):
-    no_src = load_config(None, {**TINY, "data.source_val": None})
+    no_src = load_config(None, {**TINY, "data.source_val": None, "data.source_val_holdout": None})
     ids = build_dataset(no_src.data.target, no_src.data, with_labels=False).ids[:2]
     scalars = write_candidate_outputs(
         model,
@@ -126,6 +127,30 @@ def test_without_source_val(cfg, model, tmp_path):
     )
     ev = read_evidence(tmp_path / "e.npz")
     assert scalars == {} and not ev.has_source and ev.has_mixval
+
+
+def test_held_out_source_val(model, tmp_path):
+    """Without data.source_val the source-val pass reads the split held out of data.source."""
+    held = load_config(
+        None, {**TINY, "data.source_val": None, "data.source_val_holdout": {"fraction": 0.5, "seed": 3}}
+    )
+    source_val = build_split(held.data, "source_val")
+    assert source_val is not None and len(source_val) == 2  # half of the 4 source images
+    assert set(source_val.ids) <= set(build_dataset(held.data.source, held.data).ids)
+    ids = build_dataset(held.data.target, held.data, with_labels=False).ids[:2]
+    scalars = write_candidate_outputs(
+        model,
+        held,
+        candidate_id="c",
+        subset_ids=ids,
+        predictions_uri=tmp_path / "p.parquet",
+        evidence_uri=tmp_path / "e.npz",
+        settings=SETTINGS,
+    )
+    ev = read_evidence(tmp_path / "e.npz")
+    want = evaluate(model, source_val, num_classes=19, eval_classes=held.data.eval_classes)["miou"]
+    assert scalars == {"source_val_miou": pytest.approx(want)}
+    assert list(ev.source_ids) == SETTINGS.source_subset(source_val.ids)
 
 
 def test_a_failing_pass_leaves_no_evidence(cfg, model, tmp_path):

@@ -32,12 +32,13 @@ def _png(path: Path, array: np.ndarray, palette: bool = False) -> None:
 
 @pytest.fixture(scope="module")
 def paper_trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Tiny GTA5 and Cityscapes trees (500 target images: the paper config's subset size), and a
-    stand-in backbone file (the checks only look that it exists)."""
+    """Tiny GTA5 and Cityscapes trees (500 target images: the paper config's subset size; 60 GTA5
+    images, of which the config's 2% hold-out keeps 1), and a stand-in backbone file (the checks
+    only look that it exists)."""
     root = tmp_path_factory.mktemp("paper")
     rng = np.random.default_rng(0)
     label = np.resize(np.array([7, 8, 11, 26], np.uint8), (H, W))
-    for n in range(4):
+    for n in range(60):
         _png(root / "gta5" / "images" / f"{n:05d}.png", rng.integers(0, 256, (H, W, 3), dtype=np.uint8))
         _png(root / "gta5" / "labels" / f"{n:05d}.png", label, palette=True)
     for split, count in (("train", 500), ("val", 3)):
@@ -103,6 +104,7 @@ def test_plan_of_a_paper_config(
     assert "Cluster: this machine (the job would start a local Ray cluster): 4 trial(s) at once" in out
     assert "GPU-hours at 0.11 s per step (given with --step-seconds)" in out
     assert "Storage: about" in out and "ok    selection.subset_size: 500 of 500 target images" in out
+    assert "ok    data.source_val (held out of data.source): 1 of 60 source images held out" in out
     # 20 trials x 3 x 8000 steps x 0.11 s, plus the warm-up (40,000 iterations at batch 4 of 6).
     code, doc = _plan_json(capsys, *args, "--step-seconds", "0.11")
     assert code == 0
