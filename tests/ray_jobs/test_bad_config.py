@@ -54,6 +54,10 @@ def run_main(config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
             "selection.rule 'atc' uses atc, which needs a labelled source validation split: data.source_val",
         ),
         (
+            {"selection.rule": "dev", "data.source_val": None, "data.source_val_holdout": None},
+            "selection.rule 'dev' uses dev, which needs a labelled source validation split: data.source_val",
+        ),
+        (
             {
                 "selection.rule": {"two_stage": {"drop": "source_val_miou", "fraction": 0.5, "pick": "ensv"}},
                 "data.source_val": None,
