@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import ray
 from jobtools import write_config
@@ -176,19 +177,26 @@ def test_bad_set_stops_the_job_before_anything_starts(
 
 
 @pytest.mark.slow
-def test_plan_and_job_agree_and_the_outputs_record_the_set(
+def test_plan_and_job_agree_and_a_held_out_source_val_feeds_the_source_side_validators(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = write_config(tmp_path / "tiny.yaml")
-    args = ["--config", str(config), "--storage", str(tmp_path / "results"), "--set", "selftrain.rounds=1"]
+    # No data.source_val: the job holds 4 of the 16 source images out, and every candidate gets
+    # source-val mIoU, ATC and DEV from them.
+    config = write_config(tmp_path / "tiny.yaml", **{"data.source_val": None})
+    sets = ["selftrain.rounds=1", "data.source_val_holdout.fraction=0.25", "selection.rule=dev"]
+    args = ["--config", str(config), "--storage", str(tmp_path / "results")]
+    args += [a for s in sets for a in ("--set", s)]
     code, plan = _plan_json(capsys, *args)
     assert code == 0
+    assert any(v["check"] == "data.source_val (held out of data.source)" for v in plan["verdicts"])
     assert main([*args, "--quiet"]) == 0
     root = tmp_path / "results" / plan["experiment"]
     saved = json.loads((root / "job_config.json").read_text())
     assert saved["selftrain"]["rounds"] == 1  # the effective config is what the outputs record
-    import pandas as pd
-
+    assert len(json.loads((root / "source_val_holdout.json").read_text())["held_out"]) == 4
     table = pd.read_parquet(root / "candidates.parquet")
     assert sorted(table["candidate_id"]) == sorted(c["id"] for c in plan["candidates"])
     assert len(table) == plan["trials"]
+    for column in ("source_val_miou", "atc", "dev", "iwcv"):
+        assert table[column].notna().all(), column
+    assert json.loads((root / "choice.json").read_text())["rule"]["text"] == "dev"
