@@ -21,6 +21,7 @@ from selection.centre_bias import CentreBias
 from selection.confidence import group_confidence
 from selection.errors import SelectionError
 from selection.fusion import FusionAccumulator
+from selection.guard import broken_reasons, class_shares
 from selection.plan import HALVES, PlanAccumulator, VotePlan
 from selection.rules import Rule, all_picks
 from selection.scores import ScoreValues, direction
@@ -131,7 +132,10 @@ def group_scores(
         deg = degenerate.get(g, ())
         ft = scores_of(trimmed.fusion[g], gids) if deg else dict(f)
         prefer = default_in(gids, plan.candidates)
-        picks = all_picks(tables[g], {"rule": rule}, prefer=prefer)
+        broken = _broken(gids, acc, tables[g])
+        # Broken candidates stay in the table people read, but no rule or validator picks them.
+        eligible = tables[g].drop(index=[i for i in broken if i in tables[g].index])
+        picks = all_picks(eligible, {"rule": rule}, prefer=prefer)
         chosen = picks["rule"]
         groups[g] = GroupScores(
             group=g,
@@ -146,17 +150,29 @@ def group_scores(
             undecided_fraction=acc.undecided_pixels / acc.pixels if acc.pixels else float("nan"),
             table=tables[g],
             picks=picks,
+            broken=broken,
             confidence=group_confidence(
                 g,
                 rule,
                 chosen,
                 {v: p for v, p in picks.items() if v != "rule"},
                 centre_bound=_centre_bound(g, plan, centre),
-                half_picks=None if half_tables is None else [rule.pick(h[g], prefer) for h in half_tables],
+                half_picks=None
+                if half_tables is None
+                else [rule.pick(h[g].drop(index=list(broken), errors="ignore"), prefer) for h in half_tables],
                 images=len(plan.subset_ids),
             ),
         )
     return groups
+
+
+def _broken(ids: Sequence[str], acc: FusionAccumulator, table: pd.DataFrame) -> dict[str, str]:
+    """The group's broken candidates (:mod:`selection.guard`), on their own predictions and
+    source-val mIoU, never on agreement."""
+    source = None
+    if "source_val_miou" in table.columns:
+        source = {i: float(table.at[i, "source_val_miou"]) for i in ids if i in table.index}
+    return broken_reasons(ids, class_shares(acc.confusion), source)
 
 
 def _centre_bound(group: str, plan: VotePlan, centre: CentreBias) -> bool | None:

@@ -18,6 +18,8 @@ per_class_iou              list of C IoUs against the fusion (NaN: class absent)
 per_class_iou__<g>         per-class IoU in group g (empty list where not a member)
 degenerate                 flagged by the trimming rule in any of its groups
 degenerate_in              list of the groups where it was flagged
+broken                     broken on evidence other than agreement (selection.guard): never picked
+broken_reason              why (None when not broken)
 picked_in                  list of the groups where it is the choice
 centre_bound               it lies on a line the centre-bias diagnostic marked centre_bound
 <validator>                every other validator of the vote groups' tables (selection.validator_table),
@@ -72,6 +74,8 @@ RESERVED_COLUMNS = {
     "per_class_iou",
     "degenerate",
     "degenerate_in",
+    "broken",
+    "broken_reason",
     "picked_in",
     "centre_bound",
     "seed_agreement",
@@ -100,6 +104,8 @@ class GroupScores:
     table: pd.DataFrame | None = None
     picks: dict[str, str | None] = field(default_factory=dict)
     confidence: Any = None
+    # Candidate id -> why it is broken (selection.guard); never picked.
+    broken: dict[str, str] = field(default_factory=dict)
 
 
 def _mean(values: list[float]) -> float:
@@ -166,6 +172,9 @@ def build_results_table(
         deg = [g for g in mine if c.id in groups[g].degenerate]
         row["degenerate"] = bool(deg)
         row["degenerate_in"] = deg
+        reasons = [groups[g].broken[c.id] for g in mine if c.id in groups[g].broken]
+        row["broken"] = bool(reasons)
+        row["broken_reason"] = reasons[0] if reasons else None
         row["picked_in"] = [g for g in mine if groups[g].pick == c.id]
         row["centre_bound"] = bool(centre_bound_ids and c.id in centre_bound_ids)
         row.update(_validator_columns(c.id, groups, mine, skip=set(extra_scores or {})))

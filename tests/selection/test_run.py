@@ -66,6 +66,8 @@ def test_table_columns_and_choice(tmp_path):
         "per_class_iou__gamma",
         "degenerate",
         "degenerate_in",
+        "broken",
+        "broken_reason",
         "picked_in",
         "centre_bound",
         "f_miou_lno",

@@ -93,17 +93,23 @@ def test_a_rule_on_evidence_picks_and_every_pick_is_recorded(tmp_path):
     }
     res = run_selection(cands, preds, ids, C, evidence_uris=evidence, rule=rule)
     parsed = parse_rule(rule)
+    # The fixture's source-val mIoU scalars run 0.0, 0.1, ...: the default's 0.0 is below half the
+    # median, so the guard marks it broken, and no rule may pick it.
+    broken = res.table.set_index("candidate_id")["broken"]
+    assert broken.loc["default"] and not broken.drop("default").any()
     for g, table in res.validators.items():
         prefer = next(c.id for c in cands if c.is_default)
-        assert res.choice["per_sweep"][g]["candidate_id"] == parsed.pick(table, prefer)
+        eligible = table.drop(index="default")
+        assert res.choice["per_sweep"][g]["candidate_id"] == parsed.pick(eligible, prefer)
         picks = res.choice["picks"][g]
+        assert "default" not in picks.values()
         assert set(picks) == set(VALIDATORS) - {"seed_agreement"} | {"rule"}
         assert picks["f_miou"] == res.choice["per_sweep"][g]["untrimmed_pick"]
         sweep = res.sweeps[g]
         assert sweep.loc[sweep["picked"], "candidate_id"].tolist() == [picks["rule"]]
         assert (
             sweep.set_index("candidate_id")
-            .loc[parsed.order(table, prefer), "rule__rank"]
+            .loc[parsed.order(eligible, prefer), "rule__rank"]
             .dropna()
             .is_monotonic_increasing
         )
