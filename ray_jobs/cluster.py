@@ -18,6 +18,7 @@ import ray
 
 from ray_jobs.hooks import runtime_env
 from ray_jobs.placement_groups import remove_leaked_placement_groups
+from ray_jobs.ray_compat import RayCompatError, autoscaler_cluster_config
 from ray_jobs.resources import DRIVER_RESOURCE
 
 __all__ = ["ClusterInfo", "ray_cluster", "node_resources"]
@@ -87,13 +88,13 @@ _UNBOUNDED_GROUP = 16
 
 def _scalable_nodes(live: list[dict[str, float]]) -> list[dict[str, float]]:
     # The autoscaler (v2, the default of `ray up` in 2.60) publishes its node groups in the GCS;
-    # Ray Data reads them the same way. No public API yet, hence the guard: without it (a local
-    # or fixed-size cluster) only live nodes count.
+    # Ray Data reads them the same way. No public API yet (see ray_compat): a Ray without it
+    # stops the job; a read that fails (a local or fixed-size cluster) means only live nodes count.
     try:
-        from ray._private.state import state
-
-        config = state.get_cluster_config()
-    except Exception as e:  # noqa: BLE001 - private API: any failure means "unknown"
+        config = autoscaler_cluster_config()
+    except RayCompatError:
+        raise
+    except Exception as e:  # noqa: BLE001 - private API: any failure to read means "unknown"
         log.debug("no autoscaler node groups: %s", e)
         return []
     if config is None:

@@ -13,8 +13,8 @@ candidate (every replicate) are stopped, the others are resumed, no more at once
 ``early_stop.json``: the decision stands.
 
 Tune's ``max_concurrent_trials`` counts paused trials as live; so a trial paused at the rung is
-reported complete to the search algorithm (``search_alg.on_trial_complete``, which only frees its
-concurrency slot) and the resumptions are limited here.
+reported complete to the search algorithm (``ray_compat.release_search_slot``, which only frees
+its concurrency slot) and the resumptions are limited here.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import ray
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from ray_jobs.ray_compat import release_search_slot
 from ray_jobs.storage import ExperimentPaths, exists, read_bytes
 
 __all__ = ["RungScheduler"]
@@ -118,7 +119,7 @@ class RungScheduler(FIFOScheduler):
         # round checkpoint; its rung outputs were written before that).
         self.at_rung[trial.trial_id] = _candidate(trial)
         # Free its concurrency slot: a paused trial still counts as live for the search algorithm.
-        tune_controller.search_alg.on_trial_complete(trial.trial_id)
+        release_search_slot(tune_controller, trial.trial_id)
         self._decide(tune_controller)
         if self.stopped is None:
             return TrialScheduler.PAUSE
