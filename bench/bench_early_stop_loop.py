@@ -46,6 +46,7 @@ from ray import tune  # noqa: E402
 
 import ray_jobs.early_stop as early_stop  # noqa: E402
 from ray_jobs.early_stop import RungScheduler  # noqa: E402
+from ray_jobs.records import EarlyStopFile  # noqa: E402
 from ray_jobs.storage import ExperimentPaths  # noqa: E402
 
 ACTOR = "bench-early-stop-vote"
@@ -62,12 +63,12 @@ class SlowVote:
         self.done_marker = done_marker
         self.windows: list[tuple[float, float]] = []
 
-    def early_stop(self, candidate_ids: list[str]) -> dict[str, Any]:
+    def early_stop(self, candidate_ids: list[str]) -> EarlyStopFile:
         start = time.time()
         time.sleep(self.vote_s)
         self.windows.append((start, time.time()))
         Path(self.done_marker).touch()
-        return {"stopped": sorted(candidate_ids)[-1:]}
+        return EarlyStopFile(after_round=1, keep=0.5, rule="bench", stopped=sorted(candidate_ids)[-1:])
 
     def last_window(self) -> tuple[float, float]:
         return self.windows[-1]

@@ -26,7 +26,6 @@ its concurrency slot) and the resumptions are limited here.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -35,7 +34,8 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from ray_jobs.ray_compat import release_search_slot
-from ray_jobs.storage import ExperimentPaths, exists, read_bytes
+from ray_jobs.records import EarlyStopFile
+from ray_jobs.storage import ExperimentPaths
 
 __all__ = ["RungScheduler"]
 
@@ -85,8 +85,10 @@ class RungScheduler(FIFOScheduler):
     def _load_decision(self) -> None:
         # A restored job's decision; a vote under way writes the file before it returns, and is
         # carried out (and logged) when its poll sees it done.
-        if self.stopped is None and self.vote is None and exists(self.paths.early_stop):
-            self.stopped = set(json.loads(read_bytes(self.paths.early_stop))["stopped"])
+        if self.stopped is None and self.vote is None:
+            decision = EarlyStopFile.read(self.paths)
+            if decision is not None:
+                self.stopped = set(decision.stopped)
 
     def _decide(self, tune_controller: Any) -> None:
         """Start the actor's vote once every trial is at the rung or ended; once it is done, stop the
@@ -101,9 +103,9 @@ class RungScheduler(FIFOScheduler):
         if not done:
             return
         # Done: get returns at once (and raises the actor's error, if the vote failed).
-        doc = ray.get(self.vote)
+        decision: EarlyStopFile = ray.get(self.vote)
         self.vote = None
-        self.stopped = set(doc["stopped"])
+        self.stopped = set(decision.stopped)
         if self.stopped:
             log.info(
                 "early stopping after round %d: %d candidate(s) stopped: %s",

@@ -39,6 +39,7 @@ from ray_jobs.candidate_outputs import write_candidate_outputs
 from ray_jobs.console import train_log_level
 from ray_jobs.hooks import wrap_worker_loop
 from ray_jobs.ray_compat import train_health_check_interval_env, train_preemption_watcher_env
+from ray_jobs.records import stopped_early
 from ray_jobs.resources import TrialResources
 from ray_jobs.storage import ExperimentPaths, exists, fetch_file, read_bytes, upload_file, write_bytes_atomic
 from ray_jobs.tune_handoff import wait_for_reports_to_reach_tune
@@ -53,7 +54,6 @@ __all__ = [
     "warmup_task",
     "replicate_seed",
     "checkpoint_round",
-    "stopped_early",
     "this_node",
 ]
 
@@ -313,13 +313,6 @@ def _loop_config(spec: SearchSpec, trial: dict[str, Any]) -> dict[str, Any]:
         "rung_predictions_uri": spec.paths.rung_predictions(cid, rung) if outputs else None,
         "rung_evidence_uri": spec.paths.rung_evidence(cid, rung) if needs_evidence else None,
     }
-
-
-def stopped_early(paths: ExperimentPaths) -> set[str]:
-    """Candidates label-free early stopping cut (``early_stop.json``; empty before any decision)."""
-    if not exists(paths.early_stop):
-        return set()
-    return set(json.loads(read_bytes(paths.early_stop))["stopped"])
 
 
 def result_metrics(record: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,6 @@ with fake trials and a fake vote actor."""
 
 from __future__ import annotations
 
-import json
 import types
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from ray.tune.schedulers import TrialScheduler
 import ray_jobs.early_stop as early_stop
 from hiast.config import ConfigError, load_config
 from ray_jobs.early_stop import RungScheduler
+from ray_jobs.records import EarlyStopFile
 from ray_jobs.storage import ExperimentPaths
 
 
@@ -49,16 +49,16 @@ def actor(monkeypatch: pytest.MonkeyPatch) -> dict:
     unless a test sets ``ready`` to False (then ``ray.wait`` says so until it is set back)."""
     state: dict = {"cut": [], "asked": [], "ready": True, "waits": 0}
 
-    def remote(ids: list[str]) -> dict:
+    def remote(ids: list[str]) -> EarlyStopFile:
         state["asked"].append(ids)
-        return {"stopped": list(state["cut"])}
+        return EarlyStopFile(after_round=1, keep=0.5, rule="r", stopped=list(state["cut"]))
 
     def wait(refs: list, timeout: float) -> tuple[list, list]:
         assert timeout == 0, "the scheduler must never wait for the vote"
         state["waits"] += 1
         return (refs, []) if state["ready"] else ([], refs)
 
-    def get(ref: dict) -> dict:
+    def get(ref: EarlyStopFile) -> EarlyStopFile:
         assert state["ready"], "ray.get on a vote that is not done blocks Tune's loop"
         return ref
 
@@ -160,7 +160,7 @@ def test_a_retried_trial_is_not_counted_as_ended(tmp_path: Path, actor: dict) ->
 def test_a_restored_job_keeps_the_decision(tmp_path: Path, actor: dict) -> None:
     paths = ExperimentPaths(str(tmp_path), "x")
     Path(paths.root).mkdir(parents=True)
-    Path(paths.early_stop).write_text(json.dumps({"stopped": ["a=2"]}))
+    EarlyStopFile(after_round=1, keep=0.5, rule="r", stopped=["a=2"]).write(paths)
     trials = [FakeTrial(c) for c in ("default", "a=2")]
     c = FakeController(trials)
     s = RungScheduler("vote", paths, 1, total_trials=2, max_concurrent=2)
