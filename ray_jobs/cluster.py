@@ -16,7 +16,6 @@ from typing import Any
 
 import ray
 
-from ray_jobs.hooks import runtime_env
 from ray_jobs.placement_groups import remove_leaked_placement_groups
 from ray_jobs.ray_compat import RayCompatError, autoscaler_cluster_config
 from ray_jobs.resources import DRIVER_RESOURCE
@@ -43,14 +42,6 @@ def ray_cluster(address: str | None = None, **init_options: Any) -> Iterator[Clu
         yield ClusterInfo(started_here=False, address=ray.get_runtime_context().gcs_address)
         return
     address = address or os.environ.get("RAY_ADDRESS")
-    # The test hook's HIAST_SELECT_TEST_* variables (ray_jobs.hooks), if a test set any, join the
-    # runtime env the caller asked for.
-    init_options = dict(init_options)
-    hook_env = runtime_env()
-    if hook_env:
-        env = dict(init_options.pop("runtime_env", None) or {})
-        env["env_vars"] = {**env.get("env_vars", {}), **hook_env["env_vars"]}
-        init_options["runtime_env"] = env
     if address:
         # The cluster decides its own resources; passing num_cpus here would be an error.
         ray.init(address=address, **init_options)

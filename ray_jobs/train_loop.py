@@ -37,7 +37,6 @@ from hiast.config import HIASTConfig
 from hiast.data import build_dataset
 from ray_jobs.candidate_outputs import write_candidate_outputs
 from ray_jobs.console import train_log_level
-from ray_jobs.hooks import wrap_worker_loop
 from ray_jobs.ray_compat import train_health_check_interval_env, train_preemption_watcher_env
 from ray_jobs.records import stopped_early
 from ray_jobs.resources import TrialResources
@@ -342,8 +341,7 @@ def candidate_trainable(config: dict[str, Any], spec: SearchSpec) -> None:
         # ~2 CPU-seconds per candidate.
         os.environ.setdefault(train_preemption_watcher_env(), "0")
     trainer = ray.train.torch.TorchTrainer(
-        # The loop itself, unless a test asked to wrap it (ray_jobs.hooks; the identity otherwise).
-        wrap_worker_loop(train_loop_per_worker),
+        train_loop_per_worker,
         train_loop_config=_loop_config(spec, trial),
         scaling_config=ray.train.ScalingConfig(
             num_workers=spec.resources.num_workers,

@@ -306,11 +306,12 @@ def test_the_ray_private_checker_finds_every_kind(tmp_path: Path) -> None:
 def test_only_ray_compat_touches_rays_private_names(modules: list[Module]) -> None:
     # hiast and selection never import Ray (above); ray_jobs reaches Ray's private names through
     # ray_compat alone, so a Ray upgrade is checked in one place.
-    # ray_jobs.testing is test support on its way out of the product (issue 18, section 6).
-    product = [
-        m for m in modules if m.name.startswith("ray_jobs") and not m.name.startswith("ray_jobs.testing")
+    found = [
+        p
+        for m in modules
+        if m.name.startswith("ray_jobs.") and m.name != RAY_COMPAT
+        for p in ray_private_uses(m)
     ]
-    found = [p for m in product if m.name != RAY_COMPAT for p in ray_private_uses(m)]
     assert found == []
     (compat,) = [m for m in modules if m.name == RAY_COMPAT]
     assert ray_private_uses(compat), "ray_compat holds no private name: is the checker still looking?"
