@@ -2,7 +2,7 @@
 
 ``ray_jobs.placement_groups.remove_leaked_placement_groups`` runs once when a job joins an
 existing cluster: two state-API listings (placement groups, jobs) through the dashboard. This
-measures it on a local head (``ray_jobs.testing.local_cluster``, 2 CPUs), in one driver, against
+measures it on a local head (``tests/raytest/local_cluster.py``, 2 CPUs), in one driver, against
 the baseline of that driver's ``ray.init`` (the connection every job makes anyway): on a cluster
 with no groups (the first call is what a job pays: it imports the state API; then the median of
 repeats), and with ``--groups`` live groups of this driver (listed, not leaked, so none is
@@ -28,8 +28,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+# Test support (local clusters, injected faults) lives with the tests and is not shipped.
+sys.path.insert(0, str(REPO / "tests"))
 
-from ray_jobs.testing.local_cluster import LocalCluster  # noqa: E402
+from raytest.local_cluster import LocalCluster  # noqa: E402
 
 DRIVER = """
 import json, statistics, sys, time

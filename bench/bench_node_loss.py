@@ -1,6 +1,6 @@
 """What losing a worker node costs the search: wall time with and without the loss, and the work redone.
 
-A local multi-node cluster (``ray_jobs.testing.local_cluster``): a head that holds only the
+A local multi-node cluster (``tests/raytest/local_cluster.py``): a head that holds only the
 job's driver, and two worker nodes with 2 CPUs and one ``gpu_slot`` each (a custom resource
 standing in for a GPU; the job asks for ``ray.worker_resources: {gpu_slot: 1}``), which also carry
 the trial-driver resource (so trial drivers and the vote actor can be lost with a node).
@@ -35,13 +35,15 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+# Test support (local clusters, injected faults) lives with the tests and is not shipped.
+sys.path.insert(0, str(REPO / "tests"))
 
 import torch  # noqa: E402
+from raytest.faults import FAULT_JOB, fault_env, records  # noqa: E402
+from raytest.local_cluster import LocalCluster  # noqa: E402
 
 from hiast.config import DEFAULT_CONFIG, load_config  # noqa: E402
 from hiast.pipeline import run_warmup  # noqa: E402
-from ray_jobs.testing.faults import fault_env, records  # noqa: E402
-from ray_jobs.testing.local_cluster import LocalCluster  # noqa: E402
 
 WORKERS = ("worker-a", "worker-b")
 WORKER_NODE = (2.0, {"gpu_slot": 1.0, "hiast_trial_driver": 1.0})
@@ -86,7 +88,7 @@ def _run(cluster: LocalCluster, config: Path, work: Path, lose_node: bool) -> di
     cmd = [
         sys.executable,
         "-m",
-        "ray_jobs.select",
+        FAULT_JOB,  # the job, through the driver that injects the faults
         "--config",
         str(config),
         "--storage",

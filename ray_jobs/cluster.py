@@ -17,8 +17,8 @@ from typing import Any
 import ray
 import torch
 
-from ray_jobs.hooks import runtime_env
 from ray_jobs.placement_groups import remove_leaked_placement_groups
+from ray_jobs.ray_compat import RayCompatError, autoscaler_cluster_config
 from ray_jobs.resources import DRIVER_RESOURCE
 
 __all__ = ["ClusterInfo", "local_node_resources", "ray_cluster", "node_resources"]
@@ -43,14 +43,6 @@ def ray_cluster(address: str | None = None, **init_options: Any) -> Iterator[Clu
         yield ClusterInfo(started_here=False, address=ray.get_runtime_context().gcs_address)
         return
     address = address or os.environ.get("RAY_ADDRESS")
-    # The test hook's HIAST_SELECT_TEST_* variables (ray_jobs.hooks), if a test set any, join the
-    # runtime env the caller asked for.
-    init_options = dict(init_options)
-    hook_env = runtime_env()
-    if hook_env:
-        env = dict(init_options.pop("runtime_env", None) or {})
-        env["env_vars"] = {**env.get("env_vars", {}), **hook_env["env_vars"]}
-        init_options["runtime_env"] = env
     if address:
         # The cluster decides its own resources; passing num_cpus here would be an error.
         ray.init(address=address, **init_options)
@@ -88,13 +80,13 @@ _UNBOUNDED_GROUP = 16
 
 def _scalable_nodes(live: list[dict[str, float]]) -> list[dict[str, float]]:
     # The autoscaler (v2, the default of `ray up` in 2.60) publishes its node groups in the GCS;
-    # Ray Data reads them the same way. No public API yet, hence the guard: without it (a local
-    # or fixed-size cluster) only live nodes count.
+    # Ray Data reads them the same way. No public API yet (see ray_compat): a Ray without it
+    # stops the job; a read that fails (a local or fixed-size cluster) means only live nodes count.
     try:
-        from ray._private.state import state
-
-        config = state.get_cluster_config()
-    except Exception as e:  # noqa: BLE001 - private API: any failure means "unknown"
+        config = autoscaler_cluster_config()
+    except RayCompatError:
+        raise
+    except Exception as e:  # noqa: BLE001 - private API: any failure to read means "unknown"
         log.debug("no autoscaler node groups: %s", e)
         return []
     if config is None:

@@ -31,6 +31,7 @@ import ray
 import ray.tune
 from ray.tune.experiment import Trial
 
+from ray_jobs import ray_compat
 from selection.candidates import format_value
 
 __all__ = [
@@ -53,14 +54,12 @@ QUIET, NORMAL, VERBOSE = 0, 1, 2
 VERBOSITY_ENV = "HIAST_SELECT_VERBOSITY"
 _OWN_LOGGERS = ("ray_jobs", "hiast", "selection")
 # The state-API poll of Ray Train's placement-group cleaner (see the module docstring).
-PG_CLEANER_LOGGER = "ray.train.v2._internal.execution.controller.placement_group_cleaner"
+PG_CLEANER_LOGGER = ray_compat.train_pg_cleaner_logger()
 # Ray's notice that token authentication is on: true of every Ray >= 2.59 cluster, nothing to act on.
-_TOKEN_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"
+_TOKEN_NOTICE_LOGGER = ray_compat.token_notice_logger()
 # Ray Train's "Reporting training result ..." (INFO, per report) comes from a logger named by its
 # module's file path rather than "ray.train...", so neither Train's level nor "ray"'s reaches it.
-TRAIN_REPORT_LOGGER = os.path.join(
-    os.path.dirname(ray.__file__), "train", "v2", "_internal", "execution", "context.py"
-)
+TRAIN_REPORT_LOGGER = ray_compat.train_report_logger()
 
 log = logging.getLogger("ray_jobs")
 
@@ -91,10 +90,10 @@ def configure_driver(verbosity: int) -> None:
         # Tune's newer console output prints its experiment banner (and a TensorBoard path that
         # is not where our results are) even at verbose=0; its classic output prints nothing
         # there. Our progress lines take their place.
-        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        os.environ.setdefault(ray_compat.tune_new_output_env(), "0")
         # Tune warns when one step of its event loop takes over 0.5 s, which on a loaded 2-core
         # machine is every few steps and says nothing about the search.
-        os.environ.setdefault("TUNE_WARN_THRESHOLD_S", "30")
+        os.environ.setdefault(ray_compat.tune_warn_threshold_env(), "30")
 
 
 def setup_worker_logging() -> None:

@@ -12,14 +12,20 @@ candidate (every replicate) are stopped, the others are resumed, no more at once
 ``max_concurrent`` (their Train run restores its last round checkpoint). A restored job reads
 ``early_stop.json``: the decision stands.
 
+The vote takes minutes at full size, and every scheduler callback runs on Tune's event loop, which
+also serves every trial's results, checkpoints and failures. So the scheduler never waits on it:
+it starts the vote, polls it (``ray.wait(timeout=0)``) on each later callback and carries the cut
+out once it is done; meanwhile every trial at the rung stays paused, the last one to arrive too.
+Tune calls ``choose_trial_to_run`` on every step of its loop, paused trials or not, so the poll
+goes on when nothing else reports.
+
 Tune's ``max_concurrent_trials`` counts paused trials as live; so a trial paused at the rung is
-reported complete to the search algorithm (``search_alg.on_trial_complete``, which only frees its
-concurrency slot) and the resumptions are limited here.
+reported complete to the search algorithm (``ray_compat.release_search_slot``, which only frees
+its concurrency slot) and the resumptions are limited here.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -27,7 +33,9 @@ import ray
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from ray_jobs.storage import ExperimentPaths, exists, read_bytes
+from ray_jobs.ray_compat import release_search_slot
+from ray_jobs.records import EarlyStopFile
+from ray_jobs.storage import ExperimentPaths
 
 __all__ = ["RungScheduler"]
 
@@ -62,10 +70,11 @@ class RungScheduler(FIFOScheduler):
         self.at_rung: dict[str, str] = {}  # trial id -> candidate id
         self.ended: set[str] = set()
         self.stopped: set[str] | None = None  # candidate ids; None: not decided yet
+        self.vote: ray.ObjectRef | None = None  # the rung vote under way, if any
 
     def __getstate__(self) -> dict[str, Any]:
         # A restored job starts from early_stop.json, not from a pickled half-way state.
-        return {k: v for k, v in self.__dict__.items() if k not in ("at_rung", "ended", "stopped")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("at_rung", "ended", "stopped", "vote")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -74,16 +83,29 @@ class RungScheduler(FIFOScheduler):
     # -- the decision --------------------------------------------------------------------------
 
     def _load_decision(self) -> None:
-        if self.stopped is None and exists(self.paths.early_stop):
-            self.stopped = set(json.loads(read_bytes(self.paths.early_stop))["stopped"])
+        # A restored job's decision; a vote under way writes the file before it returns, and is
+        # carried out (and logged) when its poll sees it done.
+        if self.stopped is None and self.vote is None:
+            decision = EarlyStopFile.read(self.paths)
+            if decision is not None:
+                self.stopped = set(decision.stopped)
 
     def _decide(self, tune_controller: Any) -> None:
-        """Ask the actor once every trial is at the rung or ended; stop the paused trials it cuts."""
+        """Start the actor's vote once every trial is at the rung or ended; once it is done, stop the
+        paused trials it cuts. Never waits for the vote (see the module)."""
         if self.stopped is not None or len(set(self.at_rung) | self.ended) < self.total_trials:
             return
-        actor = ray.get_actor(self.actor_name)
-        doc = ray.get(actor.early_stop.remote(sorted(set(self.at_rung.values()))))
-        self.stopped = set(doc["stopped"])
+        if self.vote is None:
+            actor = ray.get_actor(self.actor_name)
+            self.vote = actor.early_stop.remote(sorted(set(self.at_rung.values())))
+            log.debug("early stopping after round %d: the vote started", self.after_round)
+        done, _ = ray.wait([self.vote], timeout=0)
+        if not done:
+            return
+        # Done: get returns at once (and raises the actor's error, if the vote failed).
+        decision: EarlyStopFile = ray.get(self.vote)
+        self.vote = None
+        self.stopped = set(decision.stopped)
         if self.stopped:
             log.info(
                 "early stopping after round %d: %d candidate(s) stopped: %s",
@@ -118,7 +140,7 @@ class RungScheduler(FIFOScheduler):
         # round checkpoint; its rung outputs were written before that).
         self.at_rung[trial.trial_id] = _candidate(trial)
         # Free its concurrency slot: a paused trial still counts as live for the search algorithm.
-        tune_controller.search_alg.on_trial_complete(trial.trial_id)
+        release_search_slot(tune_controller, trial.trial_id)
         self._decide(tune_controller)
         if self.stopped is None:
             return TrialScheduler.PAUSE
@@ -147,6 +169,8 @@ class RungScheduler(FIFOScheduler):
         for t in trials:
             if t.status == Trial.PENDING:
                 return t
+        # Called on every step of Tune's loop: where the vote is polled while all trials wait.
+        self._decide(tune_controller)
         if self.stopped is None:
             return None
         self._stop_cut(tune_controller)

@@ -43,6 +43,7 @@ from ray_jobs.cluster import local_node_resources, node_resources, ray_cluster
 from ray_jobs.early_stop import RungScheduler
 from ray_jobs.mlflow_results import INSTALL_HINT, log_final_results, mlflow_callback, mlflow_installed
 from ray_jobs.preflight import JobError, Verdict, check_experiment, preflight, run_checks, save_config
+from ray_jobs.records import EarlyStopFile, TrialStatus
 from ray_jobs.resources import ResourceError, TrialResources, plan_resources
 from ray_jobs.search_plan import SearchPlan, make_plan
 from ray_jobs.source_holdout import record_source_holdout
@@ -110,19 +111,19 @@ def run_warmups(cfg: HIASTConfig, paths: ExperimentPaths, plan: TrialResources) 
 
 def _rung_fields(paths: ExperimentPaths) -> tuple[set[str], dict[str, dict[str, Any]]]:
     """(stopped candidates, candidate -> its rung columns) from early_stop.json (empty without one)."""
-    if not exists(paths.early_stop):
+    decision = EarlyStopFile.read(paths)
+    if decision is None:
         return set(), {}
-    doc = json.loads(read_bytes(paths.early_stop))
     fields = {
         cid: {
-            "rung_score": _nan(r["score"]),
-            "rung_rank": r["rank"],
-            "rung_f_miou": _nan(r["f_miou"]),
-            "rung_group": r["group"],
+            "rung_score": _nan(r.score),
+            "rung_rank": r.rank,
+            "rung_f_miou": _nan(r.f_miou),
+            "rung_group": r.group,
         }
-        for cid, r in doc["candidates"].items()
+        for cid, r in decision.candidates.items()
     }
-    return set(doc["stopped"]), fields
+    return set(decision.stopped), fields
 
 
 def _nan(v: float | None) -> float:
@@ -130,8 +131,8 @@ def _nan(v: float | None) -> float:
 
 
 def _trial_outcomes(results: ray.tune.ResultGrid, paths: ExperimentPaths) -> list[dict[str, Any]]:
-    """Per trial: its spec, "done", "failed" (the result record decides) or "stopped" (cut by early
-    stopping, early_stop.json decides, with its rung scores), metrics, error text."""
+    """Per trial: its spec, its status (done or failed: the result record decides; stopped: cut by
+    early stopping, early_stop.json decides, with its rung scores), metrics, error text."""
     stopped, rung = _rung_fields(paths)
     out = []
     for result in results:
@@ -143,7 +144,7 @@ def _trial_outcomes(results: ray.tune.ResultGrid, paths: ExperimentPaths) -> lis
             out.append(
                 {
                     **spec,
-                    "status": "stopped",
+                    "status": TrialStatus.STOPPED,
                     "metrics": {},
                     "prediction_uri": None,
                     "evidence_uri": None,
@@ -166,7 +167,7 @@ def _trial_outcomes(results: ray.tune.ResultGrid, paths: ExperimentPaths) -> lis
         out.append(
             {
                 **spec,
-                "status": "done" if record is not None else "failed",
+                "status": TrialStatus.DONE if record is not None else TrialStatus.FAILED,
                 "metrics": record["metrics"] if record is not None else {},
                 "prediction_uri": record["prediction_uri"] if record is not None else None,
                 "evidence_uri": record.get("evidence_uri") if record is not None else None,

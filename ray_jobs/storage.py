@@ -50,7 +50,6 @@ __all__ = [
     "write_bytes_atomic",
     "upload_file",
     "fetch_file",
-    "list_names",
     "ExperimentPaths",
 ]
 
@@ -136,15 +135,6 @@ def fetch_file(uri: str, local_dir: str | os.PathLike[str]) -> Path:
     with fs.open_input_stream(path) as src, open(dest, "wb") as out:
         shutil.copyfileobj(src, out, length=1 << 22)
     return dest
-
-
-def list_names(uri: str) -> list[str]:
-    """Base names of the files directly inside ``uri`` (empty when it does not exist)."""
-    fs, path = resolve(uri)
-    if fs.get_file_info(path).type == pafs.FileType.NotFound:
-        return []
-    infos = fs.get_file_info(pafs.FileSelector(path, recursive=False))
-    return sorted(posixpath.basename(i.path) for i in infos if i.type == pafs.FileType.File)
 
 
 class ExperimentPaths:

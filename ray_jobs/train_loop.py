@@ -37,7 +37,8 @@ from hiast.config import HIASTConfig
 from hiast.data import build_dataset
 from ray_jobs.candidate_outputs import write_candidate_outputs
 from ray_jobs.console import train_log_level
-from ray_jobs.hooks import wrap_worker_loop
+from ray_jobs.ray_compat import train_health_check_interval_env, train_preemption_watcher_env
+from ray_jobs.records import stopped_early
 from ray_jobs.resources import TrialResources
 from ray_jobs.storage import ExperimentPaths, exists, fetch_file, read_bytes, upload_file, write_bytes_atomic
 from ray_jobs.tune_handoff import wait_for_reports_to_reach_tune
@@ -52,7 +53,6 @@ __all__ = [
     "warmup_task",
     "replicate_seed",
     "checkpoint_round",
-    "stopped_early",
     "this_node",
 ]
 
@@ -314,13 +314,6 @@ def _loop_config(spec: SearchSpec, trial: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def stopped_early(paths: ExperimentPaths) -> set[str]:
-    """Candidates label-free early stopping cut (``early_stop.json``; empty before any decision)."""
-    if not exists(paths.early_stop):
-        return set()
-    return set(json.loads(read_bytes(paths.early_stop))["stopped"])
-
-
 def result_metrics(record: dict[str, Any]) -> dict[str, Any]:
     return {"finished": 1, **record.get("metrics", {})}
 
@@ -341,15 +334,14 @@ def candidate_trainable(config: dict[str, Any], spec: SearchSpec) -> None:
     if not spec.resources.use_gpu:
         # Rounds are short on CPU; the default 2 s poll would add seconds per report. Ray Train
         # hands this variable on to its controller and workers.
-        os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25")
+        os.environ.setdefault(train_health_check_interval_env(), "0.25")
     if spec.single_node:
         # Train's preemption watcher (an actor per run) watches for nodes being drained under the
         # workers; on a one-node cluster a drain ends the whole job anyway. On 2 CPU cores it cost
         # ~2 CPU-seconds per candidate.
-        os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
+        os.environ.setdefault(train_preemption_watcher_env(), "0")
     trainer = ray.train.torch.TorchTrainer(
-        # The loop itself, unless a test asked to wrap it (ray_jobs.hooks; the identity otherwise).
-        wrap_worker_loop(train_loop_per_worker),
+        train_loop_per_worker,
         train_loop_config=_loop_config(spec, trial),
         scaling_config=ray.train.ScalingConfig(
             num_workers=spec.resources.num_workers,

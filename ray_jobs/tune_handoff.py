@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import time
 
+from ray_jobs.ray_compat import train_to_tune_queue
+
 __all__ = ["wait_for_reports_to_reach_tune"]
 
 log = logging.getLogger("ray_jobs")
@@ -30,13 +32,10 @@ def wait_for_reports_to_reach_tune(
     until ``timeout_s`` passed (False).
 
     Call at the end of a Tune function trainable that ran a Ray Train trainer. Outside such a
-    trial, or on a Ray without that queue, returns True at once.
+    trial returns True at once; on a Ray without that queue raises ``RayCompatError``.
     """
     # Ray keeps the queue on its session object; no public API exposes it in 2.60.
-    from ray.train._internal.session import get_session
-
-    session = get_session()
-    queue = getattr(session, "_inter_actor_queue", None) if session is not None else None
+    queue = train_to_tune_queue()
     if queue is None:
         return True
     deadline = time.monotonic() + timeout_s

@@ -15,7 +15,6 @@ handles one request at a time, so a late provisional vote cannot overwrite the f
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -29,7 +28,8 @@ from ray.tune.experiment import Trial
 from hiast.config import HIASTConfig
 from hiast.data.classes import class_names
 from ray_jobs.console import provisional_line
-from ray_jobs.storage import ExperimentPaths, exists, read_bytes, write_bytes_atomic
+from ray_jobs.records import EarlyStopFile, TrialStatus, stopped_early
+from ray_jobs.storage import ExperimentPaths, exists
 from ray_jobs.tensorboard_hparams import write_hparams
 from selection.candidates import Candidate
 from selection.choice import Choice, EarlyStopRecord
@@ -81,7 +81,7 @@ class _Vote:
     def _evidence(self, outcome: dict[str, Any]) -> str | None:
         """Replicate 0's evidence file where the record does not name it (the provisional
         callback's records), if it was written (a run from before evidence files has none)."""
-        if outcome.get("evidence_uri") or outcome["replicate"] != 0 or outcome["status"] != "done":
+        if outcome.get("evidence_uri") or outcome["replicate"] != 0 or outcome["status"] != TrialStatus.DONE:
             return None
         uri = self.paths.evidence(outcome["candidate_id"], 0)
         return uri if exists(uri) else None
@@ -93,7 +93,9 @@ class _Vote:
     def vote(self, outcomes: list[dict[str, Any]], *, provisional: bool) -> dict[str, Any]:
         """Vote over the finished candidates; write the outputs. Returns the choice."""
         kind = "provisional" if provisional else "final"
-        log.info("%s vote over %d finished trial(s)", kind, sum(o["status"] == "done" for o in outcomes))
+        log.info(
+            "%s vote over %d finished trial(s)", kind, sum(o["status"] == TrialStatus.DONE for o in outcomes)
+        )
         # Provisional votes stay in the actor: their tasks would queue behind the trials' workers.
         fan_out = not provisional and ray.is_initialized()
         records = [
@@ -147,29 +149,30 @@ class _Vote:
 
     def _with_early_stop(self, choice: Choice) -> Choice:
         """The choice with early stopping's record and a note on whom it stopped (when it ran)."""
-        if not exists(self.paths.early_stop):
+        decision = EarlyStopFile.read(self.paths)
+        if decision is None:
             return choice
-        doc = json.loads(read_bytes(self.paths.early_stop))
-        stopped = list(doc["stopped"])
+        stopped = list(decision.stopped)
         note = (
-            f"Early stopping after round {doc['after_round']} (keep {doc['keep']:g} of each sweep) "
+            f"Early stopping after round {decision.after_round} (keep {decision.keep:g} of each sweep) "
             f"stopped {len(stopped)} candidate(s), left out of the vote: {', '.join(stopped) or 'none'}."
         )
         return dataclasses.replace(
             choice,
-            early_stop=EarlyStopRecord(after_round=doc["after_round"], keep=doc["keep"], stopped=stopped),
-            notes=[note, *choice.notes, *doc.get("notes", [])],
+            early_stop=EarlyStopRecord(after_round=decision.after_round, keep=decision.keep, stopped=stopped),
+            notes=[note, *choice.notes, *decision.notes],
         )
 
-    def early_stop(self, at_rung: list[str]) -> dict[str, Any]:
+    def early_stop(self, at_rung: list[str]) -> EarlyStopFile:
         """Label-free early stopping's cut over the candidates at the rung (``at_rung``: their ids).
 
         Scores their rung outputs with the configured rule, decides (:mod:`selection.early_stop`)
-        and writes ``early_stop.json``; returns that document. Asked once per search; a decision
+        and writes ``early_stop.json``; returns that record. Asked once per search; a decision
         already written (a resumed job, a restarted actor) is returned as it is.
         """
-        if exists(self.paths.early_stop):
-            return json.loads(read_bytes(self.paths.early_stop))
+        written = EarlyStopFile.read(self.paths)
+        if written is not None:
+            return written
         stop = self.cfg.selection.early_stop
         if stop is None:
             raise SelectionError("early stopping was asked for, but selection.early_stop is not set")
@@ -200,22 +203,25 @@ class _Vote:
             # The cut is an economy: if the rung cannot be scored, every candidate goes on (said).
             log.warning("early stopping after round %d skipped: %s", after, e)
             decision = EarlyStopDecision([], {}, [f"Early stopping after round {after} skipped: {e}"])
-        doc = {
-            "after_round": after,
-            "keep": stop.keep,
-            "rule": str(self.cfg.selection.rule),
-            **decision.as_dict(),
-        }
-        write_bytes_atomic(self.paths.early_stop, json.dumps(doc, indent=1).encode())
+        record = EarlyStopFile.from_dict(
+            {
+                "after_round": after,
+                "keep": stop.keep,
+                "rule": str(self.cfg.selection.rule),
+                **decision.as_dict(),
+            },
+            "the early-stop decision",
+        )
+        record.write(self.paths)
         self._decided.set()
-        return doc
+        return record
 
     def rung_wait(self) -> list[str]:
         """Block until early stopping has decided; the stopped candidates. (A candidate at the rung
         waits here: it is paused, its processes ended, before it can train on in the background.)"""
         if not exists(self.paths.early_stop):
             self._decided.wait()
-        return list(json.loads(read_bytes(self.paths.early_stop))["stopped"])
+        return list(stopped_early(self.paths))
 
     def _write_hparams(self, table: pd.DataFrame, outcomes: list[dict[str, Any]]) -> None:
         """F-mIoU exists only now: add it to every trial's TensorBoard HParams."""
@@ -227,7 +233,7 @@ class _Vote:
             params = {**o["params"], "candidate_id": o["candidate_id"], "replicate": o["replicate"]}
             metrics = {"f_miou": row.get("f_miou"), **o["metrics"]}
             try:
-                write_hparams(o["trial_dir"], params, metrics, failed=o["status"] != "done")
+                write_hparams(o["trial_dir"], params, metrics, failed=o["status"] != TrialStatus.DONE)
             except OSError as e:  # a view for people; never fail the job over it
                 log.warning("TensorBoard hparams for %s not written: %s", o["candidate_id"], e)
 
@@ -290,7 +296,7 @@ class ProvisionalVote(ray.tune.Callback):
         }
         self._finished[trial.trial_id] = {
             **spec,
-            "status": "done",
+            "status": TrialStatus.DONE,
             "metrics": metrics,
             "error": None,
             "trial_dir": None,

@@ -205,3 +205,113 @@ def test_no_module_uses_another_modules_private_names(modules: list[Module]) -> 
 def test_importing_selection_and_hiast_loads_no_ray() -> None:
     code = "import sys, selection, hiast.pipeline; assert 'ray' not in sys.modules, 'ray imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+# -- Ray's private names live in ray_jobs.ray_compat only ---------------------------------------------
+
+RAY_COMPAT = "ray_jobs.ray_compat"
+# Not underscore-named, but TuneController is not public API: reached through ray_compat.
+_RAY_INTERNAL_ATTRS = {"search_alg"}
+# Environment variables Ray documents as settings (the rest are internal: ray_compat).
+_PUBLIC_RAY_ENV = {
+    "RAY_ADDRESS",
+    "RAY_API_SERVER_ADDRESS",
+    "RAY_AUTH_MODE",
+    "RAY_AUTH_TOKEN_PATH",
+    "RAY_USAGE_STATS_ENABLED",
+}
+# Underscore names that are public API of the standard library.
+_PUBLIC_UNDERSCORE = {"os._exit", "sys._getframe"}
+
+
+def _private_path(name: str) -> bool:
+    return any(_private(part) for part in name.split("."))
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                out.add(id(first.value))
+    return out
+
+
+def ray_private_uses(module: Module) -> list[str]:
+    """Ray's private modules, attributes, logger names and settings used in ``module``: imports of
+    ``ray`` paths with an ``_x`` part, ``x._y`` on anything but ``self``/``cls``, ``getattr(x, "_y")``,
+    strings naming ``_internal``/``_private`` paths or undocumented ``RAY_*``/``TUNE_*`` variables,
+    and Tune's controller internals (``.search_alg``)."""
+    tree = ast.parse(module.path.read_text(), filename=str(module.path))
+    docs = _docstrings(tree)
+    where = module.rel
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [f"{where}:{node.lineno}: import {a.name}" for a in node.names if _private_path(a.name)]
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute(module, node)
+            if base.split(".")[0] == "ray":
+                names = [a.name for a in node.names if _private_path(f"{base}.{a.name}")]
+                out += [f"{where}:{node.lineno}: from {base} import {n}" for n in names]
+        elif isinstance(node, ast.Attribute):
+            target = _dotted(node.value)
+            if _private(node.attr) and target not in ("self", "cls"):
+                if f"{target}.{node.attr}" not in _PUBLIC_UNDERSCORE:
+                    out.append(f"{where}:{node.lineno}: {target or '<expr>'}.{node.attr}")
+            elif node.attr in _RAY_INTERNAL_ATTRS:
+                out.append(f"{where}:{node.lineno}: .{node.attr}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id in ("getattr", "hasattr", "setattr") and len(node.args) >= 2:
+                name = node.args[1]
+                if isinstance(name, ast.Constant) and isinstance(name.value, str) and _private(name.value):
+                    out.append(f"{where}:{node.lineno}: {node.func.id}(..., {name.value!r})")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+            text = node.value
+            env = text.startswith(("RAY_", "TUNE_")) and text.isupper() and text not in _PUBLIC_RAY_ENV
+            if env or "._internal" in text or "._private" in text or "/_internal/" in text:
+                out.append(f"{where}:{node.lineno}: {text!r}")
+    return sorted(set(out))
+
+
+def test_the_ray_private_checker_finds_every_kind(tmp_path: Path) -> None:
+    (tmp_path / "ray_jobs").mkdir()
+    (tmp_path / "ray_jobs" / "__init__.py").write_text("")
+    (tmp_path / "ray_jobs" / "a.py").write_text(
+        '"""Docs may name ray._private.state and RAY_TRAIN_X."""\n'
+        "import ray._private.state\n"
+        "from ray.train._internal.session import get_session\n"
+        "from ray.train import _internal\n"
+        "x = get_session()._inter_actor_queue\n"
+        "y = getattr(x, '_inter_actor_queue')\n"
+        "LOGGER = 'ray.train.v2._internal.execution'\n"
+        "ENV = 'RAY_TRAIN_HEALTH_CHECK_INTERVAL_S'\n"
+        "def f(c):\n    c.search_alg.on_trial_complete(1)\n"
+        "class K:\n    def g(self):\n        return self._mine, os._exit, 'RAY_ADDRESS'\n"
+    )
+    (module,) = [m for m in project_modules(tmp_path, ("ray_jobs",)) if m.name == "ray_jobs.a"]
+    assert ray_private_uses(module) == [
+        "ray_jobs/a.py:10: .search_alg",
+        "ray_jobs/a.py:2: import ray._private.state",
+        "ray_jobs/a.py:3: from ray.train._internal.session import get_session",
+        "ray_jobs/a.py:4: from ray.train import _internal",
+        "ray_jobs/a.py:5: <expr>._inter_actor_queue",
+        "ray_jobs/a.py:6: getattr(..., '_inter_actor_queue')",
+        "ray_jobs/a.py:7: 'ray.train.v2._internal.execution'",
+        "ray_jobs/a.py:8: 'RAY_TRAIN_HEALTH_CHECK_INTERVAL_S'",
+    ]
+
+
+def test_only_ray_compat_touches_rays_private_names(modules: list[Module]) -> None:
+    # hiast and selection never import Ray (above); ray_jobs reaches Ray's private names through
+    # ray_compat alone, so a Ray upgrade is checked in one place.
+    found = [
+        p
+        for m in modules
+        if m.name.startswith("ray_jobs.") and m.name != RAY_COMPAT
+        for p in ray_private_uses(m)
+    ]
+    assert found == []
+    (compat,) = [m for m in modules if m.name == RAY_COMPAT]
+    assert ray_private_uses(compat), "ray_compat holds no private name: is the checker still looking?"

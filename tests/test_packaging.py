@@ -108,6 +108,22 @@ def test_wheel_holds_every_package_and_config(wheel: Path) -> None:
     assert CONFIGS and "synthscape" in CONFIGS
 
 
+def test_wheel_holds_no_test_hook(wheel: Path) -> None:
+    """Fault injection and cluster helpers are test support (tests/raytest): not in the product,
+    and nothing in it imports code that an environment variable names."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "ray_jobs/ray_compat.py" in names  # the listing is the package's, not an empty one
+    hooks = [
+        n
+        for n in names
+        if "/testing/" in n or n.endswith("/hooks.py") or n.startswith(("raytest/", "tests/"))
+    ]
+    assert hooks == []
+    with zipfile.ZipFile(wheel) as whl:
+        sources = {n: whl.read(n).decode() for n in names if n.endswith(".py")}
+    assert [n for n, text in sources.items() if "HIAST_SELECT_TEST" in text or "raytest" in text] == []
+
+
 def check_installed(bin_dir: Path, cwd: Path, expect_under: Path) -> None:
     """The package imported from ``expect_under``; default and named configs load; both CLIs list them."""
     python = str(bin_dir / "python")

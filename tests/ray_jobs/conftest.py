@@ -4,7 +4,7 @@
 * ``multinode``: a head without CPUs plus two worker nodes, each with 2 CPUs and one ``gpu_slot``
   (a custom resource standing in for a GPU), started once per session.
 
-Both come from ``ray_jobs.testing.local_cluster`` (own ports, own temp dirs, token auth, a
+Both come from ``raytest.local_cluster`` (own ports, own temp dirs, token auth, a
 throw-away HOME) and are stopped by pid; nothing of them may outlive the session (checked in
 ``pytest_sessionfinish``). Jobs run as subprocesses (``python -m ray_jobs.select``) with
 ``RAY_ADDRESS`` pointing at the head, as they would in production.
@@ -26,18 +26,18 @@ from pathlib import Path
 
 import pytest
 from jobtools import REPO, write_config
-
-from ray_jobs.testing.local_cluster import LocalCluster, Node, free_port
+from raytest.local_cluster import LocalCluster, Node, free_port
 
 # Roots of the clusters started in this session: the leak check looks for processes naming them.
 _CLUSTER_ROOTS: list[str] = []
 
 
-def _select_cmd(config: Path, storage: Path | str, args: tuple[str, ...]) -> list[str]:
+def _select_cmd(config: Path, storage: Path | str, args: tuple[str, ...], faults: dict | None) -> list[str]:
+    # With faults, the same job through the driver that injects them (raytest.fault_job).
     return [
         sys.executable,
         "-m",
-        "ray_jobs.select",
+        "raytest.fault_job" if faults else "ray_jobs.select",
         "--config",
         str(config),
         "--storage",
@@ -50,7 +50,7 @@ def _fault_env(faults: dict | None) -> dict[str, str]:
     if not faults:
         return {}
     # Imported here: ray.train's import would slow every test module that only loads this file.
-    from ray_jobs.testing.faults import fault_env
+    from raytest.faults import fault_env
 
     return fault_env(faults)
 
@@ -80,7 +80,7 @@ class RayHead:
     ) -> subprocess.CompletedProcess:
         """``python -m ray_jobs.select`` against this cluster, as a subprocess; output kept for asserts."""
         return subprocess.run(
-            _select_cmd(config, storage, args), cwd=REPO,
+            _select_cmd(config, storage, args, faults), cwd=REPO,
             env=self.client_env(**_fault_env(faults), **(env or {})),
             capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
@@ -96,7 +96,7 @@ class RayHead:
     ) -> subprocess.Popen:
         """The same, in the background (its own process group, so a test can kill the driver)."""
         return subprocess.Popen(
-            _select_cmd(config, storage, args), cwd=REPO,
+            _select_cmd(config, storage, args, faults), cwd=REPO,
             env=self.client_env(**_fault_env(faults), **(env or {})),
             stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip

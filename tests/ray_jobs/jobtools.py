@@ -1,4 +1,4 @@
-"""Plain helpers for the ray_jobs tests: the tiny config and what the fault hooks record."""
+"""Plain helpers for the ray_jobs tests: the tiny config and what the injected faults record."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def multinode_overrides(submitted: dict) -> dict[str, Any]:
 def training_starts(marker_dir: Path) -> list[dict]:
     """The training starts the fault wrapper recorded (one per Train run start, rank 0), oldest first.
 
-    (ray_jobs.testing.faults.records does the same; this copy spares test modules Ray's import.)
+    (raytest.faults.records does the same; this copy spares test modules Ray's import.)
     """
     return [json.loads(p.read_text()) for p in sorted((marker_dir / "starts").glob("*.json"))]
 

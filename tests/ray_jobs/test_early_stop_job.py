@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 from conftest import RayHead
 from jobtools import TINY_IDS, write_config
+from raytest.faults import records
 
 from ray_jobs.placement_groups import leaked_placement_groups
-from ray_jobs.testing.faults import records
 
 pytestmark = pytest.mark.slow
 

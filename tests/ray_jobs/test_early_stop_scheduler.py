@@ -3,7 +3,6 @@ with fake trials and a fake vote actor."""
 
 from __future__ import annotations
 
-import json
 import types
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from ray.tune.schedulers import TrialScheduler
 import ray_jobs.early_stop as early_stop
 from hiast.config import ConfigError, load_config
 from ray_jobs.early_stop import RungScheduler
+from ray_jobs.records import EarlyStopFile
 from ray_jobs.storage import ExperimentPaths
 
 
@@ -45,15 +45,25 @@ class FakeController:
 
 @pytest.fixture()
 def actor(monkeypatch: pytest.MonkeyPatch) -> dict:
-    """A fake vote actor that cuts ``cut`` and records what it was asked."""
-    state: dict = {"cut": [], "asked": []}
+    """A fake vote actor that cuts ``cut`` and records what it was asked; its vote is done at once
+    unless a test sets ``ready`` to False (then ``ray.wait`` says so until it is set back)."""
+    state: dict = {"cut": [], "asked": [], "ready": True, "waits": 0}
 
-    def remote(ids: list[str]) -> dict:
+    def remote(ids: list[str]) -> EarlyStopFile:
         state["asked"].append(ids)
-        return {"stopped": list(state["cut"])}
+        return EarlyStopFile(after_round=1, keep=0.5, rule="r", stopped=list(state["cut"]))
+
+    def wait(refs: list, timeout: float) -> tuple[list, list]:
+        assert timeout == 0, "the scheduler must never wait for the vote"
+        state["waits"] += 1
+        return (refs, []) if state["ready"] else ([], refs)
+
+    def get(ref: EarlyStopFile) -> EarlyStopFile:
+        assert state["ready"], "ray.get on a vote that is not done blocks Tune's loop"
+        return ref
 
     handle = types.SimpleNamespace(early_stop=types.SimpleNamespace(remote=remote))
-    fake_ray = types.SimpleNamespace(get_actor=lambda name: handle, get=lambda ref: ref)
+    fake_ray = types.SimpleNamespace(get_actor=lambda name: handle, get=get, wait=wait)
     monkeypatch.setattr(early_stop, "ray", fake_ray)
     return state
 
@@ -95,6 +105,25 @@ def test_pauses_at_the_rung_then_stops_the_cut_and_resumes_the_rest(tmp_path: Pa
     assert s.on_trial_result(c, t0, {"round": 2}) == TrialScheduler.CONTINUE
 
 
+def test_a_slow_vote_keeps_every_trial_paused_and_is_polled_until_done(tmp_path: Path, actor: dict) -> None:
+    trials = [FakeTrial(c) for c in ("default", "a=1", "a=2")]
+    c = FakeController(trials)
+    s = RungScheduler("vote", ExperimentPaths(str(tmp_path), "x"), 1, total_trials=3, max_concurrent=2)
+    actor["cut"], actor["ready"] = ["a=1"], False
+    for t in trials:
+        assert _rung(s, c, t) == TrialScheduler.PAUSE  # the last one too: the vote is not done
+    assert actor["asked"] == [["a=1", "a=2", "default"]]
+    # Every step of Tune's loop polls; nothing resumes, nothing is stopped, the vote is asked once.
+    for _ in range(3):
+        assert s.choose_trial_to_run(c) is None
+    assert c.stopped == [] and len(actor["asked"]) == 1 and actor["waits"] == 4
+    assert "waiting at the rung" in s.debug_string()
+    actor["ready"] = True
+    assert s.choose_trial_to_run(c) is trials[0]  # the cut is carried out, a survivor resumes
+    assert c.stopped == [trials[1].trial_id] and s.stopped == {"a=1"}
+    assert len(actor["asked"]) == 1
+
+
 def test_the_reporting_trial_itself_can_be_cut_and_ended_trials_count(tmp_path: Path, actor: dict) -> None:
     trials = [FakeTrial(c) for c in ("default", "a=1", "a=2")]
     c = FakeController(trials)
@@ -131,7 +160,7 @@ def test_a_retried_trial_is_not_counted_as_ended(tmp_path: Path, actor: dict) ->
 def test_a_restored_job_keeps_the_decision(tmp_path: Path, actor: dict) -> None:
     paths = ExperimentPaths(str(tmp_path), "x")
     Path(paths.root).mkdir(parents=True)
-    Path(paths.early_stop).write_text(json.dumps({"stopped": ["a=2"]}))
+    EarlyStopFile(after_round=1, keep=0.5, rule="r", stopped=["a=2"]).write(paths)
     trials = [FakeTrial(c) for c in ("default", "a=2")]
     c = FakeController(trials)
     s = RungScheduler("vote", paths, 1, total_trials=2, max_concurrent=2)

@@ -3,9 +3,9 @@
 (A candidate that always fails: test_mlflow.py, whose search has one. A lost node:
 test_multinode.py. A driver killed after early stopping's cut: test_early_stop_job.py.)
 
-The faults are injected by ``ray_jobs.testing.faults``, which the job's test hook
-(``ray_jobs.hooks``) wraps around the Train loop when the driver's environment asks for it; every
-training start leaves a record in the marker folder, so the tests count what was (re)trained.
+The faults are injected by ``raytest.faults`` around the Train loop of a job run through
+``raytest.fault_job`` (the job itself has no test hook); every training start leaves a record in
+the marker folder, so the tests count what was (re)trained.
 """
 
 from __future__ import annotations

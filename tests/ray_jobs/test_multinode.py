@@ -11,7 +11,7 @@ server (conftest ``s3_server``, moto's) that every node and the driver reach thr
 with the AWS SDK's own variables. The test reads the outputs back through an explicitly configured
 ``S3FileSystem``, not through that environment.
 
-The test holds every candidate's first attempt after round 1 (``ray_jobs.testing.faults``) and
+The test holds every candidate's first attempt after round 1 (``raytest.faults``) and
 releases the ones on the other node, until one candidate has finished; then it SIGKILLs the node
 that holds both the vote actor and a candidate in the middle of its rounds. Once that candidate has
 restarted on the surviving node, it SIGKILLs the driver too, and ``--resume`` finishes the search
@@ -32,8 +32,7 @@ import pyarrow.fs as pafs
 import pytest
 from conftest import REPO, WORKER_NAMES, MultiNode, S3Server
 from jobtools import TINY_IDS, check_outputs, file_names, multinode_overrides, reports_settled, write_config
-
-from ray_jobs.testing.faults import records, release
+from raytest.faults import records, release
 
 pytestmark = pytest.mark.slow
 

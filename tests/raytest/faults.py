@@ -1,9 +1,11 @@
-"""Faults for tests and benchmarks, injected around the Train loop through ``ray_jobs.hooks``.
+"""Faults for tests and benchmarks, injected around the job's Train loop from outside the job.
 
-Turn them on by putting :func:`fault_env` into the job driver's environment. The job hands those
-variables to every Ray process; each Train worker then runs :func:`with_faults` around the real
-loop. The wrapper only watches what the loop does from outside: its start and the reports it makes
-to Ray Train (one per round, then ``finished``). The faults, all optional, as JSON::
+Run the job as ``python -m raytest.fault_job`` (same arguments as ``ray_jobs.select``) with
+:func:`fault_env` in its environment. That driver swaps the job's Tune trainable for
+:func:`candidate_trainable`, which hands Ray Train :func:`faulty_loop`, the real loop inside them;
+Ray ships this package and the faults (``HIAST_SELECT_TEST_FAULTS``) to every worker of the job.
+The wrapper only watches what the loop does from outside: its start and the reports it makes to
+Ray Train (one per round, then ``finished``). The faults, all optional, as JSON::
 
     marker_dir        a folder every node can write: records of what happened (below)
     fail_candidates   candidate ids that raise at every start (they fail for good)
@@ -19,33 +21,64 @@ Records under ``marker_dir`` (one JSON file each, names sort by time):
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import ray.train
 
-from ray_jobs.hooks import LOOP_WRAPPER_ENV, PREFIX
-from ray_jobs.train_loop import checkpoint_round, this_node
+from ray_jobs import train_loop
+from ray_jobs.train_loop import SearchSpec, checkpoint_round, this_node
 
-__all__ = ["FAULTS_ENV", "fault_env", "with_faults", "records", "release"]
+__all__ = [
+    "FAULTS_ENV",
+    "FAULT_JOB",
+    "TESTS_DIR",
+    "fault_env",
+    "faulty_loop",
+    "candidate_trainable",
+    "records",
+    "release",
+]
 
-FAULTS_ENV = PREFIX + "FAULTS"
+FAULTS_ENV = "HIAST_SELECT_TEST_FAULTS"
+# What to run instead of ``python -m ray_jobs.select`` for a job with faults.
+FAULT_JOB = "raytest.fault_job"
+# The folder that holds this package: on the fault job's path.
+TESTS_DIR = Path(__file__).resolve().parents[1]
 _HOLD_TIMEOUT_S = 900.0
 
 
-def fault_env(faults: dict[str, Any]) -> dict[str, str]:
-    """The driver environment that turns ``faults`` on."""
-    return {LOOP_WRAPPER_ENV: f"{__name__}:with_faults", FAULTS_ENV: json.dumps(faults)}
+def fault_env(faults: dict[str, Any], base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment (added to ``base``, default ``os.environ``) that a ``python -m
+    raytest.fault_job`` driver needs to run the job with ``faults``."""
+    base = os.environ if base is None else base
+    path = os.pathsep.join(p for p in (str(TESTS_DIR), base.get("PYTHONPATH", "")) if p)
+    return {FAULTS_ENV: json.dumps(faults), "PYTHONPATH": path}
 
 
-def with_faults(loop: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
-    return functools.partial(_run, loop)
+def faulty_loop(config: dict[str, Any]) -> None:
+    """The job's Train loop inside the faults (what Train runs on every worker of a fault job)."""
+    _run(_REAL_LOOP, config)
+
+
+# Taken when this module is first imported in a process: in a trial's process before
+# candidate_trainable swaps the loop, in a Train worker's (where nothing is swapped) on unpickling
+# faulty_loop. Train pickles faulty_loop by reference, so the real loop never travels by value.
+_REAL_LOOP = train_loop.train_loop_per_worker
+
+
+def candidate_trainable(config: dict[str, Any], spec: SearchSpec) -> None:
+    """The job's Tune trial, its Train workers running :func:`faulty_loop`.
+
+    Runs in the trial's own process (one trial per process): the swap reaches no other job.
+    """
+    train_loop.train_loop_per_worker = faulty_loop
+    train_loop.candidate_trainable(config, spec)
 
 
 def records(marker_dir: Path, kind: str) -> list[dict[str, Any]]:

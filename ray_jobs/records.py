@@ -1,0 +1,152 @@
+"""The job's records, each with one owner: a trial's status, and early stopping's decision.
+
+``early_stop.json`` is written once per search, by the vote actor, and read by the scheduler (to
+carry the cut out, or to keep it in a restored job), by the Train trial (a cut candidate of a
+restored job trains no more), by the final vote (the choice's note) and by the job (the rung
+columns of ``candidates.parquet``). All of them go through :class:`EarlyStopFile`; a file that
+does not hold what the job wrote is refused naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from ray_jobs.storage import ExperimentPaths, exists, read_bytes, write_bytes_atomic
+
+__all__ = ["TrialStatus", "RecordError", "RungEntry", "EarlyStopFile", "stopped_early"]
+
+
+class TrialStatus(StrEnum):
+    """How a trial (one candidate replicate) ended, as the outcome records and tables say it."""
+
+    DONE = "done"  # trained every round; its result record is stored
+    FAILED = "failed"  # ended with an error, for good
+    STOPPED = "stopped"  # cut by label-free early stopping at the rung
+
+
+class RecordError(ValueError):
+    """A stored record does not hold what the job wrote there."""
+
+
+def _field(doc: Mapping[str, Any], key: str, types: type | tuple[type, ...], where: str) -> Any:
+    if key not in doc:
+        raise RecordError(f"{where}: field {key!r} is missing")
+    value = doc[key]
+    # bool is an int to Python, never a number here.
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise RecordError(f"{where}: field {key!r}: expected {types}, got {value!r}")
+    if not isinstance(value, types):
+        raise RecordError(f"{where}: field {key!r}: expected {types}, got {value!r}")
+    return value
+
+
+def _str_list(doc: Mapping[str, Any], key: str, where: str) -> list[str]:
+    value = _field(doc, key, list, where)
+    if not all(isinstance(v, str) for v in value):
+        raise RecordError(f"{where}: field {key!r}: expected a list of strings, got {value!r}")
+    return list(value)
+
+
+def _score(doc: Mapping[str, Any], key: str, where: str) -> float | None:
+    value = _field(doc, key, (int, float, type(None)), where)
+    return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class RungEntry:
+    """One candidate at the rung: its vote group, score (None: not scored, e.g. a two-stage rule's
+    first stage dropped it), rank within its group, F-mIoU there, and whether it went on."""
+
+    group: str
+    score: float | None
+    rank: int
+    f_miou: float | None
+    kept: bool
+
+    @classmethod
+    def from_dict(cls, doc: Any, where: str) -> RungEntry:
+        if not isinstance(doc, Mapping):
+            raise RecordError(f"{where}: expected an object, got {doc!r}")
+        return cls(
+            group=_field(doc, "group", str, where),
+            score=_score(doc, "score", where),
+            rank=_field(doc, "rank", int, where),
+            f_miou=_score(doc, "f_miou", where),
+            kept=_field(doc, "kept", bool, where),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.group,
+            "score": self.score,
+            "rank": self.rank,
+            "f_miou": self.f_miou,
+            "kept": self.kept,
+        }
+
+
+@dataclass(frozen=True)
+class EarlyStopFile:
+    """``early_stop.json``: which candidates stopped after round ``after_round``, and why."""
+
+    after_round: int
+    keep: float
+    rule: str
+    stopped: list[str]
+    candidates: dict[str, RungEntry] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, doc: Any, where: str = "early_stop.json") -> EarlyStopFile:
+        """From the JSON document (``selection``'s decision as a dict, with the settings added)."""
+        if not isinstance(doc, Mapping):
+            raise RecordError(f"{where}: expected an object, got {type(doc).__name__}")
+        keep = float(_field(doc, "keep", (int, float), where))
+        if not math.isfinite(keep):
+            raise RecordError(f"{where}: field 'keep': expected a finite number, got {keep!r}")
+        entries = _field(doc, "candidates", dict, where)
+        return cls(
+            after_round=_field(doc, "after_round", int, where),
+            keep=keep,
+            rule=_field(doc, "rule", str, where),
+            stopped=_str_list(doc, "stopped", where),
+            candidates={
+                cid: RungEntry.from_dict(e, f"{where}: candidates.{cid}") for cid, e in entries.items()
+            },
+            notes=_str_list(doc, "notes", where),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "after_round": self.after_round,
+            "keep": self.keep,
+            "rule": self.rule,
+            "stopped": list(self.stopped),
+            "candidates": {cid: e.as_dict() for cid, e in self.candidates.items()},
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def read(cls, paths: ExperimentPaths) -> EarlyStopFile | None:
+        """The experiment's decision, or None before early stopping decided (or without it)."""
+        if not exists(paths.early_stop):
+            return None
+        try:
+            doc = json.loads(read_bytes(paths.early_stop))
+        except json.JSONDecodeError as e:
+            raise RecordError(f"{paths.early_stop}: not JSON ({e})") from e
+        return cls.from_dict(doc, paths.early_stop)
+
+    def write(self, paths: ExperimentPaths) -> None:
+        write_bytes_atomic(paths.early_stop, json.dumps(self.as_dict(), indent=1).encode())
+
+
+def stopped_early(paths: ExperimentPaths) -> set[str]:
+    """Candidates label-free early stopping cut (empty before any decision, or without it)."""
+    decision = EarlyStopFile.read(paths)
+    return set(decision.stopped) if decision is not None else set()
