@@ -2,8 +2,8 @@
 
 * quiet: warnings, errors and the closing summary.
 * normal (default): also one line per candidate event (started, round done, finished, failed) with
-  candidates named by their parameters (``alpha=0.1``), and the running F-mIoU after each
-  provisional vote.
+  candidates named by their parameters (``alpha=0.1``), and the configured rule's running pick
+  after each provisional vote.
 * verbose: also Ray's INFO logs, the workers' logs and Tune's own progress tables.
 
 Ray's chatter is filtered by logger levels, never by matching text, so an error always gets
@@ -231,7 +231,8 @@ def _fmt(v: Any) -> str:
 
 
 def provisional_line(choice: Mapping[str, Any]) -> str | None:
-    """The running F-mIoU after a provisional vote: the best candidate so far in each vote group."""
+    """The configured rule's running pick after a provisional vote, in each vote group, with the
+    pick's F-mIoU (the one number every rule's table has)."""
     per_sweep = choice.get("per_sweep") or {}
     if not per_sweep:
         return None
@@ -241,10 +242,11 @@ def provisional_line(choice: Mapping[str, Any]) -> str | None:
             continue
         value = info.get("value")
         label = f"{group}={format_value(value)}" if value is not None else str(info["candidate_id"])
-        picks.append(f"{label} ({_fmt(info.get('f_miou'))})")
+        picks.append(f"{label} (F-mIoU {_fmt(info.get('f_miou'))})")
+    rule = (choice.get("rule") or {}).get("text") or choice.get("score_used") or "f_miou"
     return (
-        f"running F-mIoU, {choice.get('finished', '?')} of {choice.get('total', '?')} candidates "
-        f"finished: best so far {', '.join(picks) or 'none'}"
+        f"running pick by {rule}, {choice.get('finished', '?')} of {choice.get('total', '?')} candidates "
+        f"finished: {', '.join(picks) or 'none yet'}"
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import posixpath
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -27,12 +28,14 @@ from ray.tune.experiment import Trial
 
 from hiast.config import HIASTConfig
 from hiast.data.classes import class_names
+from hiast.data.holdout import build_split
 from ray_jobs.console import provisional_line
 from ray_jobs.records import EarlyStopFile, TrialStatus, stopped_early
+from ray_jobs.source_holdout import read_holdout
 from ray_jobs.storage import ExperimentPaths, exists
 from ray_jobs.tensorboard_hparams import write_hparams
 from selection.candidates import Candidate
-from selection.choice import Choice, EarlyStopRecord
+from selection.choice import Choice, EarlyStopRecord, SourceValRecord
 from selection.early_stop import EarlyStopDecision, rung_selection
 from selection.errors import SelectionError
 from selection.evidence import EvidenceSettings
@@ -126,7 +129,7 @@ class _Vote:
                 log.warning("provisional vote skipped: %s", e)
                 return {}
             raise
-        final = job.choice if provisional else self._with_early_stop(job.choice)
+        final = job.choice if provisional else self._with_source_val(self._with_early_stop(job.choice))
         choice = final.as_dict()
         if not provisional:
             write_parquet(job.table, self.paths.candidates)
@@ -146,6 +149,22 @@ class _Vote:
         if not provisional:
             self._write_hparams(job.table, outcomes)
         return choice
+
+    def _with_source_val(self, choice: Choice) -> Choice:
+        """The choice naming the labelled source-val split the source-side validators read."""
+        if self.cfg.data.source_val is not None:
+            split = build_split(self.cfg.data, "source_val")
+            record = SourceValRecord(origin="data.source_val", images=len(split) if split else 0)
+        elif exists(self.paths.source_val_holdout):
+            held = read_holdout(self.paths.source_val_holdout)
+            record = SourceValRecord(
+                origin="held out of data.source",
+                images=len(held.held_out),
+                record=posixpath.basename(self.paths.source_val_holdout),
+            )
+        else:
+            return choice
+        return dataclasses.replace(choice, source_val=record)
 
     def _with_early_stop(self, choice: Choice) -> Choice:
         """The choice with early stopping's record and a note on whom it stopped (when it ran)."""
@@ -327,7 +346,7 @@ class ProvisionalVote(ray.tune.Callback):
 
     @staticmethod
     def _show(ref: Any) -> None:
-        """The running F-mIoU on the driver's console; a failed provisional vote is said, not fatal."""
+        """The rule's running pick on the driver's console; a failed provisional vote is said, not fatal."""
         try:
             line = provisional_line(ray.get(ref))
         except ray.exceptions.RayError as e:

@@ -13,8 +13,9 @@ sweep moved off the default (noted). Every validator's own pick is kept beside t
 dashboard) take either. In memory, undefined scores are NaN; the file writes them as null, and
 :func:`load_choice` reads null back as None.
 
-Which keys a document has (schema version 3; version 2 had all but ``early_stop``, version 1
-also lacked ``rule``, ``picks`` and ``confidence``; :func:`load_choice` still reads both):
+Which keys a document has (schema version 4; version 3 lacked ``broken`` and ``source_val``,
+version 2 also ``early_stop``, version 1 also ``rule``, ``picks`` and ``confidence``;
+:func:`load_choice` still reads them):
 
 * always: ``schema_version``, ``parameters``, ``candidate_id``, ``f_miou`` (the mean F-mIoU of the
   groups' picks), ``notes``;
@@ -22,10 +23,12 @@ also lacked ``rule``, ``picks`` and ``confidence``; :func:`load_choice` still re
   ``per_sweep``, ``centre_bound``, ``centre_bias``, ``degenerate``, ``trim_rule``, ``subset``,
   ``num_classes``, ``rule`` (``config``: the rule as configured, normalised; ``text``;
   ``description``), ``picks`` (group -> validator -> its pick, and ``rule`` -> the rule's pick),
-  ``confidence`` (``level`` "high"/"low", ``reasons``, and the same per group under ``groups``);
+  ``confidence`` (``level`` "high"/"low", ``reasons``, and the same per group under ``groups``),
+  ``broken`` (candidate -> why it is broken, :mod:`selection.guard`: never picked);
 * written by the Ray job only (None: absent): ``unfinished`` (provisional) or ``failed`` (final),
   ``provisional``, ``finished``, ``total``, ``early_stop`` (label-free early stopping:
-  ``after_round``, ``keep``, ``stopped``: the candidates cut at the rung, left out of the vote).
+  ``after_round``, ``keep``, ``stopped``: the candidates cut at the rung, left out of the vote),
+  ``source_val`` (the labelled source-val split: ``origin``, ``images``, ``record``).
 
 Adding a field: give it a default, list it above, bump :data:`CHOICE_SCHEMA_VERSION`, and let
 :func:`load_choice` accept the older versions it can still read (with the default, every older
@@ -58,6 +61,7 @@ __all__ = [
     "CHOICE_SCHEMA_VERSION",
     "Choice",
     "SweepChoice",
+    "SourceValRecord",
     "CandidateScores",
     "CentreBiasRecord",
     "SubsetRecord",
@@ -70,8 +74,8 @@ __all__ = [
     "default_parameters",
 ]
 
-CHOICE_SCHEMA_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+CHOICE_SCHEMA_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 
 _STRICT = ConfigDict(extra="forbid")
 _VERSION_1_VOTE_FIELDS = (
@@ -85,11 +89,11 @@ _VERSION_1_VOTE_FIELDS = (
     "subset",
     "num_classes",
 )
-_VOTE_FIELDS = (*_VERSION_1_VOTE_FIELDS, "rule", "picks", "confidence")
+_VOTE_FIELDS = (*_VERSION_1_VOTE_FIELDS, "rule", "picks", "confidence", "broken")
 # What every readable document that holds a vote has, whatever its version (readers that take a
 # plain mapping, such as the dashboard, check these).
 VOTED_DOCUMENT_KEYS = ("parameters", "candidate_id", "f_miou", "notes", *_VERSION_1_VOTE_FIELDS)
-_JOB_FIELDS = ("unfinished", "failed", "provisional", "finished", "total", "early_stop")
+_JOB_FIELDS = ("unfinished", "failed", "provisional", "finished", "total", "early_stop", "source_val")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,6 +172,19 @@ class EarlyStopRecord:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SourceValRecord:
+    """The labelled source-val split the source-side validators read: ``origin`` says whether the
+    config named it or it was held out of ``data.source`` (then ``record`` names the file listing
+    the held-out images); ``images``: how many."""
+
+    __pydantic_config__ = _STRICT
+
+    origin: Literal["data.source_val", "held out of data.source"]
+    images: int
+    record: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Choice(Mapping[str, Any]):
     """What was chosen and why (module docstring: which fields a document carries)."""
 
@@ -196,6 +213,8 @@ class Choice(Mapping[str, Any]):
     finished: int | None = None
     total: int | None = None
     early_stop: EarlyStopRecord | None = None
+    broken: dict[str, str] = field(default_factory=dict)
+    source_val: SourceValRecord | None = None
 
     @classmethod
     def no_vote(cls, notes: list[str]) -> Choice:
@@ -326,6 +345,16 @@ def choose(
     was not itself a candidate. ``f_miou``: the pick's F-mIoU (grid), or the mean of the sweeps' picks'."""
     by_id = {c.id: c for c in candidates}
     notes = list(notes)
+    broken: dict[str, str] = {}
+    for gs in groups.values():
+        for cid, why in gs.broken.items():
+            broken.setdefault(cid, why)
+    if broken:
+        notes.append(
+            "Broken, never picked (on their own outputs, not on agreement): "
+            + "; ".join(f"{cid}: {why}" for cid, why in broken.items())
+            + "."
+        )
 
     def sweep_bound(g: str) -> bool | None:  # the verdict's flag, in sweep mode only
         if mode != "sweep":
@@ -380,4 +409,5 @@ def choose(
         rule=RuleRecord.of(rule),
         picks={g: dict(gs.picks) for g, gs in groups.items()},
         confidence=overall_confidence({g: gs.confidence for g, gs in groups.items()}),
+        broken=broken,
     )

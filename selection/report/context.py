@@ -51,6 +51,7 @@ class Summary:
     degenerate: int
     notes: list[str]
     choice: dict[str, Any] | None
+    broken: int = 0
     parameters: list[ParameterRow] = field(default_factory=list)
     centre_bound: list[str] = field(default_factory=list)
     rule: dict[str, Any] | None = None  # choice.json's rule (schema 2): config, text, description
@@ -110,6 +111,7 @@ def summary(facts: Facts) -> Summary:
         degenerate=len(facts.degenerate),
         notes=facts.notes,
         choice=facts.choice,
+        broken=len(facts.broken),
     )
     if facts.choice is not None:
         out.parameters = [
@@ -255,6 +257,7 @@ def page_context(facts: Facts, generated: str) -> dict[str, Any]:
         "candidates": candidate_rows(facts),
         "has_per_group_scores": any(str(c).startswith("f_miou__") for c in facts.df.columns),
         "degenerate": facts.degenerate,
+        "broken": facts.broken,
         "trim_rule": (facts.choice or {}).get("trim_rule"),
         "failed": failed_candidates(facts),
         "score_picks": pick_rows(facts) if facts.choice is not None else [],

@@ -145,6 +145,7 @@ class Facts:
     params: list[str]
     defaults: dict[str, float]
     degenerate: dict[str, list[str]] = field(default_factory=dict)
+    broken: dict[str, str] = field(default_factory=dict)  # candidate -> why (selection.guard)
     sweeps: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
@@ -248,6 +249,13 @@ def read_facts(
                 degenerate[cid] = as_names(where)
     for cid in (checked or {}).get("degenerate") or []:
         degenerate.setdefault(str(cid), [])
+    broken: dict[str, str] = {}
+    if "broken" in df.columns and "broken_reason" in df.columns:
+        for cid, flag, why in zip(df["candidate_id"], df["broken"], df["broken_reason"], strict=True):
+            if pd.notna(flag) and bool(flag):  # NaN: a failed candidate, never scored
+                broken[str(cid)] = str(why)
+    for cid, why in ((checked or {}).get("broken") or {}).items():
+        broken.setdefault(str(cid), str(why))
     return Facts(
         df=df,
         choice=checked,
@@ -261,5 +269,6 @@ def read_facts(
         params=params,
         defaults=defaults,
         degenerate=degenerate,
+        broken=broken,
         sweeps=_check_sweeps(sweeps),
     )

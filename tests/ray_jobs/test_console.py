@@ -156,9 +156,13 @@ SWEEP_CHOICE = {
 
 def test_provisional_line() -> None:
     line = console.provisional_line(SWEEP_CHOICE)
-    assert (
-        line
-        == "running F-mIoU, 5 of 11 candidates finished: best so far alpha=0.5 (0.7000), gamma=2 (0.6500)"
+    assert line == (
+        "running pick by f_miou, 5 of 11 candidates finished: "
+        "alpha=0.5 (F-mIoU 0.7000), gamma=2 (F-mIoU 0.6500)"
+    )
+    ruled = {**SWEEP_CHOICE, "rule": {"text": "two_stage(drop=f_miou_trimmed, fraction=0.5, pick=bnm)"}}
+    assert console.provisional_line(ruled).startswith(
+        "running pick by two_stage(drop=f_miou_trimmed, fraction=0.5, pick=bnm), 5 of 11"
     )
     assert console.provisional_line({}) is None
 

@@ -199,4 +199,10 @@ def test_plan_and_job_agree_and_a_held_out_source_val_feeds_the_source_side_vali
     assert len(table) == plan["trials"]
     for column in ("source_val_miou", "atc", "dev", "iwcv"):
         assert table[column].notna().all(), column
-    assert json.loads((root / "choice.json").read_text())["rule"]["text"] == "dev"
+    choice = json.loads((root / "choice.json").read_text())
+    assert choice["rule"]["text"] == "dev"
+    assert choice["source_val"] == {
+        "origin": "held out of data.source",
+        "images": 4,
+        "record": "source_val_holdout.json",
+    }

@@ -27,7 +27,7 @@ def test_job_writes_table_choice_and_dashboard(submitted: dict) -> None:
     assert evidence == sorted(f"{cid}.npz" for cid in TINY_IDS)
     expected = set(VALIDATORS) - {"seed_agreement"}
     assert expected <= set(table.columns) and table.loc[:, sorted(expected)].notna().all().all()
-    assert choice["schema_version"] == 3 and choice["rule"]["config"] == DEFAULT_RULE
+    assert choice["schema_version"] == 4 and choice["rule"]["config"] == DEFAULT_RULE
     assert set(choice["picks"]["alpha"]) == expected | {"rule"}
     assert choice["picks"]["alpha"]["rule"] == choice["per_sweep"]["alpha"]["candidate_id"]
     assert choice["confidence"]["level"] in ("high", "low")
@@ -53,7 +53,7 @@ def test_job_writes_table_choice_and_dashboard(submitted: dict) -> None:
     assert f"(candidate {choice['candidate_id']!r};" in summary[0]
     assert str(experiment) in summary[2]
     # The provisional vote ran while the third candidate was training (2 of 3 finished).
-    assert "running F-mIoU, 2 of 3 candidates finished" in output
+    assert f"running pick by {choice['rule']['text']}, 2 of 3 candidates finished" in output
     # Ray's own INFO chatter stays out of a normal run.
     assert "Reporting training result" not in output and "Started a local Ray instance" not in output
     # Tune's own per-trial files are there for TensorBoard, with F-mIoU added after the vote.

@@ -190,7 +190,7 @@ def test_the_job_vote_computes_every_validator_and_picks_by_the_rule(tmp_path: P
     ]
     choice = vote.vote(done, provisional=False)
     saved = json.loads(Path(paths.choice).read_text())
-    assert saved["schema_version"] == 3 and saved["rule"]["config"] == {
+    assert saved["schema_version"] == 4 and saved["rule"]["config"] == {
         "rank_average": ["mixval", "mean_confidence"]
     }
     # candidate 0 (the default) is the surest and the best on the MixVal probe: the rule's pick
@@ -209,3 +209,6 @@ def test_the_job_vote_computes_every_validator_and_picks_by_the_rule(tmp_path: P
     assert sweep["candidate_id"].tolist() == ["alpha=0.1", "alpha=0.3", "default", "alpha=0.7"]
     assert sweep.loc[sweep["picked"], "candidate_id"].tolist() == ["default"]
     assert "Rankings per sweep" in Path(paths.dashboard).read_text()
+    # The job names the source-val split the source-side validators read (here the config's).
+    assert saved["source_val"]["origin"] == "data.source_val" and saved["source_val"]["images"] > 0
+    assert saved["broken"] == {} and not table["broken"].any()

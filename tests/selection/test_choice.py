@@ -23,7 +23,7 @@ from selection import (
     load_choice,
     run_selection,
 )
-from selection.choice import EarlyStopRecord, SweepChoice
+from selection.choice import EarlyStopRecord, SourceValRecord, SweepChoice
 
 DEFAULTS = {"alpha": 0.5, "gamma": 8.0, "k": 3}
 C = SWEEP_CLASSES
@@ -93,6 +93,8 @@ VOTE_KEYS = [
 ]
 # Added by schema version 2.
 V2_KEYS = ["rule", "picks", "confidence"]
+# Added by schema version 4 (beside the job's source_val).
+V4_KEYS = ["broken"]
 
 
 def test_choice_json_has_the_old_keys_plus_a_schema_version_and_reads_back(tmp_path):
@@ -102,8 +104,9 @@ def test_choice_json_has_the_old_keys_plus_a_schema_version_and_reads_back(tmp_p
     uri = tmp_path / "choice.json"
     res.choice.write(uri)
     doc = json.loads(uri.read_text())
-    assert list(doc) == ["schema_version", *VOTE_KEYS, *V2_KEYS]
-    assert doc["schema_version"] == CHOICE_SCHEMA_VERSION == 3
+    assert list(doc) == ["schema_version", *VOTE_KEYS, *V2_KEYS, *V4_KEYS]
+    assert doc["schema_version"] == CHOICE_SCHEMA_VERSION == 4
+    assert doc["broken"] == {}
     assert doc["rule"] == {
         "config": {"rank_average": ["f_miou", "f_miou_lno"]},
         "text": "rank_average(f_miou, f_miou_lno)",
@@ -133,7 +136,7 @@ def test_choice_json_has_the_old_keys_plus_a_schema_version_and_reads_back(tmp_p
 def test_a_choice_without_a_vote_keeps_only_its_keys():
     c = Choice.no_vote(["too few"])
     assert c.as_dict() == {
-        "schema_version": 3, "parameters": {}, "candidate_id": None, "f_miou": None, "notes": ["too few"],
+        "schema_version": 4, "parameters": {}, "candidate_id": None, "f_miou": None, "notes": ["too few"],
     }  # fmt: skip
     job = dataclasses.replace(c, failed=[], provisional=False, finished=1, total=3)
     assert list(job.as_dict())[-4:] == ["failed", "provisional", "finished", "total"]
@@ -154,7 +157,7 @@ def test_nan_scores_are_written_as_null_and_read_back_as_none(tmp_path):
         ("{not json", r"c\.json is unreadable"),
         ("[1, 2]", "expected a JSON object, got list"),
         ('{"parameters": {}, "candidate_id": null, "f_miou": null, "notes": []}', "schema_version is None"),
-        ('{"schema_version": 4, "parameters": {}}', "schema_version is 4, this version reads 1, 2, 3"),
+        ('{"schema_version": 5, "parameters": {}}', "schema_version is 5, this version reads 1, 2, 3, 4"),
         (
             '{"schema_version": 1, "parameters": {"a": "x"}, "candidate_id": null, "f_miou": null}',
             r"parameters\.a:",
@@ -181,7 +184,7 @@ def test_a_bad_choice_file_is_refused_naming_file_and_field(tmp_path, text, mess
 def test_a_version_1_document_still_reads(tmp_path):
     cands, uris, ids, _ = sweep_setup(tmp_path)
     doc = run_selection(cands, uris, ids, C).choice.as_dict()
-    v1 = {k: v for k, v in doc.items() if k not in V2_KEYS} | {"schema_version": 1}
+    v1 = {k: v for k, v in doc.items() if k not in V2_KEYS + V4_KEYS} | {"schema_version": 1}
     (tmp_path / "old.json").write_text(json.dumps(v1))
     old = load_choice(tmp_path / "old.json")
     assert old.schema_version == 1 and old.rule is None and old.picks == {} and old.confidence is None
@@ -198,3 +201,26 @@ def test_early_stopping_record_round_trips(tmp_path):
     c.write(tmp_path / "choice.json")
     assert load_choice(tmp_path / "choice.json") == c
     assert "early_stop" not in Choice.no_vote(["x"])  # absent when early stopping did not run
+
+
+def test_broken_and_source_val_round_trip_and_a_version_3_document_reads(tmp_path):
+    c = dataclasses.replace(
+        Choice.no_vote(["x"]),
+        failed=[],
+        source_val=SourceValRecord(
+            origin="held out of data.source", images=499, record="source_val_holdout.json"
+        ),
+    )
+    assert c["source_val"] == {
+        "origin": "held out of data.source",
+        "images": 499,
+        "record": "source_val_holdout.json",
+    }
+    c.write(tmp_path / "choice.json")
+    assert load_choice(tmp_path / "choice.json") == c
+    cands, uris, ids, _ = sweep_setup(tmp_path)
+    doc = run_selection(cands, uris, ids, C).choice.as_dict()
+    v3 = {k: v for k, v in doc.items() if k not in V4_KEYS} | {"schema_version": 3}
+    (tmp_path / "v3.json").write_text(json.dumps(v3))
+    old = load_choice(tmp_path / "v3.json")
+    assert old.schema_version == 3 and old.broken == {} and old.source_val is None

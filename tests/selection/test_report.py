@@ -296,3 +296,19 @@ def test_failed_write_keeps_previous_file(
         write_dashboard(str(target), outputs.table.iloc[:2], None, outputs.config)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["dashboard.html"]
+
+
+def test_broken_candidates_are_listed_with_their_reason_and_degenerate_is_a_diagnostic(
+    outputs: Outputs,
+) -> None:
+    table = outputs.table.copy()
+    why = "class 0 takes 95% of its pixels (group median 30%)"
+    table.loc[table["candidate_id"] == "alpha=0.9", ["broken", "broken_reason"]] = [True, why]
+    page = render_dashboard(table, {**outputs.choice, "broken": {"alpha=0.9": why}}, outputs.config)
+    excluded = section(page, "Excluded candidates")
+    assert "Broken (never picked by any rule)" in excluded and "alpha=0.9</b>: class 0 takes 95%" in excluded
+    assert "Far from the vote (degenerate" in excluded and "A diagnostic, not a verdict" in excluded
+    assert "1 broken (never picked)" in page
+    assert "blind to that failure" not in page
+    plain = render_dashboard(outputs.table, outputs.choice, outputs.config)
+    assert "No broken candidate." in section(plain, "Excluded candidates")
