@@ -241,9 +241,9 @@ TUNABLE_PARAMETERS: dict[str, tuple[str, str]] = {
 
 # The rule with the lowest mean regret on the selection benchmark among those every packaged config
 # can run (bench/README.md, "Which rule picks"): keep the half of each sweep that agrees most with
-# the trimmed vote, then pick by BNM. It does not meet the benchmark's target, it was added after
-# four of the six regimes had been seen, and it picks broken candidates. The paper's rule stays
-# available: rule: f_miou. (A function, so no config shares one mutable dict.)
+# the trimmed vote, then pick by BNM. It does not meet the benchmark's target and was chosen after
+# four of the six regimes had been seen (bench/README.md). The paper's rule stays available:
+# rule: f_miou. (A function, so no config shares one mutable dict.)
 def default_rule() -> dict[str, Any]:
     return {"two_stage": {"drop": "f_miou_trimmed", "fraction": 0.5, "pick": "bnm"}}
 

@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from hiast.augment import weak_and_strong
 from hiast.checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from hiast.config import HIASTConfig
 from hiast.data import SegDataset, build_dataset, normalize
-from hiast.ema import EMATeacher
+from hiast.ema import EMATeacher, unwrap_model
 from hiast.hpla import HardAwareCopyPaste
 from hiast.losses import hiast_losses
 from hiast.models import build_model, segment
@@ -37,7 +37,6 @@ from hiast.training import (
     resize_pair,
     resolve_device,
     seed_everything,
-    unwrap,
 )
 
 __all__ = ["RoundResult", "train_rounds", "TargetTrainingSet"]
@@ -97,19 +96,6 @@ class TargetTrainingSet(Dataset):
         )
 
 
-class _Draws(Dataset):
-    """Sample numbers [offset, offset + n) of a round: each rank reads its own slice."""
-
-    def __init__(self, inner: TargetTrainingSet, offset: int, n: int) -> None:
-        self.inner, self.offset, self.n = inner, offset, n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, j: int):
-        return self.inner[self.offset + j]
-
-
 def _cosine(base: float, step: int, total: int) -> float:
     eta_min = base * 1e-3
     return eta_min + (base - eta_min) * (1 + math.cos(math.pi * step / max(total, 1))) / 2
@@ -131,7 +117,8 @@ def _train_one_round(
     # Rank r takes draws r*per_rank .. of each global batch: together the ranks see the same
     # samples as a single process would.
     loader = DataLoader(
-        _Draws(data, rank * n_draws, n_draws),
+        # Sample numbers [offset, offset + n) of the round: each rank reads its own slice.
+        Subset(data, range(rank * n_draws, (rank + 1) * n_draws)),
         batch_size=per_rank,
         shuffle=False,
         num_workers=cfg.data.num_loader_workers,
@@ -298,7 +285,7 @@ def _train_rounds(
         pseudo = generate_pseudo_labels(
             generator, target, cfg, folder, order_seed=order_seed, device=dev, key=key
         )
-        teacher = EMATeacher(unwrap(model), cfg.selftrain.tau)
+        teacher = EMATeacher(unwrap_model(model), cfg.selftrain.tau)
         data = TargetTrainingSet(target, pseudo, cfg, seed, r)
         metrics = _train_one_round(model, teacher, data, cfg, dev, rank, world_size, progress)
         generator = teacher.model
@@ -309,7 +296,7 @@ def _train_rounds(
         if rank == 0:
             save_checkpoint(
                 path,
-                student={k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()},
+                student={k: v.detach().cpu() for k, v in unwrap_model(model).state_dict().items()},
                 teacher={k: v.detach().cpu() for k, v in generator.state_dict().items()},
                 round=r,
                 thresholds=thresholds,

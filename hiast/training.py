@@ -18,6 +18,7 @@ from hiast.augment import random_sized_crop
 from hiast.checkpoint import load_checkpoint, load_model_state
 from hiast.config import HIASTConfig
 from hiast.data import SegDataset, normalize
+from hiast.ema import unwrap_model
 from hiast.models import build_model
 
 __all__ = [
@@ -28,7 +29,6 @@ __all__ = [
     "source_batches",
     "build_optimizer",
     "load_model",
-    "unwrap",
     "log",
 ]
 
@@ -98,7 +98,7 @@ def build_optimizer(
     model: nn.Module, lr: float, head_lr_mult: float, weight_decay: float
 ) -> torch.optim.Adam:
     """Adam with L2 weight decay, the ASPP head at ``head_lr_mult`` times the backbone rate."""
-    backbone, head = unwrap(model).parameter_groups()
+    backbone, head = unwrap_model(model).parameter_groups()
     return torch.optim.Adam(
         [
             {"params": list(backbone), "lr": lr},
@@ -108,11 +108,6 @@ def build_optimizer(
         betas=(0.9, 0.999),
         weight_decay=weight_decay,
     )
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The plain model behind a DistributedDataParallel (or similar) wrapper."""
-    return getattr(model, "module", model)
 
 
 def load_model(

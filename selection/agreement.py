@@ -1,8 +1,8 @@
 """Candidate-vs-candidate agreement: per-class intersections over unions, summed over images.
 
 Streams like :class:`selection.fusion.FusionAccumulator` (numpy on CPU, torch for CUDA; identical
-counts) and merges exactly across workers. Seed agreement (a candidate's replicates) and the
-rescale-consistency score are read from it.
+counts) and merges exactly across workers. Seed agreement (a candidate's replicates) is read from
+it, and the job's candidate-vs-candidate agreement columns.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from selection.audit import pick
-from selection.candidates import Line, format_value
+from selection.candidates import Line
 
 __all__ = [
     "Window",
@@ -138,10 +138,6 @@ def centre_bias_verdict(
     return CentreBiasVerdict(
         name, parameter, bound, tuple(w.name for w in assessed), pick_ids, centres, skipped, sentence
     )
-
-
-def describe_window(w: Window) -> str:
-    return f"{w.parameter} in [{', '.join(format_value(v) for v in w.values)}]"
 
 
 @dataclass(frozen=True)

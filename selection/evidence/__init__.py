@@ -22,7 +22,9 @@ array                dtype, shape         content
 The pixels are :func:`sample_pixels` of each image (same for every candidate), so candidates
 compare pixel by pixel. ``snd_entropy`` is computed when the file is written, from the stored
 (float16) probabilities: SND's cost grows with P^2 per image (the rest is linear), so it is paid
-once, by the candidate's own worker, not at every vote (v2; v1 files did not have it).
+once, by the candidate's own worker, not at every vote. So is DEV's domain classifier
+(:mod:`selection.validators.dev`): its results are scalars of the file (``dev``, ``iwcv``,
+``dev_eta``), beside ``source_val_miou``.
 
 Storage: 500 images at 1024x2048, P = 1000, C = 19 take 500 * 1000 * 19 * 2 B = 19 MB of target
 probabilities per candidate (+ the same per 500 source-val images); full probability maps would
