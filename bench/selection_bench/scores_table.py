@@ -68,6 +68,17 @@ __all__ = [
 
 PARAM, VAL, ROUND1 = "param.", "val.", "round1."
 KEY = ("regime", "seed", "sweep", "candidate")
+# The job's confidence in the group's pick, and its inputs (one value per group).
+CONFIDENCE_COLUMNS = (
+    "confidence_rule",
+    "job_pick",
+    "confidence_level",
+    "confidence_reasons",
+    "confidence_agreeing",
+    "confidence_validators",
+    "centre_bound",
+    "confidence_half_picks",
+)
 BASE_COLUMNS = (
     *KEY,
     "position",
@@ -80,14 +91,7 @@ BASE_COLUMNS = (
     "source_val_miou",
     "warmup_target_val_miou",
     "replicates",
-    "confidence_rule",
-    "job_pick",
-    "confidence_level",
-    "confidence_reasons",
-    "confidence_agreeing",
-    "confidence_validators",
-    "centre_bound",
-    "confidence_half_picks",
+    *CONFIDENCE_COLUMNS,
 )
 
 
@@ -183,19 +187,7 @@ class ScoresTable:
                 seed_truth=dict(zip(ids, rows["target_val_miou"].astype(float), strict=True)),
                 broken=frozenset(i for i, b in zip(ids, rows["broken"], strict=True) if bool(b)),
                 replicates=int(first["replicates"]),
-                confidence={
-                    k: first[k]
-                    for k in (
-                        "confidence_rule",
-                        "job_pick",
-                        "confidence_level",
-                        "confidence_reasons",
-                        "confidence_agreeing",
-                        "confidence_validators",
-                        "centre_bound",
-                        "confidence_half_picks",
-                    )
-                },
+                confidence={k: first[k] for k in CONFIDENCE_COLUMNS},
             )
 
 

@@ -113,19 +113,24 @@ def test_mixval_reads_labels_back_when_over_the_memory_budget(cfg, model, tmp_pa
     assert counts[0][..., 0].sum() == 3 * 32 * 64
 
 
-def test_without_source_val(cfg, model, tmp_path):
-    no_src = load_config(None, {**TINY, "data.source_val": None, "data.source_val_holdout": None})
-    ids = build_dataset(no_src.data.target, no_src.data, with_labels=False).ids[:2]
+def _outputs_on_two_images(model, cfg, tmp_path):
+    """The candidate's scalars and evidence on the first 2 target images."""
+    ids = build_dataset(cfg.data.target, cfg.data, with_labels=False).ids[:2]
     scalars = write_candidate_outputs(
         model,
-        no_src,
+        cfg,
         candidate_id="c",
         subset_ids=ids,
         predictions_uri=tmp_path / "p.parquet",
         evidence_uri=tmp_path / "e.npz",
         settings=SETTINGS,
     )
-    ev = read_evidence(tmp_path / "e.npz")
+    return scalars, read_evidence(tmp_path / "e.npz")
+
+
+def test_without_source_val(cfg, model, tmp_path):
+    no_src = load_config(None, {**TINY, "data.source_val": None, "data.source_val_holdout": None})
+    scalars, ev = _outputs_on_two_images(model, no_src, tmp_path)
     assert scalars == {} and not ev.has_source and ev.has_mixval
 
 
@@ -137,17 +142,7 @@ def test_held_out_source_val(model, tmp_path):
     source_val = build_split(held.data, "source_val")
     assert source_val is not None and len(source_val) == 2  # half of the 4 source images
     assert set(source_val.ids) <= set(build_dataset(held.data.source, held.data).ids)
-    ids = build_dataset(held.data.target, held.data, with_labels=False).ids[:2]
-    scalars = write_candidate_outputs(
-        model,
-        held,
-        candidate_id="c",
-        subset_ids=ids,
-        predictions_uri=tmp_path / "p.parquet",
-        evidence_uri=tmp_path / "e.npz",
-        settings=SETTINGS,
-    )
-    ev = read_evidence(tmp_path / "e.npz")
+    scalars, ev = _outputs_on_two_images(model, held, tmp_path)
     want = evaluate(model, source_val, num_classes=19, eval_classes=held.data.eval_classes)["miou"]
     assert scalars == {"source_val_miou": pytest.approx(want)}
     assert list(ev.source_ids) == SETTINGS.source_subset(source_val.ids)
