@@ -128,9 +128,13 @@ class SearchPlan:
             out.append(f"Time: not estimated: {self.time_missing}")
         else:
             t = self.time
-            wall = "wall unknown (no layout)" if t.wall_hours is None else f"{t.wall_hours:.2f} h wall"
+            wall = (
+                "wall time unknown (the layout does not fit)"
+                if t.wall_hours is None
+                else f"about {t.wall_hours:.2f} h wall"
+            )
             out.append(
-                f"Time: about {wall}, {t.device_hours:.2f} {t.device}-hours "
+                f"Time: {wall}, about {t.device_hours:.2f} {t.device}-hours "
                 f"at {t.step_seconds:g} s per step ({t.basis})"
             )
             out.extend(f"  {n}" for n in t.notes)
@@ -147,7 +151,9 @@ class SearchPlan:
             if v["error"] is None:
                 out.append(f"  ok    {v['check']}: {v['detail']}")
             else:
-                out.append(f"  FAIL  {v['check']}: {v['error']}")
+                # The job's own message, which names the field (prefixed only where it does not).
+                named = v["error"].startswith(v["check"])
+                out.append(f"  FAIL  {v['error'] if named else v['check'] + ': ' + v['error']}")
         out.extend(f"Note: {n}" for n in self.notes)
         return out
 

@@ -155,7 +155,9 @@ def test_plan_exits_3_when_the_layout_cannot_fit(
     out = capsys.readouterr().out
     assert code == 3
     assert "DOES NOT FIT: ray.use_gpu is true but the cluster has no GPUs" in out
-    assert "wall unknown (no layout)" in out and "GPU-hours" in out  # the GPU time needs no layout
+    assert (
+        "wall time unknown (the layout does not fit)" in out and "GPU-hours" in out
+    )  # the GPU time needs no layout
 
 
 @pytest.mark.parametrize(
