@@ -1,4 +1,10 @@
-"""The job's records, each with one owner: a trial's status, and early stopping's decision.
+"""The job's records, each with one owner: a trial's status, a candidate's result, and early
+stopping's decision.
+
+A candidate replicate's result record (``results/<candidate>.rep<r>.json``) is written last by
+its Train worker of rank 0 (its presence means "finished" to a restarted job) and read back by the
+Tune trial of a restarted job and by the job when it collects the outcomes; both go through
+:class:`CandidateResult`.
 
 ``early_stop.json`` is written once per search, by the vote actor, and read by the scheduler (to
 carry the cut out, or to keep it in a restored job), by the Train trial (a cut candidate of a
@@ -18,7 +24,14 @@ from typing import Any
 
 from ray_jobs.storage import ExperimentPaths, exists, read_bytes, write_bytes_atomic
 
-__all__ = ["TrialStatus", "RecordError", "RungEntry", "EarlyStopFile", "stopped_early"]
+__all__ = [
+    "TrialStatus",
+    "RecordError",
+    "CandidateResult",
+    "RungEntry",
+    "EarlyStopFile",
+    "stopped_early",
+]
 
 
 class TrialStatus(StrEnum):
@@ -52,9 +65,84 @@ def _str_list(doc: Mapping[str, Any], key: str, where: str) -> list[str]:
     return list(value)
 
 
+def _optional_str(doc: Mapping[str, Any], key: str, where: str) -> str | None:
+    # Absent reads as None: the job read these fields with .get() before this record owned them.
+    return _field(doc, key, (str, type(None)), where) if key in doc else None
+
+
+def _metrics(doc: Mapping[str, Any], key: str, where: str) -> dict[str, float]:
+    value = _field(doc, key, dict, where)
+    for name, v in value.items():
+        if not isinstance(name, str) or isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise RecordError(f"{where}: field {key!r}: expected names to numbers, got {name!r}: {v!r}")
+    return dict(value)
+
+
+def _read_json(uri: str) -> Any:
+    try:
+        return json.loads(read_bytes(uri))
+    except json.JSONDecodeError as e:
+        raise RecordError(f"{uri}: not JSON ({e})") from e
+
+
 def _score(doc: Mapping[str, Any], key: str, where: str) -> float | None:
     value = _field(doc, key, (int, float, type(None)), where)
     return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    """One finished candidate replicate: where its files are, its labelled metrics (audit only),
+    and the Ray node it last trained on (``node`` its id, ``node_name`` its name or IP)."""
+
+    candidate_id: str
+    replicate: int
+    seed: int
+    params: dict[str, Any]
+    prediction_uri: str
+    evidence_uri: str | None  # the voting replicate's (0) evidence file; None for the others
+    metrics: dict[str, float]
+    node: str | None = None
+    node_name: str | None = None
+
+    @classmethod
+    def from_dict(cls, doc: Any, where: str = "result record") -> CandidateResult:
+        if not isinstance(doc, Mapping):
+            raise RecordError(f"{where}: expected an object, got {type(doc).__name__}")
+        return cls(
+            candidate_id=_field(doc, "candidate_id", str, where),
+            replicate=_field(doc, "replicate", int, where),
+            seed=_field(doc, "seed", int, where),
+            params=dict(_field(doc, "params", dict, where)),
+            prediction_uri=_field(doc, "prediction_uri", str, where),
+            evidence_uri=_optional_str(doc, "evidence_uri", where),
+            metrics=_metrics(doc, "metrics", where),
+            node=_optional_str(doc, "node", where),
+            node_name=_optional_str(doc, "node_name", where),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "candidate_id": self.candidate_id,
+            "replicate": self.replicate,
+            "seed": self.seed,
+            "params": dict(self.params),
+            "prediction_uri": self.prediction_uri,
+            "evidence_uri": self.evidence_uri,
+            "metrics": dict(self.metrics),
+            "node": self.node,
+            "node_name": self.node_name,
+        }
+
+    @classmethod
+    def read(cls, uri: str) -> CandidateResult | None:
+        """The record at ``uri``, or None while the candidate replicate has not finished."""
+        if not exists(uri):
+            return None
+        return cls.from_dict(_read_json(uri), uri)
+
+    def write(self, uri: str) -> None:
+        write_bytes_atomic(uri, json.dumps(self.as_dict(), indent=1).encode())
 
 
 @dataclass(frozen=True)
@@ -136,11 +224,7 @@ class EarlyStopFile:
         """The experiment's decision, or None before early stopping decided (or without it)."""
         if not exists(paths.early_stop):
             return None
-        try:
-            doc = json.loads(read_bytes(paths.early_stop))
-        except json.JSONDecodeError as e:
-            raise RecordError(f"{paths.early_stop}: not JSON ({e})") from e
-        return cls.from_dict(doc, paths.early_stop)
+        return cls.from_dict(_read_json(paths.early_stop), paths.early_stop)
 
     def write(self, paths: ExperimentPaths) -> None:
         write_bytes_atomic(paths.early_stop, json.dumps(self.as_dict(), indent=1).encode())

@@ -43,7 +43,7 @@ from ray_jobs.cluster import local_node_resources, node_resources, ray_cluster
 from ray_jobs.early_stop import RungScheduler
 from ray_jobs.mlflow_results import INSTALL_HINT, log_final_results, mlflow_callback, mlflow_installed
 from ray_jobs.preflight import JobError, Verdict, check_experiment, preflight, run_checks, save_config
-from ray_jobs.records import EarlyStopFile, TrialStatus
+from ray_jobs.records import CandidateResult, EarlyStopFile, TrialStatus
 from ray_jobs.resources import ResourceError, TrialResources, plan_resources
 from ray_jobs.search_plan import SearchPlan, make_plan
 from ray_jobs.source_holdout import record_source_holdout
@@ -53,7 +53,6 @@ from ray_jobs.storage import (
     check_storage,
     exists,
     join,
-    read_bytes,
     upload_file,
 )
 from ray_jobs.train_loop import SearchSpec, replicate_seed, warmup_task
@@ -137,8 +136,7 @@ def _trial_outcomes(results: ray.tune.ResultGrid, paths: ExperimentPaths) -> lis
     out = []
     for result in results:
         spec = result.config["candidate"]
-        uri = paths.result(spec["candidate_id"], spec["replicate"])
-        record = json.loads(read_bytes(uri)) if exists(uri) else None
+        record = CandidateResult.read(paths.result(spec["candidate_id"], spec["replicate"]))
         if spec["candidate_id"] in stopped:
             # Cut at the rung (its driver may have finished a round more before it ended: no matter).
             out.append(
@@ -168,13 +166,13 @@ def _trial_outcomes(results: ray.tune.ResultGrid, paths: ExperimentPaths) -> lis
             {
                 **spec,
                 "status": TrialStatus.DONE if record is not None else TrialStatus.FAILED,
-                "metrics": record["metrics"] if record is not None else {},
-                "prediction_uri": record["prediction_uri"] if record is not None else None,
-                "evidence_uri": record.get("evidence_uri") if record is not None else None,
+                "metrics": record.metrics if record is not None else {},
+                "prediction_uri": record.prediction_uri if record is not None else None,
+                "evidence_uri": record.evidence_uri if record is not None else None,
                 "error": error,
                 # Where it trained; shown in candidates.parquet.
-                "node": record.get("node") if record is not None else None,
-                "node_name": record.get("node_name") if record is not None else None,
+                "node": record.node if record is not None else None,
+                "node_name": record.node_name if record is not None else None,
                 # Trial folders sit directly under the experiment; keep the URI's scheme.
                 "trial_dir": join(paths.root, posixpath.basename(result.path.rstrip("/"))),
                 **rung.get(spec["candidate_id"], {}),

@@ -14,7 +14,6 @@ Everything that touches the method goes through ``hiast.pipeline``; nothing here
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -38,9 +37,9 @@ from hiast.data import build_dataset
 from ray_jobs.candidate_outputs import write_candidate_outputs
 from ray_jobs.console import train_log_level
 from ray_jobs.ray_compat import train_health_check_interval_env, train_preemption_watcher_env
-from ray_jobs.records import stopped_early
+from ray_jobs.records import CandidateResult, stopped_early
 from ray_jobs.resources import TrialResources
-from ray_jobs.storage import ExperimentPaths, exists, fetch_file, read_bytes, upload_file, write_bytes_atomic
+from ray_jobs.storage import ExperimentPaths, exists, fetch_file, upload_file
 from ray_jobs.tune_handoff import wait_for_reports_to_reach_tune
 from ray_jobs.vote_actor import vote_actor_name
 from selection.rules import parse_rule, rule_needs
@@ -261,18 +260,18 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         metrics: dict[str, Any] = {}
         if rank == 0:
             metrics = _predict_and_evaluate(cfg, final, config, device)
-            record = {
-                "candidate_id": candidate_id,
-                "replicate": replicate,
-                "seed": seed,
-                "params": config["params"],
-                "prediction_uri": config["predictions_uri"],
-                "evidence_uri": config["evidence_uri"],
-                "metrics": metrics,
+            record = CandidateResult(
+                candidate_id=candidate_id,
+                replicate=replicate,
+                seed=seed,
+                params=config["params"],
+                prediction_uri=config["predictions_uri"],
+                evidence_uri=config["evidence_uri"],
+                metrics=metrics,
                 **this_node(),  # where it trained (the last start, after any restart)
-            }
+            )
             # Written last: its presence means "this candidate is finished" to a restarted job.
-            write_bytes_atomic(config["result_uri"], json.dumps(record, indent=1).encode())
+            record.write(config["result_uri"])
         # Every rank reports (report is a barrier); Tune gets rank 0's metrics.
         ray.train.report({"finished": 1, **metrics})
 
@@ -314,17 +313,17 @@ def _loop_config(spec: SearchSpec, trial: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def result_metrics(record: dict[str, Any]) -> dict[str, Any]:
-    return {"finished": 1, **record.get("metrics", {})}
+def result_metrics(record: CandidateResult) -> dict[str, Any]:
+    return {"finished": 1, **record.metrics}
 
 
 def candidate_trainable(config: dict[str, Any], spec: SearchSpec) -> None:
     """A Tune trial: train one candidate (one replicate) with Ray Train, or report it done."""
     trial = config["candidate"]
-    result_uri = spec.paths.result(trial["candidate_id"], trial["replicate"])
-    if exists(result_uri):
+    record = CandidateResult.read(spec.paths.result(trial["candidate_id"], trial["replicate"]))
+    if record is not None:
         # Finished before the job was restarted (Tune's saved state can lag by a few seconds).
-        ray.tune.report(result_metrics(json.loads(read_bytes(result_uri))))
+        ray.tune.report(result_metrics(record))
         return
     if trial["candidate_id"] in stopped_early(spec.paths):
         # Cut by early stopping before the job was restarted: the decision stands.

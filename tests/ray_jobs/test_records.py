@@ -1,4 +1,5 @@
-"""The job's records: early_stop.json through its one owner, and the trial status."""
+"""The job's records: early_stop.json and the candidate result through their one owner each, and
+the trial status."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from ray_jobs.records import EarlyStopFile, RecordError, RungEntry, TrialStatus, stopped_early
+from ray_jobs.records import (
+    CandidateResult,
+    EarlyStopFile,
+    RecordError,
+    RungEntry,
+    TrialStatus,
+    stopped_early,
+)
 from ray_jobs.storage import ExperimentPaths
 from selection.early_stop import EarlyStopDecision, RungRecord
 from selection.outcomes import STOPPED
@@ -76,3 +84,79 @@ def test_the_status_is_the_string_the_tables_hold() -> None:
     assert TrialStatus.STOPPED == STOPPED  # selection's outcome records compare against it
     assert json.dumps({"status": TrialStatus.DONE}) == '{"status": "done"}'
     assert not math.isnan(_decision().candidates["default"].score)
+
+
+def _result() -> CandidateResult:
+    return CandidateResult(
+        candidate_id="alpha=0.7",
+        replicate=0,
+        seed=3,
+        params={"alpha": 0.7, "beta": 2},
+        prediction_uri="/s/x/predictions/rep0/alpha=0.7.parquet",
+        evidence_uri="/s/x/evidence/rep0/alpha=0.7.npz",
+        metrics={"true_miou": 0.5, "source_miou": float("nan")},
+        node="abc123",
+        node_name="10.0.0.1",
+    )
+
+
+def test_the_result_record_round_trips_as_the_train_loop_wrote_it(tmp_path: Path) -> None:
+    paths = ExperimentPaths(str(tmp_path), "x")
+    uri = paths.result("alpha=0.7", 0)
+    assert CandidateResult.read(uri) is None  # not finished yet
+    record = _result()
+    record.write(uri)
+    back = CandidateResult.read(uri)
+    assert back is not None and back.as_dict().keys() == record.as_dict().keys()
+    assert back.metrics["true_miou"] == 0.5 and math.isnan(back.metrics["source_miou"])
+    assert back.params == {"alpha": 0.7, "beta": 2} and back.node_name == "10.0.0.1"
+    # The document the train loop wrote by hand before this record owned it (key order included).
+    doc = json.loads(Path(uri).read_text())
+    assert list(doc) == [
+        "candidate_id", "replicate", "seed", "params", "prediction_uri", "evidence_uri", "metrics", "node",
+        "node_name",
+    ]  # fmt: skip
+    assert Path(uri).read_text() == json.dumps(doc, indent=1)
+    assert [p.name for p in Path(uri).parent.iterdir()] == [Path(uri).name]  # no temp file left
+
+
+def test_a_result_without_the_optional_fields_reads_them_as_none(tmp_path: Path) -> None:
+    uri = str(tmp_path / "r.json")
+    doc = _result().as_dict()
+    for key in ("evidence_uri", "node", "node_name"):
+        doc.pop(key)
+    Path(uri).write_text(json.dumps(doc))
+    back = CandidateResult.read(uri)
+    assert back is not None and (back.evidence_uri, back.node, back.node_name) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.pop("metrics"), r"field 'metrics' is missing"),
+        (lambda d: d.update(replicate="0"), r"field 'replicate': expected"),
+        (lambda d: d.update(seed=True), r"field 'seed': expected"),
+        (lambda d: d.update(prediction_uri=None), r"field 'prediction_uri': expected"),
+        (lambda d: d.update(evidence_uri=3), r"field 'evidence_uri': expected"),
+        (lambda d: d.update(metrics={"true_miou": "high"}), r"field 'metrics': expected names to numbers"),
+        (lambda d: d.update(params=[1]), r"field 'params': expected"),
+    ],
+)
+def test_a_bad_result_is_refused_naming_the_file_and_the_field(tmp_path: Path, change, message: str) -> None:
+    uri = str(tmp_path / "r.json")
+    doc = _result().as_dict()
+    change(doc)
+    Path(uri).write_text(json.dumps(doc))
+    with pytest.raises(RecordError, match=message) as info:
+        CandidateResult.read(uri)
+    assert str(info.value).startswith(uri)
+
+
+def test_a_result_that_is_not_json_or_not_an_object_is_named(tmp_path: Path) -> None:
+    uri = tmp_path / "r.json"
+    uri.write_text("{not json")
+    with pytest.raises(RecordError, match=f"^{uri}: not JSON"):
+        CandidateResult.read(str(uri))
+    uri.write_text("[1]")
+    with pytest.raises(RecordError, match=f"^{uri}: expected an object"):
+        CandidateResult.read(str(uri))
