@@ -11,6 +11,9 @@ carry the cut out, or to keep it in a restored job), by the Train trial (a cut c
 restored job trains no more), by the final vote (the choice's note) and by the job (the rung
 columns of ``candidates.parquet``). All of them go through :class:`EarlyStopFile`; a file that
 does not hold what the job wrote is refused naming the file and the field.
+
+A trial's outcome, the dict the vote actor hands ``selection.outcomes.Outcome.from_record`` (its
+parser: ``selection`` does not import the job), is built by :func:`outcome_record` only.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ __all__ = [
     "RungEntry",
     "EarlyStopFile",
     "stopped_early",
+    "outcome_record",
 ]
 
 
@@ -234,3 +238,61 @@ def stopped_early(paths: ExperimentPaths) -> set[str]:
     """Candidates label-free early stopping cut (empty before any decision, or without it)."""
     decision = EarlyStopFile.read(paths)
     return set(decision.stopped) if decision is not None else set()
+
+
+def _nan(v: float | None) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def outcome_record(
+    spec: Mapping[str, Any],
+    status: TrialStatus,
+    *,
+    result: CandidateResult | None = None,
+    rung: RungEntry | None = None,
+    error: str | None = None,
+    trial_dir: str | None = None,
+    metrics: Mapping[str, float] | None = None,
+    provisional: bool = False,
+) -> dict[str, Any]:
+    """One trial's outcome for the vote: its spec (``tune_grid.trial_specs``), its status, and
+    what the job knows of it.
+
+    ``result``: a finished trial's record (given exactly when ``status`` is done, except for a
+    provisional outcome). ``rung``: the candidate's entry in early stopping's decision, as the
+    ``rung_*`` columns. ``provisional``: the Tune callback's outcome of a trial that just finished,
+    from Tune's last result (``metrics``): it names no files and not where the trial ran, so the
+    node columns are left out rather than shown empty.
+    """
+    if (provisional and status != TrialStatus.DONE) or (result is not None) != (
+        status == TrialStatus.DONE and not provisional
+    ):
+        raise ValueError(
+            f"outcome of {spec.get('candidate_id')!r}: status {str(status)!r}, provisional={provisional} "
+            f"with{'out' if result is None else ''} a result record (only a final done outcome has one)"
+        )
+    if result is not None and metrics is not None:
+        raise ValueError("outcome_record: pass the metrics or the result record, not both")
+    record: dict[str, Any] = {
+        **spec,
+        "status": status,
+        "metrics": dict(result.metrics if result is not None else metrics or {}),
+        "prediction_uri": result.prediction_uri if result is not None else None,
+        "error": error,
+        "trial_dir": trial_dir,
+    }
+    if not provisional:
+        record.update(
+            evidence_uri=result.evidence_uri if result is not None else None,
+            # Where it trained; shown in candidates.parquet.
+            node=result.node if result is not None else None,
+            node_name=result.node_name if result is not None else None,
+        )
+    if rung is not None:
+        record.update(
+            rung_score=_nan(rung.score),
+            rung_rank=rung.rank,
+            rung_f_miou=_nan(rung.f_miou),
+            rung_group=rung.group,
+        )
+    return record

@@ -43,7 +43,7 @@ from ray_jobs.cluster import local_node_resources, node_resources, ray_cluster
 from ray_jobs.early_stop import RungScheduler
 from ray_jobs.mlflow_results import INSTALL_HINT, log_final_results, mlflow_callback, mlflow_installed
 from ray_jobs.preflight import JobError, Verdict, check_experiment, preflight, run_checks, save_config
-from ray_jobs.records import CandidateResult, EarlyStopFile, TrialStatus
+from ray_jobs.records import CandidateResult, EarlyStopFile, TrialStatus, outcome_record
 from ray_jobs.resources import ResourceError, TrialResources, plan_resources
 from ray_jobs.search_plan import SearchPlan, make_plan
 from ray_jobs.source_holdout import record_source_holdout
@@ -108,76 +108,39 @@ def run_warmups(cfg: HIASTConfig, paths: ExperimentPaths, plan: TrialResources) 
         log.info("%d warm-up(s) done in %.1fs", len(refs), time.perf_counter() - start)
 
 
-def _rung_fields(paths: ExperimentPaths) -> tuple[set[str], dict[str, dict[str, Any]]]:
-    """(stopped candidates, candidate -> its rung columns) from early_stop.json (empty without one)."""
-    decision = EarlyStopFile.read(paths)
-    if decision is None:
-        return set(), {}
-    fields = {
-        cid: {
-            "rung_score": _nan(r.score),
-            "rung_rank": r.rank,
-            "rung_f_miou": _nan(r.f_miou),
-            "rung_group": r.group,
-        }
-        for cid, r in decision.candidates.items()
-    }
-    return set(decision.stopped), fields
-
-
-def _nan(v: float | None) -> float:
-    return float("nan") if v is None else float(v)
-
-
 def _trial_outcomes(results: ray.tune.ResultGrid, paths: ExperimentPaths) -> list[dict[str, Any]]:
     """Per trial: its spec, its status (done or failed: the result record decides; stopped: cut by
     early stopping, early_stop.json decides, with its rung scores), metrics, error text."""
-    stopped, rung = _rung_fields(paths)
+    decision = EarlyStopFile.read(paths)
+    stopped = set(decision.stopped) if decision is not None else set()
+    rung = decision.candidates if decision is not None else {}
     out = []
     for result in results:
         spec = result.config["candidate"]
-        record = CandidateResult.read(paths.result(spec["candidate_id"], spec["replicate"]))
-        if spec["candidate_id"] in stopped:
+        cid = spec["candidate_id"]
+        # Trial folders sit directly under the experiment; keep the URI's scheme.
+        trial_dir = join(paths.root, posixpath.basename(result.path.rstrip("/")))
+        if cid in stopped:
             # Cut at the rung (its driver may have finished a round more before it ended: no matter).
-            out.append(
-                {
-                    **spec,
-                    "status": TrialStatus.STOPPED,
-                    "metrics": {},
-                    "prediction_uri": None,
-                    "evidence_uri": None,
-                    "error": None,
-                    "node": None,
-                    "node_name": None,
-                    **rung[spec["candidate_id"]],
-                    "trial_dir": join(paths.root, posixpath.basename(result.path.rstrip("/"))),
-                }
-            )
+            out.append(outcome_record(spec, TrialStatus.STOPPED, rung=rung[cid], trial_dir=trial_dir))
             continue
+        record = CandidateResult.read(paths.result(cid, spec["replicate"]))
         if record is None and result.error is None:
             # Neither finished nor failed: the search was stopped (Ctrl-C, SIGTERM). Voting now
             # would report live candidates as failed.
             raise JobError(
-                f"the search stopped before candidate {spec['candidate_id']!r} finished; run the same "
+                f"the search stopped before candidate {cid!r} finished; run the same "
                 "command with --resume to continue it"
             )
-        error = None if record is not None else (str(result.error).strip().splitlines() or ["failed"])[-1]
-        out.append(
-            {
-                **spec,
-                "status": TrialStatus.DONE if record is not None else TrialStatus.FAILED,
-                "metrics": record.metrics if record is not None else {},
-                "prediction_uri": record.prediction_uri if record is not None else None,
-                "evidence_uri": record.evidence_uri if record is not None else None,
-                "error": error,
-                # Where it trained; shown in candidates.parquet.
-                "node": record.node if record is not None else None,
-                "node_name": record.node_name if record is not None else None,
-                # Trial folders sit directly under the experiment; keep the URI's scheme.
-                "trial_dir": join(paths.root, posixpath.basename(result.path.rstrip("/"))),
-                **rung.get(spec["candidate_id"], {}),
-            }
-        )
+        if record is not None:
+            out.append(
+                outcome_record(spec, TrialStatus.DONE, result=record, rung=rung.get(cid), trial_dir=trial_dir)
+            )
+        else:
+            error = (str(result.error).strip().splitlines() or ["failed"])[-1]
+            out.append(
+                outcome_record(spec, TrialStatus.FAILED, rung=rung.get(cid), error=error, trial_dir=trial_dir)
+            )
     return out
 
 

@@ -30,7 +30,7 @@ from hiast.config import HIASTConfig
 from hiast.data.classes import class_names
 from hiast.data.holdout import build_split
 from ray_jobs.console import provisional_line
-from ray_jobs.records import EarlyStopFile, TrialStatus, stopped_early
+from ray_jobs.records import EarlyStopFile, TrialStatus, outcome_record, stopped_early
 from ray_jobs.source_holdout import read_holdout
 from ray_jobs.storage import ExperimentPaths, exists
 from ray_jobs.tensorboard_hparams import write_hparams
@@ -313,14 +313,9 @@ class ProvisionalVote(ray.tune.Callback):
         metrics = {
             k: trial.last_result.get(k) for k in ("true_miou", "source_miou") if k in trial.last_result
         }
-        self._finished[trial.trial_id] = {
-            **spec,
-            "status": TrialStatus.DONE,
-            "metrics": metrics,
-            "error": None,
-            "trial_dir": None,
-            "prediction_uri": None,
-        }
+        self._finished[trial.trial_id] = outcome_record(
+            spec, TrialStatus.DONE, metrics=metrics, provisional=True
+        )
         self._dirty = True
         self._maybe_send()
 

@@ -15,11 +15,12 @@ from ray_jobs.records import (
     RecordError,
     RungEntry,
     TrialStatus,
+    outcome_record,
     stopped_early,
 )
 from ray_jobs.storage import ExperimentPaths
 from selection.early_stop import EarlyStopDecision, RungRecord
-from selection.outcomes import STOPPED
+from selection.outcomes import STOPPED, Outcome
 
 
 def _decision() -> EarlyStopFile:
@@ -160,3 +161,69 @@ def test_a_result_that_is_not_json_or_not_an_object_is_named(tmp_path: Path) -> 
     uri.write_text("[1]")
     with pytest.raises(RecordError, match=f"^{uri}: expected an object"):
         CandidateResult.read(str(uri))
+
+
+_SPEC = {
+    "candidate_id": "alpha=0.7",
+    "replicate": 0,
+    "params": {"alpha": 0.7},
+    "sweeps": ["alpha"],
+    "digest": "d1",
+}
+_RUNG = RungEntry(group="alpha", score=None, rank=3, f_miou=0.25, kept=False)
+
+
+def test_a_done_outcome_carries_its_result_record_and_rung_columns_to_the_vote() -> None:
+    record = outcome_record(_SPEC, TrialStatus.DONE, result=_result(), rung=_RUNG, trial_dir="/s/x/cand_d1")
+    # The keys the job built by hand before outcome_record owned them.
+    assert set(record) == {*_SPEC, "status", "metrics", "prediction_uri", "evidence_uri", "error", "node"} | {
+        "node_name", "trial_dir", "rung_score", "rung_rank", "rung_f_miou", "rung_group",
+    }  # fmt: skip
+    outcome = Outcome.from_record(record)
+    assert outcome.done and outcome.prediction_uri == _result().prediction_uri
+    assert outcome.evidence_uri == _result().evidence_uri and outcome.metrics["true_miou"] == 0.5
+    # Only the node and rung fields become columns of their own, in this order.
+    assert list(outcome.info) == ["node", "node_name", "rung_score", "rung_rank", "rung_f_miou", "rung_group"]
+    assert math.isnan(outcome.info["rung_score"]) and outcome.info["rung_rank"] == 3
+    assert outcome.info["node_name"] == "10.0.0.1"
+
+
+def test_failed_and_stopped_outcomes_name_no_files_and_no_node() -> None:
+    failed = Outcome.from_record(outcome_record(_SPEC, TrialStatus.FAILED, error="boom", trial_dir="/t"))
+    assert (failed.status, failed.error, failed.prediction_uri, failed.metrics) == (
+        "failed",
+        "boom",
+        None,
+        {},
+    )
+    assert failed.info == {"node": None, "node_name": None}
+    stopped = Outcome.from_record(outcome_record(_SPEC, TrialStatus.STOPPED, rung=_RUNG))
+    assert (
+        stopped.status == STOPPED and stopped.info["rung_group"] == "alpha" and stopped.info["node"] is None
+    )
+
+
+def test_a_provisional_outcome_holds_only_what_tunes_result_holds() -> None:
+    record = outcome_record(_SPEC, TrialStatus.DONE, metrics={"true_miou": 0.4}, provisional=True)
+    assert set(record) == {*_SPEC, "status", "metrics", "prediction_uri", "error", "trial_dir"}
+    outcome = Outcome.from_record(record, prediction_uri="/p.parquet")
+    assert (
+        outcome.prediction_uri == "/p.parquet"
+        and outcome.info == {}
+        and outcome.metrics == {"true_miou": 0.4}
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"status": TrialStatus.DONE},  # a final done outcome without its record
+        {"status": TrialStatus.FAILED, "result": _result()},
+        {"status": TrialStatus.FAILED, "provisional": True},
+        {"status": TrialStatus.DONE, "result": _result(), "provisional": True},
+        {"status": TrialStatus.DONE, "result": _result(), "metrics": {"true_miou": 0.1}},
+    ],
+)
+def test_an_outcome_that_contradicts_itself_is_refused(kwargs: dict) -> None:
+    with pytest.raises(ValueError, match="outcome"):
+        outcome_record(_SPEC, **kwargs)
