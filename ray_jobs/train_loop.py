@@ -2,8 +2,9 @@
 
 Three plain pieces, as in Ray's Train-in-Tune example:
 
-* :func:`train_loop_per_worker` -- runs on every Train worker: turns its dict into our typed config
-  and calls ``hiast.pipeline.train_rounds``; reports once per self-training round with the round
+* :func:`train_loop_per_worker` -- runs on every Train worker: takes its
+  :class:`~ray_jobs.loop_config.LoopConfig` from Train's dict and calls
+  ``hiast.pipeline.train_rounds``; reports once per self-training round with the round
   checkpoint; rank 0 then writes the candidate's predictions on the subset (and, for replicate 0,
   its evidence file: :mod:`ray_jobs.candidate_outputs`) and its metrics.
 * :func:`candidate_trainable` -- the Tune trial: builds a ``TorchTrainer`` and waits for it.
@@ -36,6 +37,7 @@ from hiast.config import HIASTConfig
 from hiast.data import build_dataset
 from ray_jobs.candidate_outputs import write_candidate_outputs
 from ray_jobs.console import train_log_level
+from ray_jobs.loop_config import LoopConfig, from_train_config, to_train_config
 from ray_jobs.ray_compat import train_health_check_interval_env, train_preemption_watcher_env
 from ray_jobs.records import CandidateResult, stopped_early
 from ray_jobs.resources import TrialResources
@@ -118,26 +120,24 @@ def this_node() -> dict[str, str]:
     return {"node": node_id, "node_name": name or ray.util.get_node_ip_address()}
 
 
-def _write_rung_outputs(
-    cfg: HIASTConfig, checkpoint: Path, config: dict[str, Any], device: torch.device
-) -> None:
+def _write_rung_outputs(cfg: HIASTConfig, checkpoint: Path, loop: LoopConfig, device: torch.device) -> None:
     """Rank 0 of replicate 0, at early stopping's rung: the subset's label maps (and the evidence
     file when the rule reads evidence) of this round's model, for the vote actor's cut."""
     model = pipeline.load_model(checkpoint, device)
-    cid, ids = config["candidate_id"], config["subset_ids"]
-    if config["rung_evidence_uri"] is not None:
+    cid, ids = loop.candidate_id, loop.subset_ids
+    if loop.rung_evidence_uri is not None:
         write_candidate_outputs(
             model,
             cfg,
             candidate_id=cid,
             subset_ids=ids,
-            predictions_uri=config["rung_predictions_uri"],
-            evidence_uri=config["rung_evidence_uri"],
+            predictions_uri=loop.rung_predictions_uri,
+            evidence_uri=loop.rung_evidence_uri,
             device=device,
         )
         return
     target = build_dataset(cfg.data.target, cfg.data, with_labels=False)
-    with PredictionWriter(config["rung_predictions_uri"], cid, cfg.data.num_classes, ids) as w:
+    with PredictionWriter(loop.rung_predictions_uri, cid, cfg.data.num_classes, ids) as w:
         for image_id, labels in pipeline.predict_labels(
             model, target, ids, size=cfg.data.eval_size, device=device
         ):
@@ -181,25 +181,23 @@ def _wait_at_rung(vote_actor: str, candidate_id: str) -> None:
         threading.Event().wait()
 
 
-def _predict_and_evaluate(
-    cfg: HIASTConfig, final: Path, config: dict[str, Any], device: torch.device
-) -> dict:
+def _predict_and_evaluate(cfg: HIASTConfig, final: Path, loop: LoopConfig, device: torch.device) -> dict:
     """Rank 0, after the last round: subset predictions (and, for the voting replicate, the
     evidence) to the store, then the labelled metrics."""
     model = pipeline.load_model(final, device)
-    ids = config["subset_ids"]
+    ids = loop.subset_ids
     metrics: dict[str, float] = {}
     splits: tuple[str, ...] = ("target_val", "source_val")
-    if config["evidence_uri"] is not None:
+    if loop.evidence_uri is not None:
         # Predictions and evidence in one subset pass, then the MixVal pass and the source-val
         # pass, whose source-val mIoU (hiast.predict.evaluate's definition) is the metric too.
         scalars = write_candidate_outputs(
             model,
             cfg,
-            candidate_id=config["candidate_id"],
+            candidate_id=loop.candidate_id,
             subset_ids=ids,
-            predictions_uri=config["predictions_uri"],
-            evidence_uri=config["evidence_uri"],
+            predictions_uri=loop.predictions_uri,
+            evidence_uri=loop.evidence_uri,
             device=device,
         )
         if "source_val_miou" in scalars:
@@ -207,9 +205,7 @@ def _predict_and_evaluate(
         splits = ("target_val",)
     else:  # another replicate: label maps only, for seed agreement
         target = build_dataset(cfg.data.target, cfg.data, with_labels=False)
-        with PredictionWriter(
-            config["predictions_uri"], config["candidate_id"], cfg.data.num_classes, ids
-        ) as w:
+        with PredictionWriter(loop.predictions_uri, loop.candidate_id, cfg.data.num_classes, ids) as w:
             for image_id, labels in pipeline.predict_labels(
                 model, target, ids, size=cfg.data.eval_size, device=device
             ):
@@ -223,27 +219,28 @@ def _predict_and_evaluate(
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """One Train worker of one candidate: rounds, per-round reports, then (rank 0) predictions."""
-    cfg = HIASTConfig.model_validate(config["cfg"])
-    candidate_id, replicate, seed = config["candidate_id"], config["replicate"], config["seed"]
+    loop = from_train_config(config)
+    cfg = HIASTConfig.model_validate(loop.cfg)
+    candidate_id, replicate, seed = loop.candidate_id, loop.replicate, loop.seed
     ctx = ray.train.get_context()
     rank, world_size = ctx.get_world_rank(), ctx.get_world_size()
-    _cpu_settings(config["torch_threads"])
-    device = _device(config["use_gpu"], config["gpu_memory_fraction"])
+    _cpu_settings(loop.torch_threads)
+    device = _device(loop.use_gpu, loop.gpu_memory_fraction)
 
-    rung_round = config.get("rung_round")
+    rung_round = loop.rung_round
 
     def on_round(r: pipeline.RoundResult) -> None:
         at_rung = rung_round is not None and r.round == rung_round
-        writes = at_rung and config["rung_predictions_uri"] is not None  # replicate 0 only
-        rung = (lambda ckpt: _write_rung_outputs(cfg, ckpt, config, device)) if writes else None
+        writes = at_rung and loop.rung_predictions_uri is not None  # replicate 0 only
+        rung = (lambda ckpt: _write_rung_outputs(cfg, ckpt, loop, device)) if writes else None
         _report_round(r, rank, rung)
         if at_rung:
-            _wait_at_rung(config["vote_actor"], candidate_id)
+            _wait_at_rung(loop.vote_actor, candidate_id)
 
     with tempfile.TemporaryDirectory(prefix="hiast-cand-") as tmp:
         work = Path(tmp)
         resume_from, _ = _restore(ray.train.get_checkpoint(), work / "resume")
-        warmup = fetch_file(config["warmup_uri"], work / "warmup")
+        warmup = fetch_file(loop.warmup_uri, work / "warmup")
         final = pipeline.train_rounds(
             cfg,
             warmup,
@@ -251,7 +248,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             device=device,
             seed=seed,
             resume_from=resume_from,
-            pseudo_label_cache=config["pseudo_label_cache"],
+            pseudo_label_cache=loop.pseudo_label_cache,
             on_round=on_round,
             rank=rank,
             world_size=world_size,
@@ -259,19 +256,19 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         )
         metrics: dict[str, Any] = {}
         if rank == 0:
-            metrics = _predict_and_evaluate(cfg, final, config, device)
+            metrics = _predict_and_evaluate(cfg, final, loop, device)
             record = CandidateResult(
                 candidate_id=candidate_id,
                 replicate=replicate,
                 seed=seed,
-                params=config["params"],
-                prediction_uri=config["predictions_uri"],
-                evidence_uri=config["evidence_uri"],
+                params=loop.params,
+                prediction_uri=loop.predictions_uri,
+                evidence_uri=loop.evidence_uri,
                 metrics=metrics,
                 **this_node(),  # where it trained (the last start, after any restart)
             )
             # Written last: its presence means "this candidate is finished" to a restarted job.
-            record.write(config["result_uri"])
+            record.write(loop.result_uri)
         # Every rank reports (report is a barrier); Tune gets rank 0's metrics.
         ray.train.report({"finished": 1, **metrics})
 
@@ -280,37 +277,35 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 # Tune trial = Train driver
 
 
-def _loop_config(spec: SearchSpec, trial: dict[str, Any]) -> dict[str, Any]:
+def _loop_config(spec: SearchSpec, trial: dict[str, Any]) -> LoopConfig:
     base = HIASTConfig.model_validate(spec.config)
     cfg = base.with_parameters(trial["params"])
     cid, rep = trial["candidate_id"], trial["replicate"]
-    ray_cfg = base.ray
     stop = base.selection.early_stop
     # Every replicate waits at early stopping's rung; replicate 0 (the one that votes) leaves outputs.
     rung = stop.after_round if stop is not None else None
     outputs = rung is not None and rep == 0
     needs_evidence = outputs and bool(rule_needs(parse_rule(base.selection.rule)) - {"labels"})
-    return {
-        "cfg": cfg.model_dump(mode="json"),
-        "candidate_id": cid,
-        "replicate": rep,
-        "params": trial["params"],
-        "seed": replicate_seed(base.seed, rep),
-        "warmup_uri": spec.paths.warmup(rep),
-        "predictions_uri": spec.paths.predictions(cid, rep),
-        # The voting replicate (0) leaves the evidence the label-free validators read.
-        "evidence_uri": spec.paths.evidence(cid, rep) if rep == 0 else None,
-        "result_uri": spec.paths.result(cid, rep),
-        "pseudo_label_cache": spec.paths.pseudo_label_cache,
-        "subset_ids": spec.subset_ids,
-        "use_gpu": spec.resources.use_gpu,
-        "gpu_memory_fraction": ray_cfg.gpu_memory_fraction,
-        "torch_threads": spec.resources.torch_threads,
-        "rung_round": rung,
-        "vote_actor": vote_actor_name(base.experiment),
-        "rung_predictions_uri": spec.paths.rung_predictions(cid, rung) if outputs else None,
-        "rung_evidence_uri": spec.paths.rung_evidence(cid, rung) if needs_evidence else None,
-    }
+    return LoopConfig(
+        cfg=cfg.model_dump(mode="json"),
+        candidate_id=cid,
+        replicate=rep,
+        params=trial["params"],
+        seed=replicate_seed(base.seed, rep),
+        warmup_uri=spec.paths.warmup(rep),
+        predictions_uri=spec.paths.predictions(cid, rep),
+        evidence_uri=spec.paths.evidence(cid, rep) if rep == 0 else None,
+        result_uri=spec.paths.result(cid, rep),
+        pseudo_label_cache=spec.paths.pseudo_label_cache,
+        subset_ids=spec.subset_ids,
+        use_gpu=spec.resources.use_gpu,
+        gpu_memory_fraction=base.ray.gpu_memory_fraction,
+        torch_threads=spec.resources.torch_threads,
+        rung_round=rung,
+        vote_actor=vote_actor_name(base.experiment),
+        rung_predictions_uri=spec.paths.rung_predictions(cid, rung) if outputs else None,
+        rung_evidence_uri=spec.paths.rung_evidence(cid, rung) if needs_evidence else None,
+    )
 
 
 def result_metrics(record: CandidateResult) -> dict[str, Any]:
@@ -341,7 +336,7 @@ def candidate_trainable(config: dict[str, Any], spec: SearchSpec) -> None:
         os.environ.setdefault(train_preemption_watcher_env(), "0")
     trainer = ray.train.torch.TorchTrainer(
         train_loop_per_worker,
-        train_loop_config=_loop_config(spec, trial),
+        train_loop_config=to_train_config(_loop_config(spec, trial)),
         scaling_config=ray.train.ScalingConfig(
             num_workers=spec.resources.num_workers,
             use_gpu=spec.resources.use_gpu,

@@ -32,6 +32,7 @@ from typing import Any
 import ray.train
 
 from ray_jobs import train_loop
+from ray_jobs.loop_config import from_train_config
 from ray_jobs.train_loop import SearchSpec, checkpoint_round, this_node
 
 __all__ = [
@@ -108,8 +109,9 @@ class _Faults:
     def __init__(self, spec: dict[str, Any], config: dict[str, Any], rank: int, resumed_round: int) -> None:
         self.spec = spec
         self.marker = Path(spec["marker_dir"]) if spec.get("marker_dir") else None
-        self.key = {"candidate_id": config["candidate_id"], "replicate": config["replicate"]}
-        self.name = f"{config['candidate_id']}.rep{config['replicate']}"
+        loop = from_train_config(config)
+        self.key = {"candidate_id": loop.candidate_id, "replicate": loop.replicate}
+        self.name = f"{loop.candidate_id}.rep{loop.replicate}"
         self.rank = rank
         self.resumed_round = resumed_round
         self.node = this_node()
