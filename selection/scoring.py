@@ -125,6 +125,9 @@ def group_scores(
     if half_tables is not None and len(half_tables) != len(HALVES):
         raise SelectionError(f"expected validator tables of {len(HALVES)} halves, got {len(half_tables)}")
     groups: dict[str, GroupScores] = {}
+    # A candidate judged broken in one group (the default sits in every sweep) is picked in none.
+    broken_in = {g: _broken(plan.groups[g], first.fusion[g], tables[g]) for g in plan.vote_groups}
+    anywhere = {cid for found in broken_in.values() for cid in found}
     for g in plan.vote_groups:
         gids = plan.groups[g]
         acc = first.fusion[g]
@@ -132,9 +135,9 @@ def group_scores(
         deg = degenerate.get(g, ())
         ft = scores_of(trimmed.fusion[g], gids) if deg else dict(f)
         prefer = default_in(gids, plan.candidates)
-        broken = _broken(gids, acc, tables[g])
+        broken = broken_in[g]
         # Broken candidates stay in the table people read, but no rule or validator picks them.
-        eligible = tables[g].drop(index=[i for i in broken if i in tables[g].index])
+        eligible = tables[g].drop(index=list(anywhere), errors="ignore")
         picks = all_picks(eligible, {"rule": rule}, prefer=prefer)
         chosen = picks["rule"]
         groups[g] = GroupScores(
@@ -159,7 +162,9 @@ def group_scores(
                 centre_bound=_centre_bound(g, plan, centre),
                 half_picks=None
                 if half_tables is None
-                else [rule.pick(h[g].drop(index=list(broken), errors="ignore"), prefer) for h in half_tables],
+                else [
+                    rule.pick(h[g].drop(index=list(anywhere), errors="ignore"), prefer) for h in half_tables
+                ],
                 images=len(plan.subset_ids),
             ),
         )

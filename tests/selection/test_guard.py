@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_validator_table import C, family
 
+from selection import run_selection
 from selection.errors import SelectionError
 from selection.guard import GuardRule, broken_reasons, class_shares
 
@@ -67,3 +69,18 @@ def test_rule_checks_its_thresholds() -> None:
     with pytest.raises(SelectionError, match="vanish_share"):
         GuardRule(vanish_share=0.5, present_share=0.01)
     assert "source-val mIoU < 0.5 x the group median" in GuardRule().describe()
+
+
+def test_broken_in_one_group_is_picked_in_none(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cands, preds, evidence, ids, _ = family(tmp_path)
+    real = broken_reasons
+
+    def only_in_gamma(group_ids, shares, source=None, rule=GuardRule()):  # noqa: B008
+        found = real(group_ids, shares, None, rule)
+        return {**found, "default": "test: broken in gamma"} if "gamma=2" in group_ids else found
+
+    monkeypatch.setattr("selection.scoring.broken_reasons", only_in_gamma)
+    res = run_selection(cands, preds, ids, C, evidence_uris=evidence)
+    for g, picks in res.choice["picks"].items():
+        assert "default" not in picks.values(), g  # alpha too, where it was not judged broken
+    assert res.table.set_index("candidate_id").loc["default", "broken"]
