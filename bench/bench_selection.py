@@ -66,6 +66,7 @@ from selection.rules import parse_rule  # noqa: E402
 
 DEFAULT_REGIMES = sorted(str(p) for p in (ROOT / "bench" / "regimes").glob("*.yaml"))
 RESULTS = ROOT / "bench" / "results"
+COMMITTED_LANDSCAPES = RESULTS / "selection_landscapes"
 
 
 def regime_note(path: Path) -> str:
@@ -78,9 +79,22 @@ def regime_note(path: Path) -> str:
     return " ".join(out).strip()
 
 
+def check_committed(summary: dict, prefix: Path) -> None:
+    """The committed landscapes are the whole benchmark: refuse to write a partial run over them."""
+    if prefix.resolve() != COMMITTED_LANDSCAPES.resolve():
+        return
+    missing = sorted({Path(p).stem for p in DEFAULT_REGIMES} - set(summary))
+    if missing:
+        raise SystemExit(
+            f"{prefix}.json holds the whole benchmark; no finished candidate in the work folder for "
+            f"{', '.join(missing)}: pass --out for a partial run"
+        )
+
+
 def write_report(work: Path, prefix: Path, *, with_plot: bool, timing: dict | None = None) -> dict:
     cands = finished_candidates(work) if work.is_dir() else []
     summary = summarise(cands, work)
+    check_committed(summary, prefix)
     notes = {}
     for name in summary:
         reg = work / name / "regime.json"
@@ -162,8 +176,9 @@ def main() -> None:
     ap.add_argument(
         "--out",
         type=Path,
-        default=ROOT / "bench" / "results" / "selection_landscapes",
-        help="results path without suffix (.json, .md, .png are written)",
+        default=COMMITTED_LANDSCAPES,
+        help="results path without suffix (.json, .md, .png are written); the default, the committed "
+        "landscapes, is written only when every regime has finished candidates",
     )
     ap.add_argument("--sweeps", nargs="+", default=None, help="train only these sweeps (pilots)")
     ap.add_argument("--no-broken", action="store_true", help="leave out the broken candidates (pilots)")
@@ -228,7 +243,8 @@ def main() -> None:
             ),
             flush=True,
         )
-        write_report(args.work, args.out, with_plot=False)
+        # Progress goes to the work folder; the committed landscapes only at the end, when whole.
+        write_report(args.work, args.work / "selection_landscapes", with_plot=False)
 
     train_all(
         regimes,
