@@ -1,4 +1,5 @@
-"""The registry, and the streamed evidence validators equal to the pure functions, however chunked."""
+"""The streamed evidence validators (selection.validators.streaming) equal to the pure functions,
+however chunked."""
 
 from __future__ import annotations
 
@@ -13,8 +14,6 @@ from selection.errors import SelectionError
 from selection.evidence import EvidenceError, EvidenceWriter, read_evidence
 from selection.validators import (
     EVIDENCE_VALIDATORS,
-    NEEDS,
-    VALIDATORS,
     EvidenceAccumulator,
     atc,
     bnm,
@@ -27,29 +26,10 @@ from selection.validators import (
     mixval_inter,
     open_evidence,
     snd,
-    validator,
 )
 from selection.validators.dev import dev_from_pixels
 
 C, SHAPE, IDS = 4, (6, 8), ["i0", "i1", "i2", "i3", "i4"]
-
-
-def test_registry_is_consistent():
-    assert list(VALIDATORS) == [s.name for s in VALIDATORS.values()]
-    for name, spec in VALIDATORS.items():
-        assert spec.needs <= NEEDS and spec.scope in ("self", "group")
-        assert spec.higher_is_better is (name not in ("mean_entropy", "dev", "iwcv"))  # risks and entropy
-        assert (spec.function is None) is (name == "f_miou_trimmed")
-        assert spec.extra_passes == (1 if name.startswith("mixval") or name == "seed_agreement" else 0)
-    assert "confidence" not in VALIDATORS and "entropy" not in VALIDATORS  # renamed: no clash with choice's
-    assert set(EVIDENCE_VALIDATORS) == set(VALIDATORS) - {
-        "f_miou",
-        "f_miou_trimmed",
-        "f_miou_lno",
-        "seed_agreement",
-    }
-    with pytest.raises(SelectionError, match="selection.rule: unknown validator 'nope'"):
-        validator("nope", "selection.rule")
 
 
 class _C:  # evidence_files only needs .id
