@@ -28,6 +28,7 @@ from selection.validators import (
     snd,
 )
 from selection.validators.dev import dev_from_pixels
+from selection.validators.streaming import supported
 
 C, SHAPE, IDS = 4, (6, 8), ["i0", "i1", "i2", "i3", "i4"]
 
@@ -119,3 +120,43 @@ def test_evidence_scores_refuses_what_the_files_cannot_support(tmp_path):
         evidence_scores([x, y], ["atc"])
     with pytest.raises(SelectionError, match="not evidence validators"):
         evidence_scores([x, y], ["f_miou"])
+
+
+def test_supported_names_follow_what_every_file_holds(tmp_path):
+    cands, uris = _family(tmp_path, n=2)
+    files = open_evidence(uris, num_classes=C, subset_ids=IDS, settings=SETTINGS)
+    assert supported(list(files.values())) == list(EVIDENCE_VALIDATORS)
+    assert supported([]) == []
+    assert open_evidence({}, num_classes=C, subset_ids=IDS) == {}
+
+
+def test_an_accumulator_before_any_image_and_without_a_group(tmp_path):
+    cands, uris = _family(tmp_path, n=2)
+    files = open_evidence(uris, num_classes=C, subset_ids=IDS, settings=SETTINGS)
+    acc = EvidenceAccumulator.start(files, {"g": ["c0", "c1"]}, ["ensv", "snd", "source_val_miou"])
+    assert acc.names == ("ensv", "snd", "source_val_miou")  # registry order, whatever was asked
+    assert acc.table(["c0"], "g").isna().all().all()  # no image yet: nothing to report
+    acc.update(files, [0, 1])
+    assert acc.images == 2
+    assert list(acc.table(["c0", "c1"]).columns) == ["snd", "source_val_miou"]  # ensv needs a group
+    np.testing.assert_allclose(acc.table(["c0", "c1"])["source_val_miou"], [0.0, 0.1])
+
+
+def test_accumulators_of_other_candidates_or_names_do_not_merge(tmp_path):
+    cands, uris = _family(tmp_path, n=3)
+    files = open_evidence(uris, num_classes=C, subset_ids=IDS, settings=SETTINGS)
+    a = EvidenceAccumulator.start(files, {"g": ["c0", "c1", "c2"]}, ["snd"])
+    with pytest.raises(SelectionError, match="different candidates or validators"):
+        a.merge(EvidenceAccumulator.start(files, {"g": ["c0", "c1", "c2"]}, ["im"]))
+    two = {k: v for k, v in files.items() if k != "c2"}
+    with pytest.raises(SelectionError, match="different candidates or validators"):
+        a.merge(EvidenceAccumulator.start(two, {"g": ["c0", "c1"]}, ["snd"]))
+
+
+def test_no_evidence_and_unknown_names_are_refused():
+    with pytest.raises(SelectionError, match="no evidence to score"):
+        EvidenceAccumulator.start({}, {})
+    with pytest.raises(SelectionError, match="no evidence to score"):
+        evidence_scores([])
+    with pytest.raises(SelectionError, match=r"not evidence validators: \['seed_agreement'\]"):
+        EvidenceAccumulator(["seed_agreement"], ["c0"], {}, C)
