@@ -19,7 +19,7 @@ from selection.report.__main__ import main
 from selection.report.stored import load_outputs
 from selection.tables import write_json, write_parquet
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 _STAMP = re.compile(r"Generated [0-9: -]+ UTC")
 
 
