@@ -19,6 +19,8 @@ gamma=16    0.5    16     failed  –               –              –        
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -102,7 +104,7 @@ _CHOICE: dict[str, Any] = {
     "confidence": {
         "level": "low",
         "reasons": ["alpha is centre-bound"],
-        "groups": {"alpha": {"level": "low"}},
+        "groups": {"alpha": {"level": "low", "reasons": ["centre-bound"]}},
     },
 }
 
@@ -145,3 +147,16 @@ def facts(tbl: pd.DataFrame | None = None, ch: Any = "default", config: Any = "d
         CONFIG if config == "default" else config,
         **kw,
     )
+
+
+def write_experiment(root: Path, *, config: bool = True, sweeps: bool = True) -> Path:
+    """An experiment folder as the job leaves it (candidates.parquet, choice.json, sweeps/,
+    job_config.json), holding the tables above."""
+    (root / "sweeps").mkdir(parents=True, exist_ok=True)
+    table().to_parquet(root / "candidates.parquet")
+    (root / "choice.json").write_text(json.dumps(choice()), encoding="utf-8")
+    if sweeps:
+        sweep_table().to_parquet(root / "sweeps" / "alpha.parquet")
+    if config:
+        (root / "job_config.json").write_text(json.dumps(CONFIG), encoding="utf-8")
+    return root

@@ -59,7 +59,7 @@ def test_sweep_cards_by_hand() -> None:
     assert alpha.centre_bound and alpha.centre_detail == "the pick is the centre of every window"
     assert (alpha.score_used, alpha.pick_score) == ("f_miou", 0.8)
     assert alpha.facts == ["undecided pixels in the vote: 12.5%", f"degenerate here: {DEGENERATE_ID}"]
-    assert alpha.confidence == {"level": "low"} and alpha.chart is not None
+    assert alpha.confidence == {"level": "low", "reasons": ["centre-bound"]} and alpha.chart is not None
     assert not gamma.centre_bound and gamma.centre_detail == "" and gamma.confidence is None
     assert (gamma.pick_value, gamma.pick_score, gamma.default) == (2.0, 0.75, 8.0)
     assert gamma.facts == ["without trimming the pick would be default"]

@@ -1,11 +1,9 @@
-"""``python -m selection.report``: the dashboard re-rendered from stored outputs, without Ray."""
+"""Stored outputs read back and re-rendered (selection.report.stored), without Ray."""
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import tomllib
 from fnmatch import fnmatch
 from importlib import resources
@@ -13,10 +11,11 @@ from pathlib import Path
 
 import pytest
 from report_fixtures import job_outputs
+from report_tables import CONFIG, write_experiment
 
+from selection.errors import SelectionError
 from selection.report import render_dashboard
-from selection.report.__main__ import main
-from selection.report.stored import load_outputs
+from selection.report.stored import load_outputs, rerender
 from selection.tables import write_json, write_parquet
 
 REPO = Path(__file__).resolve().parents[3]
@@ -37,14 +36,13 @@ def experiment(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_rerender_equals_the_direct_render(experiment: Path, capsys: pytest.CaptureFixture) -> None:
+def test_rerender_equals_the_direct_render(experiment: Path) -> None:
     stored = load_outputs(experiment)
     assert sorted(stored.sweeps) == sorted(stored.choice["per_sweep"])
     direct = render_dashboard(
         stored.table, stored.choice, stored.config, class_names=["c"] * 19, sweeps=stored.sweeps
     )
-    assert main([str(experiment), "--class-names", ",".join(["c"] * 19)]) == 0
-    assert capsys.readouterr().out.strip() == str(experiment / "dashboard.html")
+    assert rerender(experiment, class_names=["c"] * 19) == str(experiment / "dashboard.html")
     again = (experiment / "dashboard.html").read_text(encoding="utf-8")
     assert _STAMP.sub("", again) == _STAMP.sub("", direct)
     # Through Parquet the list columns come back as arrays: the page still shows every section.
@@ -59,57 +57,6 @@ def test_rerender_equals_the_direct_render(experiment: Path, capsys: pytest.Capt
     assert [p.name for p in experiment.iterdir() if p.name.startswith(".")] == []  # no temp left
 
 
-def test_uri_and_out(experiment: Path, tmp_path: Path) -> None:
-    out = tmp_path / "elsewhere" / "page.html"
-    assert main([experiment.as_uri(), "--out", str(out)]) == 0
-    page = out.read_text(encoding="utf-8")
-    assert "class 0" in page and "synthscape-default" in page
-
-
-def test_missing_outputs_name_the_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    (tmp_path / "choice.json").write_text("{}")
-    assert main([str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert str(tmp_path / "candidates.parquet") in err and "not found" in err
-    assert not (tmp_path / "dashboard.html").exists()
-
-
-def test_broken_choice_names_the_file(
-    experiment: Path, tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
-    root = tmp_path / "exp"
-    root.mkdir()
-    (root / "candidates.parquet").write_bytes((experiment / "candidates.parquet").read_bytes())
-    (root / "choice.json").write_text('{"mode": "sweep", "per_sweep": {}}')
-    assert main([str(root)]) == 2
-    assert f"{root}: choice: missing key(s) parameters" in capsys.readouterr().err
-    (root / "choice.json").write_text("{not json")
-    assert main([str(root)]) == 2
-    assert f"{root / 'choice.json'}: not valid JSON" in capsys.readouterr().err
-
-
-def test_runs_as_a_module_without_ray(experiment: Path, tmp_path: Path) -> None:
-    # A fresh interpreter: the command works, and neither Ray nor the method package is imported.
-    probe = (
-        "import runpy, sys; sys.argv = ['x', sys.argv[1], '--out', sys.argv[2]];"
-        "code = 0\n"
-        "try:\n runpy.run_module('selection.report', run_name='__main__')\n"
-        "except SystemExit as e:\n code = e.code\n"
-        "print(code, 'ray' in sys.modules, 'hiast' in sys.modules)"
-    )
-    out = tmp_path / "d.html"
-    proc = subprocess.run(
-        [sys.executable, "-c", probe, str(experiment), str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        check=True,
-    )
-    assert proc.stdout.split()[-3:] == ["0", "False", "False"], proc.stderr
-    assert out.stat().st_size > 10_000
-
-
 def test_templates_and_css_are_package_data() -> None:
     # A wheel carries them only if pyproject's package-data patterns match every one.
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
@@ -120,3 +67,65 @@ def test_templates_and_css_are_package_data() -> None:
     assert "templates/dashboard.html.j2" in files and "static/dashboard.css" in files
     for f in files:
         assert any(fnmatch(f, p) for p in patterns), f
+
+
+def test_load_outputs_of_a_small_folder(tmp_path: Path) -> None:
+    root = write_experiment(tmp_path / "exp")
+    (root / "sweeps" / "k.parquet").write_bytes((root / "sweeps" / "alpha.parquet").read_bytes())
+    stored = load_outputs(str(root) + "/")  # a trailing slash is the same folder
+    assert stored.root == str(root)
+    assert stored.table["candidate_id"].tolist() == [
+        "alpha=0.1",
+        "default",
+        "alpha=0.9",
+        "gamma=2",
+        "gamma=16",
+    ]
+    assert list(stored.table.loc[1, "sweeps"]) == ["alpha", "gamma"]
+    assert stored.config == CONFIG and stored.choice["per_sweep"]["gamma"]["candidate_id"] == "gamma=2"
+    # sweep tables of the choice's groups only; gamma has none stored, k is no group
+    assert list(stored.sweeps) == ["alpha"]
+
+
+def test_config_and_sweeps_are_optional(tmp_path: Path) -> None:
+    stored = load_outputs(write_experiment(tmp_path / "exp", config=False, sweeps=False))
+    assert stored.config is None and stored.sweeps == {}
+
+
+def test_unreadable_files_are_named(tmp_path: Path) -> None:
+    root = write_experiment(tmp_path / "exp")
+    (root / "choice.json").write_text("[1, 2]")
+    with pytest.raises(
+        SelectionError, match=re.escape(f"{root / 'choice.json'}: expected a JSON object, got list")
+    ):
+        load_outputs(root)
+    root = write_experiment(tmp_path / "exp2")
+    (root / "candidates.parquet").write_bytes(b"not parquet")
+    with pytest.raises(
+        SelectionError, match=re.escape(f"{root / 'candidates.parquet'}: cannot be read as Parquet")
+    ):
+        load_outputs(root)
+    (root / "job_config.json").write_text("{")
+    (root / "candidates.parquet").unlink()
+    (root / "choice.json").unlink()
+    with pytest.raises(
+        SelectionError, match=" and .*not found: .* is not a finished selection's output folder"
+    ):
+        load_outputs(root)
+
+
+def test_rerender_names_the_folder_when_the_outputs_cannot_be_rendered(tmp_path: Path) -> None:
+    root = write_experiment(tmp_path / "exp")
+    with pytest.raises(SelectionError, match=re.escape(f"{root}: class_names: 1 names given")):
+        rerender(root, class_names=["road"])
+    assert not (root / "dashboard.html").exists()
+    out = tmp_path / "page.html"
+    assert rerender(root, out) == str(out) and out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_a_provisional_choice_renders_provisional(tmp_path: Path) -> None:
+    root = write_experiment(tmp_path / "exp")
+    stored = json.loads((root / "choice.json").read_text())
+    (root / "choice.json").write_text(json.dumps({**stored, "provisional": True, "total": 9}))
+    page = Path(rerender(root)).read_text(encoding="utf-8")
+    assert "PROVISIONAL — 5 of 9 candidates finished" in page
