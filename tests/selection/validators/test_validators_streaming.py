@@ -1,4 +1,5 @@
-"""The registry, and the streamed evidence validators equal to the pure functions, however chunked."""
+"""The streamed evidence validators (selection.validators.streaming) equal to the pure functions,
+however chunked."""
 
 from __future__ import annotations
 
@@ -13,8 +14,6 @@ from selection.errors import SelectionError
 from selection.evidence import EvidenceError, EvidenceWriter, read_evidence
 from selection.validators import (
     EVIDENCE_VALIDATORS,
-    NEEDS,
-    VALIDATORS,
     EvidenceAccumulator,
     atc,
     bnm,
@@ -27,29 +26,11 @@ from selection.validators import (
     mixval_inter,
     open_evidence,
     snd,
-    validator,
 )
 from selection.validators.dev import dev_from_pixels
+from selection.validators.streaming import supported
 
 C, SHAPE, IDS = 4, (6, 8), ["i0", "i1", "i2", "i3", "i4"]
-
-
-def test_registry_is_consistent():
-    assert list(VALIDATORS) == [s.name for s in VALIDATORS.values()]
-    for name, spec in VALIDATORS.items():
-        assert spec.needs <= NEEDS and spec.scope in ("self", "group")
-        assert spec.higher_is_better is (name not in ("mean_entropy", "dev", "iwcv"))  # risks and entropy
-        assert (spec.function is None) is (name == "f_miou_trimmed")
-        assert spec.extra_passes == (1 if name.startswith("mixval") or name == "seed_agreement" else 0)
-    assert "confidence" not in VALIDATORS and "entropy" not in VALIDATORS  # renamed: no clash with choice's
-    assert set(EVIDENCE_VALIDATORS) == set(VALIDATORS) - {
-        "f_miou",
-        "f_miou_trimmed",
-        "f_miou_lno",
-        "seed_agreement",
-    }
-    with pytest.raises(SelectionError, match="selection.rule: unknown validator 'nope'"):
-        validator("nope", "selection.rule")
 
 
 class _C:  # evidence_files only needs .id
@@ -139,3 +120,43 @@ def test_evidence_scores_refuses_what_the_files_cannot_support(tmp_path):
         evidence_scores([x, y], ["atc"])
     with pytest.raises(SelectionError, match="not evidence validators"):
         evidence_scores([x, y], ["f_miou"])
+
+
+def test_supported_names_follow_what_every_file_holds(tmp_path):
+    cands, uris = _family(tmp_path, n=2)
+    files = open_evidence(uris, num_classes=C, subset_ids=IDS, settings=SETTINGS)
+    assert supported(list(files.values())) == list(EVIDENCE_VALIDATORS)
+    assert supported([]) == []
+    assert open_evidence({}, num_classes=C, subset_ids=IDS) == {}
+
+
+def test_an_accumulator_before_any_image_and_without_a_group(tmp_path):
+    cands, uris = _family(tmp_path, n=2)
+    files = open_evidence(uris, num_classes=C, subset_ids=IDS, settings=SETTINGS)
+    acc = EvidenceAccumulator.start(files, {"g": ["c0", "c1"]}, ["ensv", "snd", "source_val_miou"])
+    assert acc.names == ("ensv", "snd", "source_val_miou")  # registry order, whatever was asked
+    assert acc.table(["c0"], "g").isna().all().all()  # no image yet: nothing to report
+    acc.update(files, [0, 1])
+    assert acc.images == 2
+    assert list(acc.table(["c0", "c1"]).columns) == ["snd", "source_val_miou"]  # ensv needs a group
+    np.testing.assert_allclose(acc.table(["c0", "c1"])["source_val_miou"], [0.0, 0.1])
+
+
+def test_accumulators_of_other_candidates_or_names_do_not_merge(tmp_path):
+    cands, uris = _family(tmp_path, n=3)
+    files = open_evidence(uris, num_classes=C, subset_ids=IDS, settings=SETTINGS)
+    a = EvidenceAccumulator.start(files, {"g": ["c0", "c1", "c2"]}, ["snd"])
+    with pytest.raises(SelectionError, match="different candidates or validators"):
+        a.merge(EvidenceAccumulator.start(files, {"g": ["c0", "c1", "c2"]}, ["im"]))
+    two = {k: v for k, v in files.items() if k != "c2"}
+    with pytest.raises(SelectionError, match="different candidates or validators"):
+        a.merge(EvidenceAccumulator.start(two, {"g": ["c0", "c1"]}, ["snd"]))
+
+
+def test_no_evidence_and_unknown_names_are_refused():
+    with pytest.raises(SelectionError, match="no evidence to score"):
+        EvidenceAccumulator.start({}, {})
+    with pytest.raises(SelectionError, match="no evidence to score"):
+        evidence_scores([])
+    with pytest.raises(SelectionError, match=r"not evidence validators: \['seed_agreement'\]"):
+        EvidenceAccumulator(["seed_agreement"], ["c0"], {}, C)

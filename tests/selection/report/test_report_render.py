@@ -1,4 +1,5 @@
-"""The selection dashboard's content (selection.report), from a real selection; no browser needed."""
+"""The rendered dashboard (selection.report.render): a real selection's page, and the small hand-made
+table of ``report_tables``; no browser needed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import report_tables as tiny
 from report_fixtures import COLLAPSED_ID, FAILED_ERROR, FAILED_ID, Outputs, job_outputs
 
 from selection.errors import SelectionError
@@ -312,3 +314,20 @@ def test_broken_candidates_are_listed_with_their_reason_and_degenerate_is_a_diag
     assert "blind to that failure" not in page
     plain = render_dashboard(outputs.table, outputs.choice, outputs.config)
     assert "No broken candidate." in section(plain, "Excluded candidates")
+
+
+def test_a_small_table_renders_every_section_offline() -> None:
+    page = render_dashboard(tiny.table(), tiny.choice(), tiny.CONFIG, sweeps={"alpha": tiny.sweep_table()})
+    assert page.startswith("<!DOCTYPE html>") and re.search(r"Generated \d{4}-\d\d-\d\d [0-9:]+ UTC", page)
+    for heading in ("Chosen setting", "Rankings per sweep", "Agreement between candidates", "Per-class IoU"):
+        assert heading in page
+    for cid in tiny.IDS:
+        assert html.escape(cid) in page
+    assert tiny.FAILED_ERROR in page and "<script" not in page and "https://" not in page
+    # parameter values as candidate ids write them, scores to 4 places, a missing one as a dash
+    assert "<td>0.1</td>" in page and "<td>0.7500</td>" in page and "<td>–</td>" in page
+
+
+def test_a_small_provisional_page_counts_the_total_given() -> None:
+    page = render_dashboard(tiny.table(), None, None, provisional=True, total_candidates=8)
+    assert "PROVISIONAL — 5 of 8 candidates finished" in page and "No choice yet" in page

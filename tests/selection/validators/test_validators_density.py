@@ -10,7 +10,7 @@ from validators_naive import naive_snd, naive_snd_image
 
 from selection.errors import SelectionError
 from selection.validators import SNDAccumulator, snd
-from selection.validators.density import snd_row_entropies
+from selection.validators.density import DEFAULT_TEMPERATURE, snd_row_entropies
 
 
 def _probs(rng, shape):
@@ -66,3 +66,34 @@ def test_errors():
         snd(np.ones((1, 3, 3)) / 3, temperature=0)
     with pytest.raises(SelectionError, match="all zeros"):
         snd(np.zeros((1, 3, 3)))
+
+
+def test_one_image_as_a_matrix_equals_a_batch_of_one():
+    p = _probs(np.random.default_rng(4), (9, 3))
+    acc = SNDAccumulator()
+    acc.update(p)
+    assert acc.count == 9 and acc.value == pytest.approx(snd(p[None]), rel=1e-12)
+    assert DEFAULT_TEMPERATURE == 0.05  # the paper's T; evidence files record SND computed at it
+
+
+def test_an_empty_accumulator_and_a_bad_chunk_size_are_refused():
+    with pytest.raises(SelectionError, match="no pixels were added"):
+        _ = SNDAccumulator().value
+    with pytest.raises(SelectionError, match="chunk_size must be >= 1"):
+        snd_row_entropies(np.full((3, 2), 0.5), chunk_size=0)
+    with pytest.raises(SelectionError, match="temperature must be > 0"):
+        snd_row_entropies(np.full((3, 2), 0.5), temperature=float("nan"))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: snd_row_entropies does not check for NaN/inf: infinite probabilities give a NaN "
+    "score silently, NaN ones the misleading 'all zeros' error (ensv, atc and im name NaN)",
+)
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_probabilities_are_refused_naming_them(bad):
+    p = np.full((1, 3, 2), 0.5)
+    p[0, 1, 0] = bad
+    with pytest.raises(SelectionError, match="NaN or infinite"):
+        snd(p)

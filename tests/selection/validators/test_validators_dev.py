@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 
 from selection.errors import SelectionError
-from selection.validators.dev import density_ratios, dev_from_pixels, dev_risk, iwcv_risk
+from selection.validators import dev, iwcv
+from selection.validators.dev import (
+    DEV_SCALARS,
+    L2_GRID,
+    DEVResult,
+    density_ratios,
+    dev_from_pixels,
+    dev_risk,
+    iwcv_risk,
+)
 
 
 def test_dev_risk_by_hand() -> None:
@@ -101,3 +110,41 @@ def test_ignore_pixels_are_left_out_and_bad_input_is_named() -> None:
         dev_from_pixels(sp[:1], sl[:1], sp)
     with pytest.raises(SelectionError, match="error must be"):
         dev_from_pixels(sp, sl, sp, error="hinge")
+
+
+def test_the_recorded_scalars_are_read_back() -> None:
+    r = DEVResult(dev=0.7, iwcv=1.0, eta=-1.2, source_loss=0.9, mean_weight=1.25, l2=1e-3, pixels=4)
+    assert r.scalars() == {"dev": 0.7, "iwcv": 1.0, "dev_eta": -1.2}
+    assert tuple(r.scalars()) == DEV_SCALARS  # what the evidence writer stores, in its order
+    assert dev(r.scalars()) == 0.7 and iwcv(r.scalars()) == 1.0
+    with pytest.raises(SelectionError, match="no 'dev' recorded .*labelled source-val"):
+        dev({"iwcv": 1.0})
+    with pytest.raises(SelectionError, match="no 'iwcv' recorded"):
+        iwcv({})
+
+
+def test_risks_refuse_mismatched_or_too_short_inputs() -> None:
+    with pytest.raises(SelectionError, match="equal-length weights and losses .*got 3, 2"):
+        dev_risk(np.ones(3), np.ones(2))
+    with pytest.raises(SelectionError, match=r"\(>= 2\), got 1, 1"):
+        dev_risk(np.ones(1), np.ones(1))
+    with pytest.raises(SelectionError, match="non-empty"):
+        iwcv_risk(np.ones(0), np.ones(0))
+    assert iwcv_risk(np.array([2.0]), np.array([0.25])) == 0.5  # one sample is enough for IWCV
+
+
+def test_zero_one_error_counts_wrong_argmaxes() -> None:
+    rng = np.random.default_rng(5)
+    sp, sl = _pixels(rng, 6, 3.0)
+    r = dev_from_pixels(sp, sl, sp, seed=0, error="zero_one")
+    # every source pixel is weighted, so the unweighted loss is the error rate of the argmax
+    assert r.source_loss == pytest.approx(float((sp.argmax(-1) != sl).mean()))
+    assert r.l2 in L2_GRID
+
+
+def test_a_label_beyond_the_classes_is_refused() -> None:
+    rng = np.random.default_rng(6)
+    sp, sl = _pixels(rng, 2, 3.0)
+    sl[0, 0] = 3  # 3 classes: 0..2, or the ignore label
+    with pytest.raises(SelectionError, match="class >= 3 that is not the ignore index"):
+        dev_from_pixels(sp, sl, sp)

@@ -11,6 +11,7 @@ from validators_naive import naive_information
 
 from selection.errors import SelectionError
 from selection.validators import ProbabilityStats, bnm, im, mean_confidence, mean_entropy
+from selection.validators.information import row_entropy
 
 
 def _probs(rng, shape, sharp=3.0):
@@ -71,3 +72,26 @@ def test_errors():
         _ = ProbabilityStats(3).mean_entropy
     with pytest.raises(SelectionError, match="expected 4"):
         ProbabilityStats(4).update(np.ones((2, 3)) / 3)
+
+
+def test_row_entropy_by_hand():
+    p = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.25, 0.25, 0.5]])
+    np.testing.assert_allclose(row_entropy(p), [0.0, math.log(2), 1.5 * math.log(2)])
+
+
+def test_a_single_pixel():
+    p = np.array([[0.25, 0.75]])
+    assert mean_confidence(p) == 0.75
+    assert im(p) == pytest.approx(0.0, abs=1e-15)  # the mean prediction is the pixel's own
+    assert bnm(p) == pytest.approx(math.hypot(0.25, 0.75))  # one singular value: the row's norm
+
+
+def test_ties_in_the_max_count_once():
+    assert mean_confidence(np.array([[0.5, 0.5], [0.4, 0.6]])) == pytest.approx(0.55)
+
+
+def test_stats_of_different_class_counts_do_not_merge():
+    with pytest.raises(SelectionError, match="cannot merge stats of 3 and 2 classes"):
+        ProbabilityStats(2).merge(ProbabilityStats(3))
+    with pytest.raises(SelectionError, match="no pixel"):
+        im(np.ones((0, 3)))

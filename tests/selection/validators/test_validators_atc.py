@@ -11,7 +11,15 @@ from validators_naive import naive_atc_per_class, naive_atc_threshold
 
 from selection.errors import SelectionError
 from selection.validators import atc, atc_per_class
-from selection.validators.atc import atc_count, atc_threshold
+from selection.validators.atc import (
+    ATC_SCORES,
+    atc_count,
+    atc_counts,
+    atc_iou,
+    atc_threshold,
+    confidence_score,
+    fit_atc,
+)
 
 
 def _probs(rng, shape, sharp=4.0):
@@ -122,3 +130,62 @@ def test_same_threshold_as_the_reference_up_to_its_inclusive_count(seed):
     lower = np.sort(src)[::-1][k]
     tgt = rng.random(300)
     assert _reference_procedure_count(src, correct, tgt) == atc_count(tgt, lower, 1.0)
+
+
+def test_confidence_scores_by_hand():
+    p = np.array([[1.0, 0.0], [0.5, 0.5], [0.8, 0.2]])
+    neg_h = confidence_score(p, "neg_entropy")
+    np.testing.assert_allclose(neg_h, [0.0, -math.log(2), 0.8 * math.log(0.8) + 0.2 * math.log(0.2)])
+    np.testing.assert_array_equal(confidence_score(p, "max_conf"), [1.0, 0.5, 0.8])
+    assert ATC_SCORES == ("neg_entropy", "max_conf")
+
+
+def test_threshold_of_no_scores_is_refused():
+    with pytest.raises(SelectionError, match="empty set of scores"):
+        atc_threshold(np.array([]), np.array([], bool))
+
+
+def test_fit_of_the_hand_example():
+    src = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4], [0.2, 0.8], [0.4, 0.6], [0.5, 0.5]])
+    lab = np.array([0, 0, 1, 1, 1, 0, 255])
+    fit = fit_atc(src, lab, score="max_conf")
+    # class 0 predicted on 4 pixels (0.9, 0.8, 0.7, 0.6), right on 2: t = 0.8, no tie share needed
+    # class 1 predicted on 2 pixels (0.8, 0.6), right on 1: t = 0.8
+    np.testing.assert_allclose(fit.threshold, [0.8, 0.8])
+    np.testing.assert_allclose(fit.tie_share, [1.0, 1.0])
+    # every wrong 0 is truly a 1 and the reverse: the missed pixels go to the other class
+    np.testing.assert_array_equal(fit.share, [[0.0, 1.0], [1.0, 0.0]])
+    assert fit.num_classes == 2 and fit.score == "max_conf"
+
+
+def test_counts_of_image_chunks_add_up_to_the_whole():
+    rng = np.random.default_rng(11)
+    src, tgt = _probs(rng, (300, 4)), _probs(rng, (6, 50, 4))
+    labels = np.where(rng.random(300) < 0.6, src.argmax(1), rng.integers(0, 4, 300))
+    fit = fit_atc(src, labels)
+    whole_pred, whole_tp = atc_counts(fit, tgt)
+    parts = [atc_counts(fit, tgt[k : k + 1]) for k in range(6)]
+    np.testing.assert_allclose(sum(p for p, _ in parts), whole_pred)
+    np.testing.assert_allclose(sum(t for _, t in parts), whole_tp, rtol=1e-12)
+    np.testing.assert_allclose(atc_iou(fit, whole_pred, whole_tp), atc_per_class(tgt, src, labels))
+
+
+def test_a_class_nobody_predicts_or_misses_has_no_iou():
+    # class 2 exists, but is never predicted on either split and no wrong pixel belongs to it
+    src = np.array([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.6, 0.4, 0.0]])
+    tgt = np.array([[0.9, 0.1, 0.0], [0.1, 0.9, 0.0]])
+    iou = atc_per_class(tgt, src, np.array([0, 1, 1]), score="max_conf")
+    assert math.isnan(iou[2]) and np.isfinite(iou[:2]).all()
+    assert atc(tgt, src, np.array([0, 1, 1]), score="max_conf") == pytest.approx(np.nanmean(iou))
+
+
+def test_non_finite_probabilities_are_refused_naming_the_split():
+    p = np.full((3, 2), 0.5)
+    bad = p.copy()
+    bad[1, 0] = np.nan
+    with pytest.raises(SelectionError, match="target probabilities hold NaN"):
+        atc(bad, p, np.zeros(3))
+    with pytest.raises(SelectionError, match="source-val probabilities hold NaN"):
+        atc(p, bad, np.zeros(3))
+    with pytest.raises(SelectionError, match=r"must be \(..., C\)"):
+        atc(p, np.full(3, 0.5), np.zeros(3))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 from validators_naive import naive_ensv, naive_scored_against_vote
 
-from selection.candidates import build_candidates
 from selection.errors import SelectionError
 from selection.validators import (
     LeaveNeighboursOut,
@@ -79,10 +80,34 @@ def test_ensv_errors():
 # neighbours and leave-out
 
 
+@dataclass(frozen=True)
+class _Cand:
+    """What neighbours() reads of a candidate: its id, parameters and vote groups."""
+
+    id: str
+    params: dict
+    sweeps: tuple
+
+
 def _sweep():
-    return build_candidates(
-        {"alpha": 0.5, "gamma": 8.0}, {"alpha": [0.1, 0.3, 0.5, 0.7, 0.9], "gamma": [2, 8, 16]}, "sweep"
-    )
+    # The default sits in both sweeps; listed out of value order, as neighbours() must sort.
+    return [
+        _Cand("alpha=0.9", {"alpha": 0.9, "gamma": 8.0}, ("alpha",)),
+        _Cand("default", {"alpha": 0.5, "gamma": 8.0}, ("alpha", "gamma")),
+        _Cand("alpha=0.1", {"alpha": 0.1, "gamma": 8.0}, ("alpha",)),
+        _Cand("alpha=0.3", {"alpha": 0.3, "gamma": 8.0}, ("alpha",)),
+        _Cand("alpha=0.7", {"alpha": 0.7, "gamma": 8.0}, ("alpha",)),
+        _Cand("gamma=16", {"alpha": 0.5, "gamma": 16.0}, ("gamma",)),
+        _Cand("gamma=2", {"alpha": 0.5, "gamma": 2.0}, ("gamma",)),
+    ]
+
+
+def _grid(alphas, gammas):
+    return [
+        _Cand(f"alpha={a},gamma={g}", {"alpha": float(a), "gamma": float(g)}, ("grid",))
+        for a in alphas
+        for g in gammas
+    ]
 
 
 def test_sweep_neighbours_and_ends():
@@ -102,7 +127,7 @@ def test_sweep_neighbours_and_ends():
 
 
 def test_grid_neighbours_are_one_step_along_one_parameter():
-    cands = build_candidates({"alpha": 0.5, "gamma": 8.0}, {"alpha": [0.1, 0.5], "gamma": [2, 8, 16]}, "grid")
+    cands = _grid([0.1, 0.5], [2, 8, 16])
     nb = neighbours(cands, "grid")
     assert set(nb["alpha=0.1,gamma=8"]) == {"alpha=0.5,gamma=8", "alpha=0.1,gamma=2", "alpha=0.1,gamma=16"}
     assert set(nb["alpha=0.5,gamma=2"]) == {"alpha=0.1,gamma=2", "alpha=0.5,gamma=8"}
@@ -175,3 +200,70 @@ def test_lno_errors():
         LeaveNeighboursOut(2, 3, [[0, 1], [1]], names=["x", "y"])
     with pytest.raises(SelectionError, match="no images"):
         f_miou_lno([], 3, [[0], [1]])
+
+
+def test_ensv_of_two_candidates_at_one_pixel():
+    # the ensemble is the argmax of the summed probabilities: 0.4 + 0.9 for class 1
+    p = np.array([[[0.6, 0.4]], [[0.1, 0.9]]])
+    np.testing.assert_array_equal(ensv(p), [0.0, 1.0])
+
+
+def test_ensv_averages_only_classes_present_in_either_labelling():
+    # 3 classes, class 2 appears nowhere: the mean is over classes 0 and 1 only
+    p = np.array([[[0.9, 0.1, 0.0], [0.2, 0.8, 0.0]], [[0.8, 0.2, 0.0], [0.7, 0.3, 0.0]]])
+    # ensemble 0, 1 (0.2 + 0.7 < 0.8 + 0.3); candidate 1 says 0, 0: class 0 1/2, class 1 0/1
+    np.testing.assert_allclose(ensv(p), [1.0, 0.25])
+
+
+def test_ensv_refuses_non_finite_probabilities():
+    p = np.full((2, 3, 2), 0.5)
+    p[1, 2, 0] = np.nan
+    with pytest.raises(SelectionError, match="NaN or infinite"):
+        ensv(p)
+
+
+def test_soft_votes_of_other_candidates_do_not_merge():
+    with pytest.raises(SelectionError, match="different candidates or classes"):
+        SoftVoteAccumulator(2, 3).merge(SoftVoteAccumulator(3, 3))
+    with pytest.raises(SelectionError, match="different candidates or classes"):
+        SoftVoteAccumulator(2, 3).merge(SoftVoteAccumulator(2, 4))
+
+
+def test_grid_neighbours_skip_a_parameter_that_does_not_vary():
+    cands = _grid([0.5], [2, 8, 16])  # alpha is constant: only gamma steps count
+    assert neighbours(cands, "grid") == {
+        "alpha=0.5,gamma=2": ("alpha=0.5,gamma=8",),
+        "alpha=0.5,gamma=8": ("alpha=0.5,gamma=2", "alpha=0.5,gamma=16"),
+        "alpha=0.5,gamma=16": ("alpha=0.5,gamma=8",),
+    }
+
+
+def test_two_steps_or_a_diagonal_are_no_neighbours():
+    nb = neighbours(_grid([0.1, 0.5, 0.9], [2, 8]), "grid")
+    assert "alpha=0.9,gamma=2" not in nb["alpha=0.1,gamma=2"]  # two steps along alpha
+    assert "alpha=0.5,gamma=8" not in nb["alpha=0.1,gamma=2"]  # one step along each
+    assert set(nb["alpha=0.5,gamma=2"]) == {"alpha=0.1,gamma=2", "alpha=0.9,gamma=2", "alpha=0.5,gamma=8"}
+
+
+def test_leave_out_ignores_neighbours_outside_the_group():
+    out, mode = leave_out(["a", "b", "c", "d", "e"], {"c": ("b", "d", "zz")})
+    assert mode == "neighbours" and out == [[0], [1], [1, 2, 3], [3], [4]]
+    # a stricter minimum falls back to leave-one-out for the whole group
+    out, mode = leave_out(["a", "b", "c", "d", "e"], {"c": ("b", "d")}, min_voters=3)
+    assert mode == "one" and out == [[0], [1], [2], [3], [4]]
+
+
+def test_two_candidates_are_each_scored_against_the_other():
+    stack = np.array([[0, 0, 1, 1], [0, 1, 1, 1]], np.uint8).reshape(2, 1, 4)
+    exclude, mode = leave_out(["a", "b"], {"a": ("b",), "b": ("a",)})
+    assert mode == "one"
+    # a vs b's labels: class 0 1/2, class 1 2/3; symmetric
+    np.testing.assert_allclose(f_miou_lno([stack], 2, exclude), [(1 / 2 + 2 / 3) / 2] * 2)
+
+
+def test_lno_refuses_a_stack_of_the_wrong_size():
+    acc = LeaveNeighboursOut(3, 2, [[0], [1], [2]])
+    with pytest.raises(SelectionError, match="image 'img7': expected a stack of 3 label maps"):
+        acc.update(np.zeros((2, 4, 4), np.uint8), image_id="img7")
+    with pytest.raises(SelectionError, match="exclude lists 2 candidates, expected 3"):
+        LeaveNeighboursOut(3, 2, [[0], [1]])

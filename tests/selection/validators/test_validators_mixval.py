@@ -10,6 +10,7 @@ from validators_naive import naive_mixval_counts
 
 from selection.errors import SelectionError
 from selection.validators import mixval, mixval_counts, mixval_inter, mixval_intra
+from selection.validators.mixval import probe_accuracy
 
 
 @pytest.mark.parametrize("c,shape", [(2, (1, 1)), (3, (5, 7)), (19, (13, 11))])
@@ -65,3 +66,30 @@ def test_errors():
         mixval(np.array([[[1, 2]], [[0, 0]]]))
     with pytest.raises(SelectionError, match="average"):
         mixval(np.zeros((2, 3, 2), np.int64), average="image")
+
+
+def test_empty_counts_leave_both_probes_without_a_value():
+    cnt = np.zeros((2, 3, 2), np.int64)
+    assert math.isnan(mixval_inter(cnt)) and math.isnan(mixval_intra(cnt, average="class"))
+    assert math.isnan(mixval(cnt))
+
+
+def test_probe_accuracy_by_name_and_a_bad_probe():
+    cnt = np.array([[[4, 3]], [[2, 1]]])  # one class: inter 3 of 4, intra 1 of 2
+    assert probe_accuracy(cnt, "inter") == 0.75 and probe_accuracy(cnt, "intra") == 0.5
+    with pytest.raises(SelectionError, match="probe must be one of"):
+        probe_accuracy(cnt, "cross")
+
+
+def test_a_custom_ignore_label():
+    a = np.array([[0, 1, 7]], np.uint8)
+    b = np.array([[1, 1, 0]], np.uint8)
+    cnt = mixval_counts(a, b, a, 2, ignore_index=7)  # pixel 2 is ignore in a: left out
+    np.testing.assert_array_equal(cnt[:, :, 0], [[1, 0], [0, 1]])
+    with pytest.raises(SelectionError, match="label 255 of a is neither a class nor 7"):
+        mixval_counts(np.full((1, 1), 255, np.uint8), b[:, :1], b[:, :1], 2, ignore_index=7)
+
+
+def test_negative_counts_are_refused():
+    with pytest.raises(SelectionError, match=">= 0"):
+        mixval(np.array([[[-1, 0]], [[0, 0]]]))
