@@ -97,6 +97,10 @@ class TargetTrainingSet(Dataset):
 
 
 def _cosine(base: float, step: int, total: int) -> float:
+    # Not torch's CosineAnnealingLR (as warmup.py uses): it takes one eta_min for all groups, where
+    # each group here ends at its own base * 1e-3, and its recursive update drifts from this closed
+    # form in the last bits; LambdaLR's base * factor differs in the last bits too. Either would
+    # change every trained score.
     eta_min = base * 1e-3
     return eta_min + (base - eta_min) * (1 + math.cos(math.pi * step / max(total, 1))) / 2
 

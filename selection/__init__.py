@@ -49,7 +49,7 @@ from selection.plan import (
 )
 from selection.result import SelectionResult
 from selection.rules import PAPER_RULE, Rule, all_picks, check_rule, parse_rule
-from selection.run import ChunkMap, accumulate_chunks, group_table, run_selection, score_from_accumulators
+from selection.run import ChunkMap, accumulate_chunks, run_selection, score_from_accumulators
 from selection.scores import ScoreValues
 from selection.store import PredictionFile, PredictionWriter, read_predictions, stream_stacks
 from selection.subset import load_subset, save_subset, select_subset, subset_hash
@@ -111,7 +111,6 @@ __all__ = [
     "SelectionResult",
     "run_selection",
     "score_from_accumulators",
-    "group_table",
     "Choice",
     "CHOICE_SCHEMA_VERSION",
     "load_choice",

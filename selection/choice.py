@@ -13,9 +13,7 @@ sweep moved off the default (noted). Every validator's own pick is kept beside t
 dashboard) take either. In memory, undefined scores are NaN; the file writes them as null, and
 :func:`load_choice` reads null back as None.
 
-Which keys a document has (schema version 4; version 3 lacked ``broken`` and ``source_val``,
-version 2 also ``early_stop``, version 1 also ``rule``, ``picks`` and ``confidence``;
-:func:`load_choice` still reads them):
+Which keys a document has (schema version 4):
 
 * always: ``schema_version``, ``parameters``, ``candidate_id``, ``f_miou`` (the mean F-mIoU of the
   groups' picks), ``notes``;
@@ -30,9 +28,9 @@ version 2 also ``early_stop``, version 1 also ``rule``, ``picks`` and ``confiden
   ``after_round``, ``keep``, ``stopped``: the candidates cut at the rung, left out of the vote),
   ``source_val`` (the labelled source-val split: ``origin``, ``images``, ``record``).
 
-Adding a field: give it a default, list it above, bump :data:`CHOICE_SCHEMA_VERSION`, and let
-:func:`load_choice` accept the older versions it can still read (with the default, every older
-document is one).
+Adding a field: give it a default, list it above and bump :data:`CHOICE_SCHEMA_VERSION`; a version
+a release has written stays in :data:`READABLE_VERSIONS` (with the default, every older document is
+one). No release has written a version before 4.
 """
 
 from __future__ import annotations
@@ -75,10 +73,10 @@ __all__ = [
 ]
 
 CHOICE_SCHEMA_VERSION = 4
-READABLE_VERSIONS = (1, 2, 3, 4)
+READABLE_VERSIONS = (4,)
 
 _STRICT = ConfigDict(extra="forbid")
-_VERSION_1_VOTE_FIELDS = (
+_CORE_VOTE_FIELDS = (
     "mode",
     "score_used",
     "per_sweep",
@@ -89,10 +87,10 @@ _VERSION_1_VOTE_FIELDS = (
     "subset",
     "num_classes",
 )
-_VOTE_FIELDS = (*_VERSION_1_VOTE_FIELDS, "rule", "picks", "confidence", "broken")
-# What every readable document that holds a vote has, whatever its version (readers that take a
-# plain mapping, such as the dashboard, check these).
-VOTED_DOCUMENT_KEYS = ("parameters", "candidate_id", "f_miou", "notes", *_VERSION_1_VOTE_FIELDS)
+_VOTE_FIELDS = (*_CORE_VOTE_FIELDS, "rule", "picks", "confidence", "broken")
+# What a document that holds a vote has at the least (readers that take a plain mapping, such as the
+# dashboard, check these).
+VOTED_DOCUMENT_KEYS = ("parameters", "candidate_id", "f_miou", "notes", *_CORE_VOTE_FIELDS)
 _JOB_FIELDS = ("unfinished", "failed", "provisional", "finished", "total", "early_stop", "source_val")
 
 
@@ -278,8 +276,7 @@ def load_choice(uri: str | os.PathLike[str]) -> Choice:
     if version not in READABLE_VERSIONS:
         raise SelectionError(
             f"{where}: schema_version is {version!r}, this version reads "
-            f"{', '.join(map(str, READABLE_VERSIONS))} (a file without one was written before "
-            "choice.json was versioned)"
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
     try:
         return _ADAPTER.validate_python(doc)

@@ -19,10 +19,8 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import pandas as pd
-
 from selection.audit import audit_selection
-from selection.candidates import GRID_GROUP, Candidate, vote_groups
+from selection.candidates import GRID_GROUP, Candidate
 from selection.centre_bias import assess_centre_bias, windows_table
 from selection.choice import choose
 from selection.errors import SelectionError
@@ -64,7 +62,6 @@ __all__ = [
     "accumulate_chunks",
     "run_selection",
     "score_from_accumulators",
-    "group_table",
 ]
 
 ChunkMap = Callable[[VotePlan, Sequence[tuple[int, int]]], Sequence[ChunkCounts]]
@@ -263,33 +260,3 @@ def score_from_accumulators(
         validators=tables,
         sweeps=sweeps,
     )
-
-
-def group_table(
-    candidates: Sequence[Candidate],
-    group: str,
-    *,
-    prediction_uris: Mapping[str, str | os.PathLike[str] | Sequence[str | os.PathLike[str]]],
-    subset_ids: Sequence[str],
-    num_classes: int,
-    evidence_uris: Mapping[str, str | os.PathLike[str]] | None = None,
-    settings: EvidenceSettings | None = None,
-    trim_rule: TrimRule | None = DEFAULT_TRIM_RULE,
-) -> pd.DataFrame:
-    """Every computable validator for the candidates of vote group ``group`` (rows in group order),
-    as :func:`run_selection` computes it over all of ``candidates`` (what the selection benchmark reads)."""
-    if group not in vote_groups(candidates):
-        raise SelectionError(f"no vote group {group!r}; groups: {sorted(vote_groups(candidates))}")
-    result = run_selection(
-        candidates,
-        prediction_uris,
-        subset_ids,
-        num_classes,
-        trim_outliers=trim_rule is not None,
-        trim_rule=trim_rule or DEFAULT_TRIM_RULE,
-        centre_bias=False,
-        agreement=False,
-        evidence_uris=evidence_uris,
-        evidence_settings=settings,
-    )
-    return result.validators[group]

@@ -91,20 +91,18 @@ VOTE_KEYS = [
     "subset",
     "num_classes",
 ]
-# Added by schema version 2.
-V2_KEYS = ["rule", "picks", "confidence"]
-# Added by schema version 4 (beside the job's source_val).
-V4_KEYS = ["broken"]
+RULE_KEYS = ["rule", "picks", "confidence"]
+GUARD_KEYS = ["broken"]
 
 
-def test_choice_json_has_the_old_keys_plus_a_schema_version_and_reads_back(tmp_path):
+def test_choice_json_has_the_vote_keys_plus_a_schema_version_and_reads_back(tmp_path):
     cands, uris, ids, _ = sweep_setup(tmp_path)
     res = run_selection(cands, uris, ids, C, rule={"rank_average": ["f_miou", "f_miou_lno"]})
     assert isinstance(res.choice, Choice)
     uri = tmp_path / "choice.json"
     res.choice.write(uri)
     doc = json.loads(uri.read_text())
-    assert list(doc) == ["schema_version", *VOTE_KEYS, *V2_KEYS, *V4_KEYS]
+    assert list(doc) == ["schema_version", *VOTE_KEYS, *RULE_KEYS, *GUARD_KEYS]
     assert doc["schema_version"] == CHOICE_SCHEMA_VERSION == 4
     assert doc["broken"] == {}
     assert doc["rule"] == {
@@ -157,18 +155,19 @@ def test_nan_scores_are_written_as_null_and_read_back_as_none(tmp_path):
         ("{not json", r"c\.json is unreadable"),
         ("[1, 2]", "expected a JSON object, got list"),
         ('{"parameters": {}, "candidate_id": null, "f_miou": null, "notes": []}', "schema_version is None"),
-        ('{"schema_version": 5, "parameters": {}}', "schema_version is 5, this version reads 1, 2, 3, 4"),
+        ('{"schema_version": 5, "parameters": {}}', "schema_version is 5, this version reads 4"),
+        ('{"schema_version": 3, "parameters": {}}', "schema_version is 3, this version reads 4"),
         (
-            '{"schema_version": 1, "parameters": {"a": "x"}, "candidate_id": null, "f_miou": null}',
+            '{"schema_version": 4, "parameters": {"a": "x"}, "candidate_id": null, "f_miou": null}',
             r"parameters\.a:",
         ),
-        ('{"schema_version": 1, "candidate_id": null, "f_miou": null}', "parameters: Field required"),
+        ('{"schema_version": 4, "candidate_id": null, "f_miou": null}', "parameters: Field required"),
         (
-            '{"schema_version": 1, "parameters": {}, "candidate_id": null, "f_miou": null, "x": 1}',
+            '{"schema_version": 4, "parameters": {}, "candidate_id": null, "f_miou": null, "x": 1}',
             "x: Unexpected",
         ),
         (
-            '{"schema_version": 1, "parameters": {}, "candidate_id": null, "f_miou": null, "mode": "line"}',
+            '{"schema_version": 4, "parameters": {}, "candidate_id": null, "f_miou": null, "mode": "line"}',
             "mode:",
         ),
     ],
@@ -179,16 +178,6 @@ def test_a_bad_choice_file_is_refused_naming_file_and_field(tmp_path, text, mess
         uri.write_text(text)
     with pytest.raises(SelectionError, match=message):
         load_choice(uri)
-
-
-def test_a_version_1_document_still_reads(tmp_path):
-    cands, uris, ids, _ = sweep_setup(tmp_path)
-    doc = run_selection(cands, uris, ids, C).choice.as_dict()
-    v1 = {k: v for k, v in doc.items() if k not in V2_KEYS + V4_KEYS} | {"schema_version": 1}
-    (tmp_path / "old.json").write_text(json.dumps(v1))
-    old = load_choice(tmp_path / "old.json")
-    assert old.schema_version == 1 and old.rule is None and old.picks == {} and old.confidence is None
-    assert old.per_sweep["alpha"].candidate_id == doc["per_sweep"]["alpha"]["candidate_id"]
 
 
 def test_early_stopping_record_round_trips(tmp_path):
@@ -203,7 +192,7 @@ def test_early_stopping_record_round_trips(tmp_path):
     assert "early_stop" not in Choice.no_vote(["x"])  # absent when early stopping did not run
 
 
-def test_broken_and_source_val_round_trip_and_a_version_3_document_reads(tmp_path):
+def test_source_val_round_trips(tmp_path):
     c = dataclasses.replace(
         Choice.no_vote(["x"]),
         failed=[],
@@ -218,9 +207,3 @@ def test_broken_and_source_val_round_trip_and_a_version_3_document_reads(tmp_pat
     }
     c.write(tmp_path / "choice.json")
     assert load_choice(tmp_path / "choice.json") == c
-    cands, uris, ids, _ = sweep_setup(tmp_path)
-    doc = run_selection(cands, uris, ids, C).choice.as_dict()
-    v3 = {k: v for k, v in doc.items() if k not in V4_KEYS} | {"schema_version": 3}
-    (tmp_path / "v3.json").write_text(json.dumps(v3))
-    old = load_choice(tmp_path / "v3.json")
-    assert old.schema_version == 3 and old.broken == {} and old.source_val is None

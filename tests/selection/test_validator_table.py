@@ -1,4 +1,4 @@
-"""Every validator from the one vote pass (run_selection) equals the pure functions; halves; group_table."""
+"""Every validator from the one vote pass (run_selection) equals the pure functions; halves."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from evidence_files import SETTINGS, write_evidence
 from selection_families import noisy, write_family
 
-from selection import SelectionError, build_candidates, group_table, run_selection, vote_groups
+from selection import SelectionError, build_candidates, run_selection, vote_groups
 from selection.evidence import read_evidence
 from selection.fusion import f_miou as fusion_f_miou
 from selection.rules import parse_rule
@@ -160,20 +160,3 @@ def test_noise_between_halves_lowers_the_confidence(tmp_path):
     )
     g = res.choice["confidence"]["groups"]["alpha"]
     assert g["half_picks"] == ["alpha=0.1", "alpha=0.1"] and not any("noise" in r for r in g["reasons"])
-
-
-def test_group_table_goes_through_run_selection(tmp_path):
-    cands, preds, evidence, ids, _ = family(tmp_path)
-    res = run_selection(cands, preds, ids, C, evidence_uris=evidence, evidence_settings=SETTINGS)
-    t = group_table(
-        cands,
-        "gamma",
-        prediction_uris=preds,
-        subset_ids=ids,
-        num_classes=C,
-        evidence_uris=evidence,
-        settings=SETTINGS,
-    )
-    pd.testing.assert_frame_equal(t, res.validators["gamma"])
-    with pytest.raises(SelectionError, match="no vote group 'beta'"):
-        group_table(cands, "beta", prediction_uris=preds, subset_ids=ids, num_classes=C)
