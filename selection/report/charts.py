@@ -99,7 +99,10 @@ def _padded_range(values: list[float]) -> tuple[float, float]:
 
 
 def _score_column(facts: Facts, group: str, rows: pd.DataFrame) -> str:
-    for col in (facts.group_column(facts.score_used(group), group), facts.group_column("f_miou", group)):
+    # The chart's axis is an F-mIoU: the rule's own score only when the rule scores by one.
+    used = facts.score_used(group)
+    first = used if used in ("f_miou", "f_miou_trimmed") else "f_miou"
+    for col in (facts.group_column(first, group), facts.group_column("f_miou", group)):
         if col in rows.columns and rows[col].notna().any():
             return col
     return "f_miou"

@@ -48,6 +48,8 @@ def snd_row_entropies(
         raise SelectionError(f"SND temperature must be > 0, got {temperature}")
     if chunk_size < 1:
         raise SelectionError(f"chunk_size must be >= 1, got {chunk_size}")
+    if not np.all(np.isfinite(p)):
+        raise SelectionError("SND: the probabilities hold NaN or infinite values")
     norms = np.linalg.norm(p, axis=1, keepdims=True)
     if not np.all(norms > 0):
         raise SelectionError("SND: a pixel's probability vector is all zeros")

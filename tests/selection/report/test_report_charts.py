@@ -136,12 +136,6 @@ def test_in_a_grid_every_candidate_is_drawn_spread_sideways() -> None:
     assert c.score_line.count(",") == 3  # the line joins the means per value, one point each
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: with a single-validator rule (score_used 'mean_entropy') sweep_chart plots that "
-    "validator's column but labels it 'F-mIoU', while the page's legend says the chart shows "
-    "f_miou (context.page_context: 'the charts plot the rule's score when it is an F-mIoU, else F-mIoU')",
-)
 def test_a_rule_that_is_no_f_miou_charts_f_miou() -> None:
     ch = choice()
     ch["per_sweep"]["alpha"]["score_used"] = "mean_entropy"

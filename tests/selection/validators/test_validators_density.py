@@ -85,11 +85,6 @@ def test_an_empty_accumulator_and_a_bad_chunk_size_are_refused():
         snd_row_entropies(np.full((3, 2), 0.5), temperature=float("nan"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: snd_row_entropies does not check for NaN/inf: infinite probabilities give a NaN "
-    "score silently, NaN ones the misleading 'all zeros' error (ensv, atc and im name NaN)",
-)
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_non_finite_probabilities_are_refused_naming_them(bad):
