@@ -38,7 +38,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from selection.filesystem import atomic_output, exists, read_bytes, resolve, write_bytes_atomic
+from selection import atomic_output, exists, read_bytes, resolve, write_bytes_atomic
 
 __all__ = [
     "StorageError",

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from selection.rules import parse_rule, rule_needs
+from selection.decision.rules import parse_rule, rule_needs
 from selection_bench.calibration import calibration_markdown, calibration_picks, calibration_table
 from selection_bench.layout import write_json
 from selection_bench.limits import FEW_LABEL_DRAWS, FEW_LABEL_N, FEW_LABEL_SEED, ORACLE

@@ -10,7 +10,6 @@ import pytest
 from evidence_files import SETTINGS, write_evidence
 
 from selection.errors import SelectionError
-from selection.evidence import EvidenceError, EvidenceWriter, read_evidence
 from selection.validators import (
     EVIDENCE_VALIDATORS,
     NEEDS,
@@ -30,6 +29,7 @@ from selection.validators import (
     validator,
 )
 from selection.validators.dev import dev_from_pixels
+from selection.validators.evidence import EvidenceError, EvidenceWriter, read_evidence
 
 C, SHAPE, IDS = 4, (6, 8), ["i0", "i1", "i2", "i3", "i4"]
 
