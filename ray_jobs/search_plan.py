@@ -198,7 +198,7 @@ def _label_pixels(cfg: HIASTConfig) -> int | None:
 
 
 def _evidence_bytes(cfg: HIASTConfig, subset: int, source_val: int) -> int:
-    # The evidence file's arrays (selection.evidence): float16 softmax at n_pix pixels per image,
+    # The evidence file's arrays (selection.validators.evidence): float16 softmax at n_pix pixels per image,
     # shapes, SND entropies and MixVal counts per target image; labels per source-val pixel.
     s, c = EvidenceSettings(), cfg.data.num_classes
     target = subset * (s.n_pix * c * 2 + 8 + 8 + 2 * c * 2 * 8)

@@ -1,10 +1,10 @@
 """The vote: one actor streams the finished candidates' predictions through ``selection``.
 
-The vote itself is ``selection``'s (``selection.outcomes.vote_outcomes``, which runs
+The vote itself is ``selection``'s (``selection.run.outcomes.vote_outcomes``, which runs
 ``selection.run.run_selection``: every validator the candidates' predictions and evidence files
 allow, the configured ``selection.rule``); the actor only orchestrates. The final vote hands
 selection a chunk map that fans the subset's images out over Ray tasks, each returning the counts
-of its chunk (``selection.plan.accumulate``: label maps and evidence); counts add, so the merge is
+of its chunk (``selection.run.plan.accumulate``: label maps and evidence); counts add, so the merge is
 exact. While the search runs, a Tune callback asks the actor for a provisional vote over the
 candidates finished so far and the dashboard shows it, marked provisional. The actor is the only
 writer of the experiment's ``candidates.parquet``, ``choice.json``, ``audit.parquet``,

@@ -21,7 +21,7 @@ from selection_bench.scores_table import ScoresTable
 __all__ = ["GOOD_REGRET", "REASON_KINDS", "calibration_markdown", "calibration_picks", "calibration_table"]
 
 GOOD_REGRET = 1.0  # the benchmark's target per regime, used here per pick
-# Reason kinds, matched on the sentences of selection.confidence.group_confidence (in its order).
+# Reason kinds, matched on the sentences of selection.decision.confidence.group_confidence (in its order).
 REASON_KINDS = (
     ("no pick", "no pick"),
     ("validators disagree", "the validators disagree"),

@@ -2,7 +2,7 @@
 
 Reads ``selection_scores.parquet`` (and ``selection_target_images.parquet`` for the few-label
 oracles), evaluates the benchmarked rules (:data:`selection_bench.score.BENCH_RULES`) plus any
-other rule ``selection.rules`` parses, the limits (:mod:`selection_bench.limits`), the
+other rule ``selection.decision.rules`` parses, the limits (:mod:`selection_bench.limits`), the
 leave-one-regime-out figures (:mod:`selection_bench.loro`) and the confidence calibration
 (:mod:`selection_bench.calibration`), and writes ``selection_rules.{json,md}``.
 """

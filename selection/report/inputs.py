@@ -145,7 +145,7 @@ class Facts:
     params: list[str]
     defaults: dict[str, float]
     degenerate: dict[str, list[str]] = field(default_factory=dict)
-    broken: dict[str, str] = field(default_factory=dict)  # candidate -> why (selection.guard)
+    broken: dict[str, str] = field(default_factory=dict)  # candidate -> why (selection.decision.guard)
     sweeps: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property

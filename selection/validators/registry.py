@@ -86,7 +86,7 @@ VALIDATORS: dict[str, ValidatorSpec] = {
             {"labels"},
             "group",
             None,
-            "F-mIoU against the vote without degenerate candidates (selection.trimming; vote pass)",
+            "F-mIoU against the vote without degenerate candidates (selection.decision.trimming; vote pass)",
         ),
         _spec(
             "ensv",

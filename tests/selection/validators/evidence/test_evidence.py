@@ -65,7 +65,7 @@ def test_sample_pixels_is_uniform_enough():
 def test_sample_pixels_same_in_another_process_and_hash_seed():
     here = sample_pixels("frankfurt_000001_000019", (1024, 2048), 1000, 7)
     code = (
-        "from selection.evidence import sample_pixels;"
+        "from selection.validators.evidence import sample_pixels;"
         "print(','.join(map(str, sample_pixels('frankfurt_000001_000019', (1024, 2048), 1000, 7))))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(REPO)}
