@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from selection.evidence import EvidenceSettings
 from selection.validators.density import snd_row_entropies
 from selection.validators.dev import dev_from_pixels
+from selection.validators.evidence import EvidenceSettings
 
 REPO = Path(__file__).resolve().parents[1]
 

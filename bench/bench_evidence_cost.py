@@ -39,8 +39,10 @@ from hiast.config import load_config  # noqa: E402
 from hiast.data import build_dataset  # noqa: E402
 from hiast.models import build_model  # noqa: E402
 from ray_jobs.candidate_outputs import write_candidate_outputs  # noqa: E402
-from selection import build_candidates, run_selection, select_subset  # noqa: E402
-from selection.store import PredictionWriter  # noqa: E402
+from selection import build_candidates, run_selection  # noqa: E402
+from selection.run import SelectionSpec  # noqa: E402
+from selection.store.predictions_writer import PredictionWriter  # noqa: E402
+from selection.store.subset import select_subset  # noqa: E402
 
 
 def _model(cfg, seed: int) -> torch.nn.Module:
@@ -117,9 +119,12 @@ def main() -> int:
         c = cfg.data.num_classes
         vote_old = vote_new = float("inf")
         for _ in range(args.repeats):
-            vote_old = min(vote_old, timed(lambda: run_selection(candidates, preds, ids, c), 1))
+            vote_old = min(
+                vote_old, timed(lambda: run_selection(candidates, preds, SelectionSpec(ids, c)), 1)
+            )
             vote_new = min(
-                vote_new, timed(lambda: run_selection(candidates, preds, ids, c, evidence_uris=evs), 1)
+                vote_new,
+                timed(lambda: run_selection(candidates, preds, SelectionSpec(ids, c), evidence_uris=evs), 1),
             )
     n = len(candidates)
     out = {

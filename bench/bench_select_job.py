@@ -44,7 +44,7 @@ def label_audit(experiment: Path, choice: dict) -> dict:
     """How F-mIoU relates to the hidden true mIoU on this run (synthscape has target labels)."""
     import pandas as pd
 
-    from selection.audit import spearman
+    from selection.decision.audit import spearman
 
     table = pd.read_parquet(experiment / "candidates.parquet")
     ok = table[table["true_miou"].notna()]

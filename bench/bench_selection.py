@@ -61,8 +61,8 @@ from selection_bench.scores_table import read_scores_table, write_scores_table  
 from selection_bench.target_images import read_target_images, write_target_images  # noqa: E402
 from selection_bench.train import train_all  # noqa: E402
 
+from selection.decision.rules import parse_rule  # noqa: E402
 from selection.errors import SelectionError  # noqa: E402
-from selection.rules import parse_rule  # noqa: E402
 
 DEFAULT_REGIMES = sorted(str(p) for p in (ROOT / "bench" / "regimes").glob("*.yaml"))
 RESULTS = ROOT / "bench" / "results"

@@ -30,8 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hiast.config import load_config  # noqa: E402
 from hiast.data import build_dataset  # noqa: E402
 from hiast.pipeline import evaluate, load_model, predict_labels, run_warmup, train_rounds  # noqa: E402
-from selection import PredictionWriter, build_candidates, run_selection, select_subset  # noqa: E402
-from selection.scores import ScoreValues  # noqa: E402
+from selection import build_candidates, run_selection  # noqa: E402
+from selection.run import SelectionSpec  # noqa: E402
+from selection.store.predictions_writer import PredictionWriter  # noqa: E402
+from selection.store.subset import select_subset  # noqa: E402
+from selection.validators.registry import ScoreValues  # noqa: E402
 
 GRIDS = {"centred": [0.1, 0.3, 0.5, 0.7, 0.9], "shifted": [0.5, 0.6, 0.7, 0.8, 0.9]}
 
@@ -146,8 +149,7 @@ def main() -> None:
                 result = run_selection(
                     cands,
                     uris,
-                    subset,
-                    base.data.num_classes,
+                    SelectionSpec(subset, base.data.num_classes),
                     extra_scores={k: ScoreValues(v, True) for k, v in extra.items()},
                     true_miou={by_alpha[a]: runs[0, a]["true_miou"] for a in values},
                 )

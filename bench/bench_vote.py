@@ -27,7 +27,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]  # the project, and the baseline be
 
 import vote_baseline as baseline  # noqa: E402
 
-from selection import f_miou  # noqa: E402
+from selection.fusion.majority import f_miou  # noqa: E402
 
 NUM_CLASSES = 19
 

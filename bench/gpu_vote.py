@@ -29,7 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from selection import FusionAccumulator  # noqa: E402
+from selection.fusion.majority import FusionAccumulator  # noqa: E402
 
 C = 19
 
@@ -109,7 +109,7 @@ def main() -> int:
     )
     args = ap.parse_args()
     if args.compile:
-        import selection.fusion_torch as fusion_torch
+        import selection.fusion.torch_backend as fusion_torch
 
         # The vote is a fixed sequence of elementwise ops and reductions: a compiler can fuse it into
         # a few kernels. Swapped in here only, so the library itself never depends on compilation.

@@ -272,7 +272,7 @@ class SelectionConfig(_Strict):
     trim_outliers: bool = True
     # How each sweep's (or the grid's) pick is made from the label-free validators: a validator's
     # name, or {rank_average: [...]} / {two_stage: {drop, fraction, pick}}. The syntax and its
-    # checks live in selection.rules (hiast does not import selection); the job refuses a rule
+    # checks live in selection.decision.rules (hiast does not import selection); the job refuses a rule
     # the config cannot feed before Ray starts.
     rule: str | dict[str, Any] = Field(default_factory=default_rule)
     # None: every candidate trains every round (the default).

@@ -1,7 +1,7 @@
 """Everything one finished candidate leaves for the selection: its label maps and its evidence file.
 
 The one place where hiast's inference passes (:mod:`hiast.evidence`) meet selection's writers
-(:class:`selection.store.PredictionWriter`, :class:`selection.evidence.EvidenceWriter`). It imports
+(:class:`selection.store.PredictionWriter`, :class:`selection.validators.EvidenceWriter`). It imports
 no Ray, so the Train worker (rank 0, after its last round) and the selection benchmark call the
 same function. Passes:
 
@@ -30,9 +30,8 @@ from hiast.data import build_dataset
 from hiast.data.holdout import build_split
 from hiast.evidence import predict_labelled_with_pixels, predict_mixed, predict_with_pixels
 from hiast.metrics import confusion_matrix, mean_iou
-from selection.evidence import EvidenceSettings, EvidenceWriter, mixval_pairs
 from selection.store import PredictionFile, PredictionWriter
-from selection.validators import mixval_counts
+from selection.validators import EvidenceSettings, EvidenceWriter, mixval_counts, mixval_pairs
 
 __all__ = ["write_candidate_outputs"]
 

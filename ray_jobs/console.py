@@ -32,7 +32,7 @@ import ray.tune
 from ray.tune.experiment import Trial
 
 from ray_jobs import ray_compat
-from selection.candidates import format_value
+from selection import format_value
 
 __all__ = [
     "QUIET",

@@ -6,7 +6,7 @@ pauses it: Tune saves the trial (a function trainable's save holds no model; Tra
 checkpoint) and ends its driver actor, whose Train controller and workers end with it. The slot it
 frees lets a trial that was waiting start and reach the rung too. When every trial has reached the
 rung or ended, the scheduler asks the vote actor once (``VoteActor.early_stop``): the actor scores
-the rung outputs with the configured rule, decides (:mod:`selection.early_stop`), writes
+the rung outputs with the configured rule, decides (:mod:`selection.run.early_stop`), writes
 ``early_stop.json`` and returns the cut. The scheduler only carries it out: paused trials of a cut
 candidate (every replicate) are stopped, the others are resumed, no more at once than
 ``max_concurrent`` (their Train run restores its last round checkpoint). A restored job reads

@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ray_jobs.storage import ExperimentPaths, fetch_file, read_bytes
-from selection.report import score_columns
-from selection.report.inputs import as_names, finite
+from selection.report import as_names, finite, score_columns
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient

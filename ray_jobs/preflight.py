@@ -17,10 +17,8 @@ from hiast.config import ConfigError, HIASTConfig
 from hiast.data import DatasetError, build_dataset
 from hiast.data.holdout import HELD_OUT_CHECK, SPLITS, holdout_applies, source_split
 from ray_jobs.storage import ExperimentPaths, exists, join, read_bytes, write_bytes_atomic
-from selection.candidates import Candidate, build_candidates
-from selection.errors import SelectionError
-from selection.rules import check_rule, rule_needs
-from selection.subset import select_subset
+from selection import Candidate, SelectionError, build_candidates, check_rule, rule_needs
+from selection.store import select_subset
 
 __all__ = [
     "CONFIG_SNAPSHOT",

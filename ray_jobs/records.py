@@ -12,7 +12,7 @@ restored job trains no more), by the final vote (the choice's note) and by the j
 columns of ``candidates.parquet``). All of them go through :class:`EarlyStopFile`; a file that
 does not hold what the job wrote is refused naming the file and the field.
 
-A trial's outcome, the dict the vote actor hands ``selection.outcomes.Outcome.from_record`` (its
+A trial's outcome, the dict the vote actor hands ``selection.run.outcomes.Outcome.from_record`` (its
 parser: ``selection`` does not import the job), is built by :func:`outcome_record` only.
 """
 

@@ -22,10 +22,8 @@ from hiast.models import build_model
 from ray_jobs.preflight import Checks
 from ray_jobs.resources import ResourceError, TrialResources, plan_resources
 from ray_jobs.step_times import measured_step, step_key
-from selection.candidates import Candidate
-from selection.errors import SelectionError
-from selection.evidence import EvidenceSettings
-from selection.rules import Rule, parse_rule, rule_needs
+from selection import Candidate, Rule, SelectionError, parse_rule, rule_needs
+from selection.validators import EvidenceSettings
 
 __all__ = ["SearchPlan", "make_plan"]
 
@@ -168,7 +166,7 @@ def _size(n: int) -> str:
 
 def _survivors(candidates: Sequence[Candidate], keep: float) -> int:
     """Candidates that train past the rung: the default, plus ``ceil(keep * n)`` of each vote
-    group's n others (:mod:`selection.early_stop`'s cut, ties aside)."""
+    group's n others (:mod:`selection.run.early_stop`'s cut, ties aside)."""
     groups: dict[str, list[Candidate]] = {}
     for c in candidates:
         for g in c.sweeps:
@@ -200,7 +198,7 @@ def _label_pixels(cfg: HIASTConfig) -> int | None:
 
 
 def _evidence_bytes(cfg: HIASTConfig, subset: int, source_val: int) -> int:
-    # The evidence file's arrays (selection.evidence): float16 softmax at n_pix pixels per image,
+    # The evidence file's arrays (selection.validators.evidence): float16 softmax at n_pix pixels per image,
     # shapes, SND entropies and MixVal counts per target image; labels per source-val pixel.
     s, c = EvidenceSettings(), cfg.data.num_classes
     target = subset * (s.n_pix * c * 2 + 8 + 8 + 2 * c * 2 * 8)

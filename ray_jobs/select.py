@@ -58,8 +58,8 @@ from ray_jobs.storage import (
 from ray_jobs.train_loop import SearchSpec, replicate_seed, warmup_task
 from ray_jobs.tune_grid import make_tuner, trial_specs
 from ray_jobs.vote_actor import ProvisionalVote, VoteActor, vote_actor_name
-from selection.candidates import Candidate
-from selection.subset import load_subset, save_subset
+from selection import Candidate
+from selection.store import load_subset, save_subset
 
 __all__ = ["main", "run", "preflight", "check_experiment", "JobError"]
 

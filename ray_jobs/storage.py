@@ -8,7 +8,7 @@ Layout of ``<storage>/<experiment>/``::
     subset.json                                  the target images every candidate predicts
     source_val_holdout.json                      the source images held out as source-val (if any)
     predictions/[rep<r>/]<candidate_id>.parquet  one candidate's label maps on the subset
-    evidence/<candidate_id>.npz                  the voting replicate's evidence (selection.evidence)
+    evidence/<candidate_id>.npz                  the voting replicate's evidence (selection.validators)
     results/<candidate_id>.rep<r>.json           a finished candidate's metrics (written last)
     rung/<round>/predictions|evidence/...        early stopping: replicate 0's outputs at the rung
     early_stop.json                              early stopping's decision (who stopped, rung scores)
@@ -38,7 +38,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from selection.filesystem import atomic_output, exists, read_bytes, resolve, write_bytes_atomic
+from selection import atomic_output, exists, read_bytes, resolve, write_bytes_atomic
 
 __all__ = [
     "StorageError",

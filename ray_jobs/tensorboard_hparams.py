@@ -38,7 +38,7 @@ from tensorboardX.event_file_writer import EventsWriter
 from tensorboardX.proto import api_pb2, event_pb2, plugin_hparams_pb2, summary_pb2
 from tensorboardX.summary import hparams, scalar
 
-from selection.filesystem import write_bytes_atomic
+from selection import write_bytes_atomic
 
 __all__ = ["HPARAMS_EVENT_FILE", "METRICS", "write_hparams"]
 

@@ -44,7 +44,7 @@ from ray_jobs.resources import TrialResources
 from ray_jobs.storage import ExperimentPaths, exists, fetch_file, upload_file
 from ray_jobs.tune_handoff import wait_for_reports_to_reach_tune
 from ray_jobs.vote_actor import vote_actor_name
-from selection.rules import parse_rule, rule_needs
+from selection import parse_rule, rule_needs
 from selection.store import PredictionWriter
 
 __all__ = [

@@ -15,7 +15,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
 from ray_jobs.train_loop import SearchSpec, candidate_trainable
-from selection.candidates import Candidate
+from selection import Candidate
 
 __all__ = ["trial_specs", "make_tuner", "trial_dirname"]
 

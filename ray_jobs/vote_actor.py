@@ -1,10 +1,10 @@
 """The vote: one actor streams the finished candidates' predictions through ``selection``.
 
-The vote itself is ``selection``'s (``selection.outcomes.vote_outcomes``, which runs
+The vote itself is ``selection``'s (``selection.run.outcomes.vote_outcomes``, which runs
 ``selection.run.run_selection``: every validator the candidates' predictions and evidence files
 allow, the configured ``selection.rule``); the actor only orchestrates. The final vote hands
 selection a chunk map that fans the subset's images out over Ray tasks, each returning the counts
-of its chunk (``selection.plan.accumulate``: label maps and evidence); counts add, so the merge is
+of its chunk (``selection.run.plan.accumulate``: label maps and evidence); counts add, so the merge is
 exact. While the search runs, a Tune callback asks the actor for a provisional vote over the
 candidates finished so far and the dashboard shows it, marked provisional. The actor is the only
 writer of the experiment's ``candidates.parquet``, ``choice.json``, ``audit.parquet``,
@@ -34,15 +34,19 @@ from ray_jobs.records import EarlyStopFile, TrialStatus, outcome_record, stopped
 from ray_jobs.source_holdout import read_holdout
 from ray_jobs.storage import ExperimentPaths, exists
 from ray_jobs.tensorboard_hparams import write_hparams
-from selection.candidates import Candidate
-from selection.choice import Choice, EarlyStopRecord, SourceValRecord
-from selection.early_stop import EarlyStopDecision, rung_selection
-from selection.errors import SelectionError
-from selection.evidence import EvidenceSettings
-from selection.outcomes import Outcome, vote_outcomes
-from selection.plan import ChunkCounts, VotePlan, accumulate
+from selection import Candidate, Choice, EarlyStopRecord, SelectionError, SourceValRecord, write_parquet
 from selection.report import write_dashboard
-from selection.tables import write_parquet
+from selection.run import (
+    ChunkCounts,
+    EarlyStopDecision,
+    Outcome,
+    SelectionSpec,
+    VotePlan,
+    accumulate,
+    rung_selection,
+    vote_outcomes,
+)
+from selection.validators import EvidenceSettings
 
 __all__ = ["VoteActor", "ProvisionalVote", "vote_actor_name"]
 
@@ -79,6 +83,16 @@ class _Vote:
         self.paths = paths
         self.subset_ids = list(subset_ids)
         self.candidates = list(candidates)
+        # The selection settings of both votes (final/provisional and the early-stop rung), built once.
+        self.spec = SelectionSpec(
+            self.subset_ids,
+            self.cfg.data.num_classes,
+            rule=self.cfg.selection.rule,
+            trim_outliers=self.cfg.selection.trim_outliers,
+            evidence_settings=EvidenceSettings(),  # what ray_jobs.candidate_outputs writes with
+            mode=self.cfg.selection.mode,
+            replicates=self.cfg.selection.replicates,
+        )
         self._decided = threading.Event()  # early stopping's decision is written
 
     def _evidence(self, outcome: dict[str, Any]) -> str | None:
@@ -110,20 +124,10 @@ class _Vote:
             for o in outcomes
         ]
         try:
-            job = vote_outcomes(
-                self.candidates,
-                records,
-                self.subset_ids,
-                self.cfg.data.num_classes,
-                mode=self.cfg.selection.mode,
-                replicates=self.cfg.selection.replicates,
-                trim_outliers=self.cfg.selection.trim_outliers,
-                provisional=provisional,
-                map_chunks=_ray_map if fan_out else None,
-                num_chunks=self._num_chunks() if fan_out else 1,
-                rule=self.cfg.selection.rule,
-                evidence_settings=EvidenceSettings(),  # what ray_jobs.candidate_outputs writes with
-            )
+            spec = self.spec
+            if fan_out:
+                spec = dataclasses.replace(spec, map_chunks=_ray_map, num_chunks=self._num_chunks())
+            job = vote_outcomes(self.candidates, records, spec, provisional=provisional)
         except SelectionError as e:
             if provisional:  # a partial search can be unvotable; the final one says why
                 log.warning("provisional vote skipped: %s", e)
@@ -185,7 +189,7 @@ class _Vote:
     def early_stop(self, at_rung: list[str]) -> EarlyStopFile:
         """Label-free early stopping's cut over the candidates at the rung (``at_rung``: their ids).
 
-        Scores their rung outputs with the configured rule, decides (:mod:`selection.early_stop`)
+        Scores their rung outputs with the configured rule, decides (:mod:`selection.run.early_stop`)
         and writes ``early_stop.json``; returns that record. Asked once per search; a decision
         already written (a resumed job, a restarted actor) is returned as it is.
         """
@@ -208,15 +212,7 @@ class _Vote:
         }
         try:
             decision = rung_selection(
-                self.candidates,
-                predictions,
-                self.subset_ids,
-                self.cfg.data.num_classes,
-                rule=self.cfg.selection.rule,
-                keep=stop.keep,
-                evidence_uris=evidence or None,
-                evidence_settings=EvidenceSettings() if evidence else None,
-                trim_outliers=self.cfg.selection.trim_outliers,
+                self.candidates, predictions, self.spec, keep=stop.keep, evidence_uris=evidence or None
             )
         except SelectionError as e:
             # The cut is an economy: if the rung cannot be scored, every candidate goes on (said).

@@ -18,11 +18,11 @@ per_class_iou              list of C IoUs against the fusion (NaN: class absent)
 per_class_iou__<g>         per-class IoU in group g (empty list where not a member)
 degenerate                 flagged by the trimming rule in any of its groups
 degenerate_in              list of the groups where it was flagged
-broken                     broken on evidence other than agreement (selection.guard): never picked
+broken                     broken on evidence other than agreement (selection.decision.guard): never picked
 broken_reason              why (None when not broken)
 picked_in                  list of the groups where it is the choice
 centre_bound               it lies on a line the centre-bias diagnostic marked centre_bound
-<validator>                every other validator of the vote groups' tables (selection.validator_table),
+<validator>                every other validator of the vote groups' tables (selection.run.validator_table),
                            registry order: one column for a "self" validator (snd, atc, ...); a
                            "group" one (ensv, f_miou_lno) like f_miou: the mean over its groups,
                            and ``<validator>__<g>`` per group
@@ -99,12 +99,12 @@ class GroupScores:
     score_used: str = "f_miou"
     undecided_fraction: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-    # The validator table (selection.validator_table), every validator's pick and the rule's
-    # ("rule"), and the pick's confidence (selection.confidence.GroupConfidence).
+    # The validator table (selection.run.validator_table), every validator's pick and the rule's
+    # ("rule"), and the pick's confidence (selection.decision.confidence.GroupConfidence).
     table: pd.DataFrame | None = None
     picks: dict[str, str | None] = field(default_factory=dict)
     confidence: Any = None
-    # Candidate id -> why it is broken (selection.guard); never picked.
+    # Candidate id -> why it is broken (selection.decision.guard); never picked.
     broken: dict[str, str] = field(default_factory=dict)
 
 

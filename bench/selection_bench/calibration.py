@@ -1,7 +1,7 @@
 """Confidence calibration: does the job's ``choice.confidence`` level say anything about regret?
 
 Per (regime, seed, sweep), the scores table records the confidence the job reports
-(:mod:`selection.confidence`) for the pick of its configured default rule (``confidence_rule``,
+(:mod:`selection.decision.confidence`) for the pick of its configured default rule (``confidence_rule``,
 ``job_pick``, ``confidence_level``, ``confidence_reasons``). Here each such pick gets its realised
 regret against the truth averaged over the regime's seeds (as in :mod:`selection_bench.rules_table`),
 and the picks are summarised per level and per kind of reason. "high" is useful when its picks'
@@ -21,7 +21,7 @@ from selection_bench.scores_table import ScoresTable
 __all__ = ["GOOD_REGRET", "REASON_KINDS", "calibration_markdown", "calibration_picks", "calibration_table"]
 
 GOOD_REGRET = 1.0  # the benchmark's target per regime, used here per pick
-# Reason kinds, matched on the sentences of selection.confidence.group_confidence (in its order).
+# Reason kinds, matched on the sentences of selection.decision.confidence.group_confidence (in its order).
 REASON_KINDS = (
     ("no pick", "no pick"),
     ("validators disagree", "the validators disagree"),

@@ -2,7 +2,7 @@
 
 Per regime and seed, what ``selection.early_stop: {after_round, keep}`` would have done: every
 candidate's model after ``after_round`` (the benchmark keeps that checkpoint) predicts the subset
-and leaves its evidence, :func:`selection.early_stop.rung_selection` (the job's own decision)
+and leaves its evidence, :func:`selection.run.early_stop.rung_selection` (the job's own decision)
 stops the bottom of each sweep by the rule, and the rule then picks among the survivors'
 final models, scored in a vote of the survivors only, as the job would. Regret is against the
 truth averaged over the regime's seeds, as in :mod:`selection_bench.rules_table`; the full-run pick
@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from selection.early_stop import rung_selection
-from selection.run import run_selection
+from selection.run import SelectionSpec
+from selection.run.early_stop import rung_selection
+from selection.run.runner import run_selection
 from selection_bench.layout import write_json
 from selection_bench.score import BENCH_RULES, rule_tables, seed_candidates, subset_of, write_outputs
 
@@ -47,9 +48,7 @@ def simulate_seed(
     decision = rung_selection(
         cands,
         {cid: str(p) for cid, (p, _) in rung.items()},
-        subset,
-        cfg.data.num_classes,
-        rule=rule,
+        SelectionSpec(subset, cfg.data.num_classes, rule=rule),
         keep=keep,
         evidence_uris={cid: str(e) for cid, (_, e) in rung.items()},
     )
@@ -59,10 +58,8 @@ def simulate_seed(
     result = run_selection(
         survivors,
         {cid: str(p) for cid, (p, _) in final.items()},
-        subset,
-        cfg.data.num_classes,
+        SelectionSpec(subset, cfg.data.num_classes, rule=rule),
         evidence_uris={cid: str(e) for cid, (_, e) in final.items()},
-        rule=rule,
     )
     groups = rule_tables(result.validators, {rule_label: rule})
     rounds = cfg.selftrain.rounds

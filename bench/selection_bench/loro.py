@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from selection.rules import parse_rule
+from selection.decision.rules import parse_rule
 
 __all__ = ["CHOSEN_BY_LOOKING", "LORO_FRACTIONS", "LORO_PAIRS", "LORO_RANK_SETS", "family", "loro_regret"]
 

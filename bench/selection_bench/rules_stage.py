@@ -2,7 +2,7 @@
 
 Reads ``selection_scores.parquet`` (and ``selection_target_images.parquet`` for the few-label
 oracles), evaluates the benchmarked rules (:data:`selection_bench.score.BENCH_RULES`) plus any
-other rule ``selection.rules`` parses, the limits (:mod:`selection_bench.limits`), the
+other rule ``selection.decision.rules`` parses, the limits (:mod:`selection_bench.limits`), the
 leave-one-regime-out figures (:mod:`selection_bench.loro`) and the confidence calibration
 (:mod:`selection_bench.calibration`), and writes ``selection_rules.{json,md}``.
 """
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from selection.rules import parse_rule, rule_needs
+from selection.decision.rules import parse_rule, rule_needs
 from selection_bench.calibration import calibration_markdown, calibration_picks, calibration_table
 from selection_bench.layout import write_json
 from selection_bench.limits import FEW_LABEL_DRAWS, FEW_LABEL_N, FEW_LABEL_SEED, ORACLE

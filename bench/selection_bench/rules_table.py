@@ -2,8 +2,8 @@
 
 Input: the scores table (:mod:`selection_bench.scores_table`), and the per-image target-val counts
 (:mod:`selection_bench.target_images`) for the few-label oracles; no checkpoint. Every rule picks
-again from each group's validator table (:func:`selection.rules.parse_rule`, ties to the default),
-so any rule ``selection.rules`` can parse is evaluated in seconds. The truth of a candidate is
+again from each group's validator table (:func:`selection.decision.rules.parse_rule`, ties to the default),
+so any rule ``selection.decision.rules`` can parse is evaluated in seconds. The truth of a candidate is
 its target-val mIoU averaged over the regime's seeds (the broken ones included: a rule that picks
 one pays for it). Per regime, over every (seed, sweep) pick:
 
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from selection.rules import parse_rule
+from selection.decision.rules import parse_rule
 from selection.validators import VALIDATORS
 from selection_bench.limits import (
     FEW_LABEL_DRAWS,

@@ -3,7 +3,7 @@
 For every finished candidate the stage writes what the job's Train worker writes
 (:func:`ray_jobs.candidate_outputs.write_candidate_outputs`: label maps of the subset, evidence
 with the MixVal and source-val passes) next to its checkpoint, once; ``--rescore`` reuses them and
-retrains nothing. Then, per regime and seed, it runs :func:`selection.run.run_selection` (the job's
+retrains nothing. Then, per regime and seed, it runs :func:`selection.run.runner.run_selection` (the job's
 one selection sequence) over that seed's candidates, the broken ones included as ordinary voters
 of every sweep, with the other seeds' label maps as replicates (so ``seed_agreement`` is what a
 3-replicate job would compute: each replicate has its own warm-up). Every validator's and every
@@ -28,9 +28,10 @@ import torch
 
 from hiast.config import DEFAULT_RULE, HIASTConfig
 from selection.candidates import Candidate
-from selection.rules import parse_rule
-from selection.run import run_selection
-from selection.subset import select_subset
+from selection.decision.rules import parse_rule
+from selection.run import SelectionSpec
+from selection.run.runner import run_selection
+from selection.store.subset import select_subset
 from selection.validators import VALIDATORS
 from selection_bench.layout import FinishedCandidate, finished_candidates, read_json, write_json
 from selection_bench.score_rows import group_rows, target_counts
@@ -172,8 +173,7 @@ def _rung_validators(
     result = run_selection(
         cands,
         {cid: str(p) for cid, (p, _) in rung.items()},
-        subset,
-        num_classes,
+        SelectionSpec(subset, num_classes),
         evidence_uris={cid: str(e) for cid, (_, e) in rung.items()},
     )
     return result.validators
@@ -208,11 +208,9 @@ def score_seed(work: Path, regime: str, seed: int, seeds: Sequence[int]) -> Scor
     result = run_selection(
         cands,
         uris if full else {k: v[0] for k, v in uris.items()},
-        subset,
-        cfg.data.num_classes,
+        SelectionSpec(subset, cfg.data.num_classes, rule=DEFAULT_RULE),
         evidence_uris=evidence,
         true_miou=truth,
-        rule=DEFAULT_RULE,
     )
     replicate_seeds = [seed, *sorted(others)] if full else [seed]
     out = Scored(

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from selection.result import SelectionResult
+from selection.outputs.result import SelectionResult
 from selection_bench.layout import FinishedCandidate
 from selection_bench.scores_table import PARAM, ROUND1, VAL
 from selection_bench.target_images import image_counts, subset_miou

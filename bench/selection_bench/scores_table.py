@@ -29,7 +29,7 @@ warmup_target_val_miou      the seed's warm-up on target-val
 replicates                  label-map replicates the group's seed agreement used
 confidence_rule             the rule the job's confidence below was computed for
 job_pick                    that rule's pick in this group, as the job made it ("" if none)
-confidence_level            ``selection.confidence``: "high" / "low" for this group ...
+confidence_level            ``selection.decision.confidence``: "high" / "low" for this group ...
 confidence_reasons          ... its reasons (JSON list), and its inputs: validators agreeing
 confidence_agreeing,        with the pick of those with a value, the centre-bound verdict
 confidence_validators,      (NaN when not judged), the rule's picks on the subset's two halves

@@ -3,7 +3,7 @@
 In UDA the source is labelled, so a labelled source-val split can always exist. When a config gives
 no ``data.source_val``, ``data.source_val_holdout`` (on by default) takes one out of ``data.source``:
 round-half-up(fraction x N) images, at most ``max_images``, chosen by seeded hash rank (each id gets
-``sha256(f"{seed}:{id}")`` and the smallest win, as :mod:`selection.subset` does for the target
+``sha256(f"{seed}:{id}")`` and the smallest win, as :mod:`selection.store.subset` does for the target
 subset). The choice depends only on the set of source ids (after ``data.source.limit``) and the
 settings, not on the order the files are listed in nor on numpy's RNG, so a ``--resume`` and every
 replicate hold out the same images. Those images are never trained on: the warm-up reads the

@@ -19,7 +19,16 @@ Layout: :mod:`~selection.report.inputs` (what is read, checked), :mod:`~selectio
 """
 
 from selection.report.context import CENTRE_BOUND_SENTENCE
+from selection.report.inputs import as_names, finite
 from selection.report.render import render_dashboard, write_dashboard
 from selection.report.score_table import ScoreColumn, score_columns
 
-__all__ = ["CENTRE_BOUND_SENTENCE", "ScoreColumn", "render_dashboard", "score_columns", "write_dashboard"]
+__all__ = [
+    "CENTRE_BOUND_SENTENCE",
+    "ScoreColumn",
+    "as_names",
+    "finite",
+    "render_dashboard",
+    "score_columns",
+    "write_dashboard",
+]

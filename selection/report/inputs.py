@@ -4,13 +4,13 @@ Only what the project writes is accepted:
 
 * the table is ``candidates.parquet`` (:mod:`selection.tables`; the job adds ``status``, ``error``
   and per-replicate ``<score>__rep<r>`` columns, :mod:`ray_jobs.vote_actor`). A table without
-  ``status`` comes from :func:`selection.run.run_selection`, where every row took part in the vote.
-* the choice is ``choice.json`` (:func:`selection.run.score_from_accumulators`, plus the job's
+  ``status`` comes from :func:`selection.run.runner.run_selection`, where every row took part in the vote.
+* the choice is ``choice.json`` (:func:`selection.run.runner.score_from_accumulators`, plus the job's
   ``provisional`` / ``finished`` / ``total`` / ``failed`` keys); the job writes one without
   ``per_sweep`` when no vote was possible, and that renders as "no choice" with its notes.
 * the config is the run's config as plain JSON (``job_config.json``, or any object with
   ``model_dump``); without it the page leaves out the run settings.
-* the sweep tables are ``sweeps/<group>.parquet`` (:mod:`selection.sweeps`), optional: without
+* the sweep tables are ``sweeps/<group>.parquet`` (:mod:`selection.outputs.sweeps`), optional: without
   them the page leaves out the rankings per sweep.
 
 Anything else is an error naming the column or key, raised before anything is rendered.
@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from selection.candidates import GRID_GROUP
-from selection.choice import VOTED_DOCUMENT_KEYS
 from selection.errors import SelectionError
+from selection.outputs.choice import VOTED_DOCUMENT_KEYS
 
 __all__ = [
     "REQUIRED_COLUMNS",
@@ -145,7 +145,7 @@ class Facts:
     params: list[str]
     defaults: dict[str, float]
     degenerate: dict[str, list[str]] = field(default_factory=dict)
-    broken: dict[str, str] = field(default_factory=dict)  # candidate -> why (selection.guard)
+    broken: dict[str, str] = field(default_factory=dict)  # candidate -> why (selection.decision.guard)
     sweeps: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property

@@ -1,6 +1,6 @@
 """Rankings per sweep: how the rule and every validator rank a sweep's candidates, beside the truth.
 
-Read from the sweep tables the selection wrote (``sweeps/<group>.parquet``, :mod:`selection.sweeps`),
+Read from the sweep tables the selection wrote (``sweeps/<group>.parquet``, :mod:`selection.outputs.sweeps`),
 so the page shows the ranks the rule actually used. One compact table per vote group: rows are the
 candidates in sweep order, columns the rule's rank, then each validator's rank (registry order),
 then true mIoU's rank and value where labels exist. Rank 1 is best; ties share a rank.

@@ -67,7 +67,7 @@ def render_dashboard(
 ) -> str:
     """The dashboard as one self-contained HTML page.
 
-    ``table``: ``candidates.parquet`` as the job or :func:`selection.run.run_selection` writes it.
+    ``table``: ``candidates.parquet`` as the job or :func:`selection.run.runner.run_selection` writes it.
     ``choice``: ``choice.json`` (None before there is one). ``config``: the run's config, as a
     dict (``job_config.json``) or a pydantic model; without it there are no run settings and no
     ``data.eval_classes`` filter. ``provisional``: adds "PROVISIONAL — n of m candidates finished",

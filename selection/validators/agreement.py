@@ -4,7 +4,7 @@ GDE predicts test error from the disagreement of two runs that differ only in th
 validator: train every candidate ``replicates`` times, each replicate with its own warm-up and
 its own self-training seed, and score the candidate by the mean, over replicate pairs, of the mIoU
 between their label maps on the subset (per-class intersections and unions summed over all
-pixels; :class:`selection.fusion.PairwiseAgreement`). Higher is better: a setting whose runs
+pixels; :class:`selection.fusion.majority.PairwiseAgreement`). Higher is better: a setting whose runs
 agree is a stable one.
 
 Cost: ``replicates - 1`` whole extra trainings per candidate (and one prediction pass each); only
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from selection.errors import SelectionError
-from selection.fusion import IGNORE_INDEX, PairwiseAgreement
+from selection.fusion.majority import IGNORE_INDEX, PairwiseAgreement
 
 __all__ = ["seed_agreement", "mean_pair_agreement"]
 
@@ -30,7 +30,7 @@ def mean_pair_agreement(agreement: np.ndarray) -> float:
     """Mean mIoU over the pairs of a candidate's replicates, from an (r, r) agreement matrix.
 
     NaN with fewer than 2 replicates (or no finite pair). The vote pass tracks the replicate pairs
-    in its :class:`~selection.fusion.PairwiseAgreement` and calls this on their block.
+    in its :class:`~selection.fusion.majority.PairwiseAgreement` and calls this on their block.
     """
     a = np.asarray(agreement, dtype=np.float64)
     if a.ndim != 2 or a.shape[0] != a.shape[1]:

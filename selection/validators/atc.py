@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from selection.errors import SelectionError
-from selection.fusion import IGNORE_INDEX, mean_over_present
+from selection.fusion.majority import IGNORE_INDEX, mean_over_present
 from selection.validators.information import row_entropy
 
 __all__ = [

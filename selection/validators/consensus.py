@@ -4,7 +4,7 @@
 score      dir.   definition
 =========  =====  ============================================================================
 f_miou     high   paper §4.5: mIoU against the pixel-wise hard majority vote of all candidates
-                  (:func:`selection.fusion.f_miou`, kept exactly as it is)
+                  (:func:`selection.fusion.majority.f_miou`, kept exactly as it is)
 ensv       high   soft vote (EnsV, Hu et al., NeurIPS 2024): average the candidates' softmax at
                   each sampled pixel, take its argmax as the ensemble label, and score each
                   candidate's argmax against it
@@ -26,7 +26,7 @@ Adaptations and choices:
   against settings unlike its own. Neighbours (:func:`neighbours`): in a sweep, the previous and
   next values (one at each end); in a grid, the settings that differ in one parameter by one
   step of its sorted values. The candidate is scored against the fusion of the remaining voters
-  (it never votes itself), with the fusion semantics of :mod:`selection.fusion`.
+  (it never votes itself), with the fusion semantics of :mod:`selection.fusion.majority`.
   Too few voters: if leaving neighbours out would leave any candidate of the group fewer than
   ``min_voters`` (2) voters -- every sweep of 3 or 4 values -- the whole group falls back to
   leave-one-out (each candidate against the vote of all others), so that all candidates of a
@@ -35,7 +35,7 @@ Adaptations and choices:
   disagree are undecided and excluded).
 * Streaming: :class:`SoftVoteAccumulator` takes chunks of pixels (any split, exact merge) and
   :class:`LeaveNeighboursOut` one image's label stack at a time (one
-  :class:`~selection.fusion.FusionAccumulator` per candidate, with ``voters``), like the F-mIoU pass.
+  :class:`~selection.fusion.majority.FusionAccumulator` per candidate, with ``voters``), like the F-mIoU pass.
 """
 
 from __future__ import annotations
@@ -47,7 +47,13 @@ import numpy as np
 
 from selection.candidates import GRID_GROUP, Candidate, vote_groups
 from selection.errors import SelectionError
-from selection.fusion import IGNORE_INDEX, FusionAccumulator, f_miou, iou_from_counts, mean_over_present
+from selection.fusion.majority import (
+    IGNORE_INDEX,
+    FusionAccumulator,
+    f_miou,
+    iou_from_counts,
+    mean_over_present,
+)
 
 __all__ = [
     "f_miou",

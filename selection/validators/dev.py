@@ -45,7 +45,7 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
 from selection.errors import SelectionError
-from selection.fusion import IGNORE_INDEX
+from selection.fusion.majority import IGNORE_INDEX
 
 __all__ = [
     "DEVResult",

@@ -15,7 +15,7 @@ bnm              high   ||P||_* / N, the nuclear norm of the N x C matrix P (Cui
                         2020; pytorch-adapt's BNMValidator is its negative loss, the same number)
 ===============  =====  =======================================================================
 
-Adaptation to segmentation: pixels instead of images, sampled (``selection.evidence``) because
+Adaptation to segmentation: pixels instead of images, sampled (``selection.validators.evidence``) because
 the full maps would not fit. References add 1e-5 inside the log (MixVal/EnsV code); here the
 entropy is exact. The probabilities are used as stored (float16 rows sum to 1 within ~1e-3).
 

@@ -8,7 +8,7 @@ must keep a's class against b's) and "intra-cluster" mixes (same pseudo-label). 
 
 Segmentation, as done here:
 
-* Every subset image a is mixed with one partner b (:func:`selection.sampling.mixval_pairs`, the
+* Every subset image a is mixed with one partner b (:func:`selection.validators.mixval_pairs`, the
   same pairs for every candidate), whole images in input space, b resized to a's size
   (:func:`hiast.evidence.predict_mixed`). One extra inference pass over the subset.
 * Per pixel, the label of the mix is the candidate's own label of a at that pixel (w > 0.5, so a
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from selection.errors import SelectionError
-from selection.fusion import IGNORE_INDEX, mean_over_present
+from selection.fusion.majority import IGNORE_INDEX, mean_over_present
 
 __all__ = ["mixval_counts", "mixval", "mixval_inter", "mixval_intra", "probe_accuracy"]
 

@@ -1,6 +1,6 @@
 """The registry of label-free validators: name, direction, what each needs and what it costs.
 
-``needs`` uses this vocabulary (what a candidate must produce, see :mod:`selection.evidence`):
+``needs`` uses this vocabulary (what a candidate must produce, see :mod:`selection.validators.evidence`):
 
 ==================  =====================================================================
 ``labels``          label maps on the subset (``predictions/<id>.parquet``)
@@ -14,16 +14,21 @@
 ``scope``: "self" (from the candidate's own outputs) or "group" (against the other candidates of
 its vote group). ``extra_passes``: inference passes over the subset beyond the one prediction
 pass; ``extra_trainings``: whole trainings beyond the candidate's own (per extra replicate).
+
+It is the one registry of label-free scores in the project: the results table, the audit, the rules
+and the dashboard all read it. A caller may still hand :func:`selection.run.runner.run_selection` values it
+computed itself (``extra_scores``): a registered name takes its registered direction
+(:func:`direction`), any other name needs a :class:`ScoreValues` that states it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from selection.errors import SelectionError
-from selection.fusion import f_miou
+from selection.fusion.majority import f_miou
 from selection.validators.agreement import seed_agreement
 from selection.validators.atc import atc
 from selection.validators.consensus import ensv, f_miou_lno
@@ -33,7 +38,7 @@ from selection.validators.information import bnm, im, mean_confidence, mean_entr
 from selection.validators.mixval import mixval, mixval_inter, mixval_intra
 from selection.validators.source import source_val_miou
 
-__all__ = ["NEEDS", "ValidatorSpec", "VALIDATORS", "validator"]
+__all__ = ["NEEDS", "ValidatorSpec", "VALIDATORS", "validator", "ScoreValues", "direction"]
 
 NEEDS = frozenset({"labels", "target_probs", "source_probs", "mixval", "replicates", "source_val_miou"})
 
@@ -81,7 +86,7 @@ VALIDATORS: dict[str, ValidatorSpec] = {
             {"labels"},
             "group",
             None,
-            "F-mIoU against the vote without degenerate candidates (selection.trimming; vote pass)",
+            "F-mIoU against the vote without degenerate candidates (selection.decision.trimming; vote pass)",
         ),
         _spec(
             "ensv",
@@ -171,3 +176,25 @@ def validator(name: str, where: str = "validator") -> ValidatorSpec:
     if name not in VALIDATORS:
         raise SelectionError(f"{where}: unknown validator {name!r}; known: {', '.join(VALIDATORS)}")
     return VALIDATORS[name]
+
+
+@dataclass(frozen=True)
+class ScoreValues:
+    """Values of one score for some candidates, with its direction (for :func:`run_selection`)."""
+
+    values: Mapping[str, float]
+    higher_is_better: bool
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def direction(name: str, given: ScoreValues | Mapping[str, float]) -> bool:
+    """higher_is_better of a score: from ScoreValues, else the registry; unknown plain dicts raise."""
+    if isinstance(given, ScoreValues):
+        return given.higher_is_better
+    if name in VALIDATORS:
+        return VALIDATORS[name].higher_is_better
+    raise SelectionError(
+        f"score {name!r} is not a registered validator ({', '.join(VALIDATORS)}); "
+        "pass ScoreValues(values, higher_is_better=...)"
+    )

@@ -1,11 +1,11 @@
 """Every evidence validator, accumulated over any set of subset images: :class:`EvidenceAccumulator`.
 
 The evidence validators (ensv, mixval*, atc, snd, im, bnm, mean_entropy, mean_confidence,
-dev, iwcv, source_val_miou) read each candidate's evidence file (:mod:`selection.evidence`). Each is a sum
+dev, iwcv, source_val_miou) read each candidate's evidence file (:mod:`.evidence`). Each is a sum
 over images (or a per-image quantity averaged over images), so an accumulator fed a chunk of the
 subset's images merges exactly with one fed another chunk: the vote pass
-(:func:`selection.plan.accumulate`) feeds each image chunk -- and within it each half of the
-subset -- together with the label maps, and :mod:`selection.validator_table` reads the merged
+(:func:`selection.run.plan.accumulate`) feeds each image chunk -- and within it each half of the
+subset -- together with the label maps, and :mod:`selection.run.validator_table` reads the merged
 values. :func:`evidence_scores` is the one-shot form (all images, one group).
 
 What each keeps: :class:`~selection.validators.information.ProbabilityStats` (im, bnm,
@@ -29,11 +29,17 @@ import numpy as np
 import pandas as pd
 
 from selection.errors import SelectionError
-from selection.evidence import Evidence, EvidenceError, EvidenceSettings, check_same_sampling, read_evidence
-from selection.fusion import mean_over_present
+from selection.fusion.majority import mean_over_present
 from selection.validators.atc import ATCFit, atc_counts, atc_iou, fit_atc
 from selection.validators.consensus import SoftVoteAccumulator
 from selection.validators.dev import dev, iwcv
+from selection.validators.evidence import (
+    Evidence,
+    EvidenceError,
+    EvidenceSettings,
+    check_same_sampling,
+    read_evidence,
+)
 from selection.validators.information import ProbabilityStats
 from selection.validators.mixval import mixval, mixval_inter, mixval_intra
 from selection.validators.registry import VALIDATORS

@@ -12,7 +12,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from selection_bench.score import BENCH_RULES  # noqa: E402
 
 from hiast.config import DEFAULT_RULE  # noqa: E402
-from selection.rules import parse_rule  # noqa: E402
+from selection.decision.rules import parse_rule  # noqa: E402
 
 
 def test_configured_default_is_the_benchmarks_verdict() -> None:

@@ -20,7 +20,7 @@ from selection_bench.scores_table import read_scores_table, write_scores_table  
 from selection_bench.target_images import read_target_images, subset_miou, write_target_images  # noqa: E402
 from selection_bench.train import check_regime_folder, run_candidate_job, run_warmup_job  # noqa: E402
 
-from selection.rules import parse_rule  # noqa: E402
+from selection.decision.rules import parse_rule  # noqa: E402
 
 
 def _tiny_regime(tmp_path: Path):

@@ -20,9 +20,9 @@ from hiast.models import build_model
 from hiast.predict import evaluate, predict_labels
 from ray_jobs.candidate_outputs import write_candidate_outputs
 from selection.errors import SelectionError
-from selection.evidence import EvidenceSettings, mixval_pairs, read_evidence
-from selection.store import read_predictions
+from selection.store.predictions_reader import read_predictions
 from selection.validators import mixval_counts
+from selection.validators.evidence import EvidenceSettings, mixval_pairs, read_evidence
 
 TINY = {
     "data.synthscape.image_size": [32, 64],

@@ -19,8 +19,8 @@ from ray_jobs.records import (
     stopped_early,
 )
 from ray_jobs.storage import ExperimentPaths
-from selection.early_stop import EarlyStopDecision, RungRecord
-from selection.outcomes import STOPPED, Outcome
+from selection.run.early_stop import EarlyStopDecision, RungRecord
+from selection.run.outcomes import STOPPED, Outcome
 
 
 def _decision() -> EarlyStopFile:

@@ -16,7 +16,7 @@ from ray_jobs.storage import ExperimentPaths
 from ray_jobs.vote_actor import _Vote
 from selection.candidates import build_candidates
 from selection.report.__main__ import main as rerender_main
-from selection.store import PredictionWriter
+from selection.store.predictions_writer import PredictionWriter
 
 SUBSET = [f"img{i:02d}" for i in range(6)]
 

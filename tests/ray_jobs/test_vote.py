@@ -15,8 +15,8 @@ from hiast.config import load_config
 from ray_jobs.storage import ExperimentPaths
 from ray_jobs.vote_actor import ProvisionalVote, _Vote
 from selection.candidates import build_candidates
-from selection.outcomes import voting_candidates
-from selection.store import PredictionWriter
+from selection.run.outcomes import voting_candidates
+from selection.store.predictions_writer import PredictionWriter
 
 SUBSET = [f"img{i:02d}" for i in range(6)]
 
@@ -146,7 +146,7 @@ def test_true_miou_column_is_null_without_labels(setup: tuple) -> None:
 def _write_evidence(paths: ExperimentPaths, candidates: list, shape: tuple[int, int] = (32, 64)) -> None:
     """Replicate 0's evidence for every candidate, as ray_jobs.candidate_outputs writes it (default
     settings); candidate j is less sure of itself the larger j."""
-    from selection.evidence import EvidenceSettings, EvidenceWriter, mixval_pairs
+    from selection.validators.evidence import EvidenceSettings, EvidenceWriter, mixval_pairs
 
     settings = EvidenceSettings()
     rng = np.random.default_rng(1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from selection.evidence import EvidenceSettings, EvidenceWriter, mixval_pairs
 from selection.validators import mixval_counts
+from selection.validators.evidence import EvidenceSettings, EvidenceWriter, mixval_pairs
 
 SETTINGS = EvidenceSettings(n_pix=12, source_images=2)
 SOURCE_IDS = ["s0", "s1", "s2"]

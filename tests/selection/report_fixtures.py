@@ -21,8 +21,9 @@ from hiast.config import HIASTConfig, load_config
 from hiast.data.classes import class_names
 from hiast.metrics import confusion_matrix, mean_iou
 from selection.candidates import build_candidates
-from selection.run import run_selection
-from selection.store import PredictionWriter
+from selection.run import SelectionSpec
+from selection.run.runner import run_selection
+from selection.store.predictions_writer import PredictionWriter
 
 HOSTILE_NOTE = '<script>alert("x")</script> & "quotes"'
 FAILED_ID = "k=5"
@@ -88,14 +89,12 @@ def job_outputs(
     result = run_selection(
         finished,
         uris,
-        IMAGES,
-        cfg.data.num_classes,
+        SelectionSpec(IMAGES, cfg.data.num_classes, rule=rule),
         extra_scores={
             "mean_confidence": {c.id: float(rng.uniform(0.8, 0.95)) for c in finished},
             "source_val_miou": {c.id: float(rng.uniform(0.5, 0.7)) for c in finished},
         },
         true_miou={cid: v[0] for cid, v in true_miou.items()},
-        rule=rule,
     )
     table = result.table.assign(status="done", error=None)
     for r in range(replicates):

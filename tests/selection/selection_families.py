@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from selection import PredictionWriter, build_candidates
+from selection import build_candidates
+from selection.store.predictions_writer import PredictionWriter
 
 DEFAULTS = {"alpha": 0.5, "gamma": 8.0, "k": 3}
 ALPHAS = [0.1, 0.3, 0.5, 0.7, 0.9]

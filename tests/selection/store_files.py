@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from selection import PredictionWriter
+from selection.store.predictions_writer import PredictionWriter
 
 IDS = ["a01", "a02", "b07", "c11"]
 C = 6

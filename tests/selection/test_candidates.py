@@ -6,12 +6,7 @@ import warnings
 
 import pytest
 
-from selection import (
-    build_candidates,
-    format_value,
-    lines,
-    vote_groups,
-)
+from selection import build_candidates, format_value, lines, vote_groups
 
 DEFAULTS = {"alpha": 0.5, "beta": 0.9, "gamma": 8.0, "k": 14}
 

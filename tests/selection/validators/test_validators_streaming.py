@@ -11,7 +11,6 @@ import pytest
 from evidence_files import SETTINGS, write_evidence
 
 from selection.errors import SelectionError
-from selection.evidence import EvidenceError, EvidenceWriter, read_evidence
 from selection.validators import (
     EVIDENCE_VALIDATORS,
     EvidenceAccumulator,
@@ -28,6 +27,7 @@ from selection.validators import (
     snd,
 )
 from selection.validators.dev import dev_from_pixels
+from selection.validators.evidence import EvidenceError, EvidenceWriter, read_evidence
 from selection.validators.streaming import supported
 
 C, SHAPE, IDS = 4, (6, 8), ["i0", "i1", "i2", "i3", "i4"]

@@ -1,0 +1,116 @@
+"""How much to trust a pick: the ``confidence`` of ``choice.json``, per vote group and overall.
+
+A group's confidence is ``low`` when any of these holds, ``high`` otherwise (each reason that
+holds is listed, in this order):
+
+1. **No pick**: the rule has no finite value for any candidate of the group.
+2. **The validators disagree**: of the validators with a finite value for at least one candidate
+   of the group (every column of its validator table, :mod:`selection.run.validator_table`), fewer
+   than half pick the rule's pick (each validator's pick by :func:`selection.decision.rules.all_picks`,
+   ties going to the default candidate as the rule's do). Exactly half agreeing is not low.
+3. **Centre-bound**: the centre-bias diagnostic (:mod:`selection.decision.centre_bias`) marked the group's
+   parameter centre-bound (a grid: any of its parameters), so the F-mIoU vote did not
+   discriminate between its values.
+4. **Within noise**: the subset's images are split into two halves, the even and the odd positions
+   of its sorted order (a random subset, so two random halves; :data:`selection.run.plan.HALVES`);
+   every validator is computed on each half from the same pass (counts kept apart per half; the
+   trim decision of the whole subset is kept), and the rule picks again on each half. Noise is
+   declared when on either half the rule picks a different candidate than on the whole subset,
+   or none (which includes the top two swapping places). With fewer than 2 subset images this
+   cannot be measured, and that is the reason given.
+
+Overall: ``low`` when any group is low; its reasons are the groups' reasons prefixed with the
+group. No label is ever read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import ConfigDict
+
+from selection.candidates import GRID_GROUP
+from selection.decision.rules import Rule
+
+__all__ = ["GroupConfidence", "Confidence", "group_confidence", "overall_confidence"]
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupConfidence:
+    """One vote group's confidence and what it was judged on."""
+
+    __pydantic_config__ = _STRICT
+
+    level: Literal["high", "low"]
+    reasons: list[str]
+    agreeing: int
+    validators: int
+    centre_bound: bool | None
+    half_picks: list[str | None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Confidence:
+    """The choice's confidence: overall level and reasons, and every vote group's."""
+
+    __pydantic_config__ = _STRICT
+
+    level: Literal["high", "low"]
+    reasons: list[str]
+    groups: dict[str, GroupConfidence] = field(default_factory=dict)
+
+
+def group_confidence(
+    group: str,
+    rule: Rule,
+    pick: str | None,
+    picks: Mapping[str, str | None],
+    *,
+    centre_bound: bool | None,
+    half_picks: Sequence[str | None] | None,
+    images: int,
+) -> GroupConfidence:
+    """The confidence of one group's pick (module docstring). ``picks``: validator -> its pick
+    (None: no finite value in the group); ``half_picks``: the rule's pick on each half (None: the
+    halves were not counted, which is then a reason)."""
+    reasons = []
+    judged = {v: p for v, p in picks.items() if p is not None}
+    agreeing = sum(p == pick for p in judged.values()) if pick is not None else 0
+    if pick is None:
+        reasons.append(f"the rule {rule.text} has no finite value for any candidate: no pick")
+    if pick is not None and 2 * agreeing < len(judged):
+        reasons.append(
+            f"the validators disagree: {agreeing} of the {len(judged)} with a value pick {pick} "
+            "(fewer than half)"
+        )
+    if centre_bound:
+        what = "a parameter of the grid is" if group == GRID_GROUP else "the sweep is"
+        reasons.append(f"{what} centre-bound: the F-mIoU vote did not discriminate between its values")
+    if pick is not None:
+        if images < 2:
+            reasons.append("the subset has fewer than 2 images: noise between its halves cannot be measured")
+        elif half_picks is None:
+            reasons.append("noise between the subset's halves was not measured (no per-half counts)")
+        elif any(h != pick for h in half_picks):
+            shown = " and ".join(str(h) for h in half_picks)
+            reasons.append(
+                f"within noise: on the subset's two halves the rule picks {shown}, not {pick} on both"
+            )
+    return GroupConfidence(
+        level="low" if reasons else "high",
+        reasons=reasons,
+        agreeing=agreeing,
+        validators=len(judged),
+        centre_bound=centre_bound,
+        half_picks=list(half_picks or []),
+    )
+
+
+def overall_confidence(groups: Mapping[str, GroupConfidence]) -> Confidence:
+    """Low when any group is low; the reasons name their group."""
+    reasons = [f"{'the grid' if g == GRID_GROUP else g}: {r}" for g, gc in groups.items() for r in gc.reasons]
+    return Confidence(level="low" if reasons else "high", reasons=reasons, groups=dict(groups))

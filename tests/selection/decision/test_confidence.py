@@ -1,0 +1,62 @@
+"""Confidence: each reason on its own, the exact thresholds, and overall = any group low."""
+
+from __future__ import annotations
+
+from selection.decision.confidence import group_confidence, overall_confidence
+from selection.decision.rules import parse_rule
+
+RULE = parse_rule("f_miou")
+
+
+def conf(pick="a", picks=None, centre=False, halves=("a", "a"), images=10, group="alpha"):
+    picks = {"f_miou": "a", "ensv": "a", "atc": "b", "snd": None} if picks is None else picks
+    return group_confidence(group, RULE, pick, picks, centre_bound=centre, half_picks=halves, images=images)
+
+
+def test_high_when_nothing_holds():
+    c = conf()
+    assert c.level == "high" and c.reasons == []
+    # snd has no value in the group: it is not counted
+    assert (c.agreeing, c.validators) == (2, 3) and c.half_picks == ["a", "a"]
+
+
+def test_disagreement_is_fewer_than_half():
+    half = conf(picks={"f_miou": "a", "ensv": "b"})  # exactly half agree: not low
+    assert half.level == "high"
+    low = conf(picks={"f_miou": "a", "ensv": "b", "atc": "b"})
+    assert low.level == "low"
+    assert low.reasons == ["the validators disagree: 1 of the 3 with a value pick a (fewer than half)"]
+
+
+def test_centre_bound_and_noise_and_no_pick():
+    assert conf(centre=True).reasons == [
+        "the sweep is centre-bound: the F-mIoU vote did not discriminate between its values"
+    ]
+    assert "a parameter of the grid is centre-bound" in conf(centre=True, group="grid").reasons[0]
+    assert conf(centre=None).level == "high"  # not assessed is not a reason
+    assert conf(halves=("a", "b")).reasons == [
+        "within noise: on the subset's two halves the rule picks a and b, not a on both"
+    ]
+    assert conf(halves=("a", None)).level == "low"  # no pick on a half is noise too
+    assert "fewer than 2 images" in conf(images=1).reasons[0]
+    assert "not measured" in conf(halves=None).reasons[0]
+    none = conf(pick=None, picks={"f_miou": None}, halves=(None, None))
+    assert none.reasons == ["the rule f_miou has no finite value for any candidate: no pick"]
+
+
+def test_every_reason_is_listed_in_order():
+    c = conf(picks={"f_miou": "a", "ensv": "b", "atc": "b"}, centre=True, halves=("b", "a"))
+    assert [r.split(":")[0] for r in c.reasons] == [
+        "the validators disagree",
+        "the sweep is centre-bound",
+        "within noise",
+    ]
+
+
+def test_overall_is_low_when_any_group_is_and_names_the_group():
+    groups = {"alpha": conf(), "gamma": conf(centre=True), "grid": conf(halves=("b", "a"), group="grid")}
+    o = overall_confidence(groups)
+    assert o.level == "low" and o.groups == groups
+    assert o.reasons[0].startswith("gamma: the sweep is centre-bound")
+    assert o.reasons[1].startswith("the grid: within noise")
+    assert overall_confidence({"alpha": conf()}).level == "high"
