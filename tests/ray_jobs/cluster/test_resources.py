@@ -152,24 +152,3 @@ def test_the_job_reports_a_bad_layout_before_starting_anything(ray_head: RayHead
     assert proc.returncode == 3, proc.stderr[-3000:]
     assert "ray.use_gpu is true but the cluster has no GPUs" in proc.stderr
     assert not (tmp_path / "results").exists()  # no warm-up, no trial, not even the experiment folder
-
-
-def test_nodes_the_autoscaler_may_add_count(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A head-only cluster whose GPU workers start on demand: GPU jobs are sized, not refused."""
-    from ray._private.state import state
-    from ray.core.generated import autoscaler_pb2
-
-    from ray_jobs.cluster.connect import _scalable_nodes
-
-    config = autoscaler_pb2.ClusterConfig(
-        node_group_configs=[
-            autoscaler_pb2.NodeGroupConfig(name="head", resources={"CPU": 8}, max_count=1),
-            autoscaler_pb2.NodeGroupConfig(name="gpu", resources={"CPU": 4, "GPU": 1}, max_count=3),
-        ]
-    )
-    monkeypatch.setattr(state, "get_cluster_config", lambda: config)
-    head = {"CPU": 8.0, "memory": 3e10}
-    nodes = [head, *_scalable_nodes([head])]
-    assert nodes[1:] == [{"CPU": 4.0, "GPU": 1.0}] * 3  # the head is up already; 3 GPU nodes may come
-    plan = plan_resources(RayConfig(use_gpu=True, gpus_per_worker=1, cpus_per_worker=4), nodes, 11)
-    assert plan.max_concurrent_trials == 3
