@@ -1,6 +1,6 @@
 """What a job pays at start-up to clear placement groups that outlived their job.
 
-``ray_jobs.placement_groups.remove_leaked_placement_groups`` runs once when a job joins an
+``ray_jobs.cluster.remove_leaked_placement_groups`` runs once when a job joins an
 existing cluster: two state-API listings (placement groups, jobs) through the dashboard. This
 measures it on a local head (``tests/raytest/local_cluster.py``, 2 CPUs), in one driver, against
 the baseline of that driver's ``ray.init`` (the connection every job makes anyway): on a cluster
@@ -40,7 +40,7 @@ import ray
 ray.init(address="auto", logging_level="ERROR")
 connect = time.perf_counter() - t0
 from ray.util.placement_group import placement_group
-from ray_jobs.placement_groups import remove_leaked_placement_groups
+from ray_jobs.cluster import remove_leaked_placement_groups
 
 def timed(n):
     out = []

@@ -1,6 +1,6 @@
 """How long Tune's event loop goes without serving a trial while the early-stop vote runs.
 
-``ray_jobs.early_stop.RungScheduler`` starts the rung vote on the vote actor and polls it
+``ray_jobs.search.RungScheduler`` starts the rung vote on the vote actor and polls it
 (``ray.wait(timeout=0)``) on later scheduler callbacks. The baseline is the same scheduler with
 its poll turned into a wait for the vote (``ray.wait`` without a timeout), which is what it did
 before: ``ray.get`` on the vote inside Tune's ``on_trial_result``.
@@ -44,9 +44,9 @@ os.environ.setdefault("TUNE_WARN_THRESHOLD_S", "600")
 import ray  # noqa: E402
 from ray import tune  # noqa: E402
 
-import ray_jobs.early_stop as early_stop  # noqa: E402
-from ray_jobs.early_stop import RungScheduler  # noqa: E402
+import ray_jobs.search.early_stop as early_stop  # noqa: E402
 from ray_jobs.records import EarlyStopFile  # noqa: E402
+from ray_jobs.search import RungScheduler  # noqa: E402
 from ray_jobs.storage import ExperimentPaths  # noqa: E402
 
 ACTOR = "bench-early-stop-vote"

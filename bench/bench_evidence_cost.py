@@ -60,7 +60,7 @@ def old_outputs(model, cfg, cid: str, subset: list[str], pred_uri: str) -> dict:
 
 
 def new_outputs(model, cfg, cid: str, subset: list[str], pred_uri: str, ev_uri: str) -> dict:
-    """What it does now (ray_jobs.train_loop._predict_and_evaluate for replicate 0)."""
+    """What it does now (ray_jobs.worker.train_loop, rank 0 of replicate 0 after its last round)."""
     scalars = write_candidate_outputs(
         model, cfg, candidate_id=cid, subset_ids=subset, predictions_uri=pred_uri, evidence_uri=ev_uri
     )

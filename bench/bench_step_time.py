@@ -4,7 +4,7 @@ Trains one candidate's first round twice from the same warm-up, with ``--short``
 iterations, on this machine with the config's torch threads (``ray.cpus_per_worker``) or its GPU.
 The step time is the slope, (long - short) / (long - short iterations): a round's fixed costs
 (pseudo-label generation, the round checkpoint) cancel. Writes ``bench/results/step_time.json``
-and, with ``--record``, the entry ``--plan`` reads (``ray_jobs/step_times.json``), keyed by the
+and, with ``--record``, the entry ``--plan`` reads (``ray_jobs/preflight/step_times.json``), keyed by the
 model, crop, batch and device it was measured on.
 
     python bench/bench_step_time.py [--config synthscape] [--short 10] [--long 60] [--record]
@@ -26,7 +26,7 @@ import torch
 from hiast.config import load_config
 from hiast.selftrain import train_rounds
 from hiast.warmup import run_warmup
-from ray_jobs.step_times import StepTime, load_step_times, save_step_times, step_key
+from ray_jobs.preflight import StepTime, load_step_times, save_step_times, step_key
 
 REPO = Path(__file__).resolve().parents[1]
 

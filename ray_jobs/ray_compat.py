@@ -9,12 +9,12 @@ per private item; ``check_installed_ray`` runs them all (tests do, for the pinne
 What is private here, and why it is used:
 
 * ``ray.train._internal.session`` and its ``_inter_actor_queue``: the Train-to-Tune report queue
-  that :mod:`ray_jobs.tune_handoff` waits on (a Ray 2.60 race, no public API).
+  that :mod:`ray_jobs.search.tune_handoff` waits on (a Ray 2.60 race, no public API).
 * ``ray._private.state.state.get_cluster_config``: the autoscaler's node groups, for sizing a job
-  on a cluster whose nodes start on demand (:mod:`ray_jobs.cluster`; Ray Data reads it the same way).
-* Ray's logger names under ``_internal``/``_private`` that :mod:`ray_jobs.console` quiets.
+  on a cluster whose nodes start on demand (:mod:`ray_jobs.cluster.connect`; Ray Data reads it the same way).
+* Ray's logger names under ``_internal``/``_private`` that :mod:`ray_jobs.console.logs` quiets.
 * ``tune_controller.search_alg``: the scheduler frees a paused trial's search slot through it
-  (:mod:`ray_jobs.early_stop`); ``TuneController`` is not public API.
+  (:mod:`ray_jobs.search.early_stop`); ``TuneController`` is not public API.
 * Environment variables Ray reads but does not document as settings: Train's health-check interval
   and preemption watcher, Tune's classic console output and slow-loop warning threshold.
 """
@@ -96,7 +96,7 @@ def _env_var(module: str, constant: str | None, name: str, in_set: str | None = 
     return name
 
 
-# -- Train-in-Tune report hand-off (tune_handoff) --------------------------------------------------
+# -- Train-in-Tune report hand-off (search.tune_handoff) -------------------------------------------
 
 _SESSION_MODULE = "ray.train._internal.session"
 
@@ -123,7 +123,7 @@ def train_to_tune_queue() -> Any | None:
     return session._inter_actor_queue
 
 
-# -- Autoscaler node groups (cluster) --------------------------------------------------------------
+# -- Autoscaler node groups (cluster.connect) ------------------------------------------------------
 
 
 def _resolve_cluster_config() -> Callable[[], Any]:
@@ -137,7 +137,7 @@ def autoscaler_cluster_config() -> Any | None:
     return _resolve_cluster_config()()
 
 
-# -- Ray's own logger names (console) --------------------------------------------------------------
+# -- Ray's own logger names (console.logs) ---------------------------------------------------------
 
 
 def train_pg_cleaner_logger() -> str:
@@ -190,7 +190,7 @@ def tune_warn_threshold_env() -> str:
     return _env_var("ray.tune.constants", None, "TUNE_WARN_THRESHOLD_S", in_set="TUNE_ENV_VARS")
 
 
-# -- Tune's controller, as a scheduler sees it (early_stop) ----------------------------------------
+# -- Tune's controller, as a scheduler sees it (search.early_stop) ---------------------------------
 
 
 def _resolve_search_alg() -> None:

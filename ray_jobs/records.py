@@ -255,7 +255,7 @@ def outcome_record(
     metrics: Mapping[str, float] | None = None,
     provisional: bool = False,
 ) -> dict[str, Any]:
-    """One trial's outcome for the vote: its spec (``tune_grid.trial_specs``), its status, and
+    """One trial's outcome for the vote: its spec (``ray_jobs.search.trial_specs``), its status, and
     what the job knows of it.
 
     ``result``: a finished trial's record (given exactly when ``status`` is done, except for a

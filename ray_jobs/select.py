@@ -39,14 +39,28 @@ import ray.tune
 from hiast import pipeline
 from hiast.config import ConfigError, HIASTConfig, load_config, packaged_configs, parse_overrides
 from ray_jobs import console
-from ray_jobs.cluster import local_node_resources, node_resources, ray_cluster
-from ray_jobs.early_stop import RungScheduler
-from ray_jobs.mlflow_results import INSTALL_HINT, log_final_results, mlflow_callback, mlflow_installed
-from ray_jobs.preflight import JobError, Verdict, check_experiment, preflight, run_checks, save_config
+from ray_jobs.callbacks import ConsoleProgress, ProvisionalVote
+from ray_jobs.cluster import (
+    ResourceError,
+    TrialResources,
+    local_node_resources,
+    node_resources,
+    plan_resources,
+    ray_cluster,
+)
+from ray_jobs.preflight import (
+    JobError,
+    SearchPlan,
+    Verdict,
+    check_experiment,
+    make_plan,
+    preflight,
+    record_source_holdout,
+    run_checks,
+    save_config,
+)
 from ray_jobs.records import CandidateResult, EarlyStopFile, TrialStatus, outcome_record
-from ray_jobs.resources import ResourceError, TrialResources, plan_resources
-from ray_jobs.search_plan import SearchPlan, make_plan
-from ray_jobs.source_holdout import record_source_holdout
+from ray_jobs.search import RungScheduler, SearchSpec, make_tuner, replicate_seed, trial_specs
 from ray_jobs.storage import (
     ExperimentPaths,
     StorageError,
@@ -55,9 +69,9 @@ from ray_jobs.storage import (
     join,
     upload_file,
 )
-from ray_jobs.train_loop import SearchSpec, replicate_seed, warmup_task
-from ray_jobs.tune_grid import make_tuner, trial_specs
-from ray_jobs.vote_actor import ProvisionalVote, VoteActor, vote_actor_name
+from ray_jobs.tracking import INSTALL_HINT, log_final_results, mlflow_callback, mlflow_installed
+from ray_jobs.vote import VoteActor, vote_actor_name
+from ray_jobs.worker import warmup_task
 from selection import Candidate
 from selection.store import load_subset, save_subset
 
@@ -148,16 +162,18 @@ def run(
     cfg: HIASTConfig,
     storage: str,
     *,
-    resume: bool = False,
+    restore: bool = False,
     prepared: tuple[list[Candidate], list[str]] | None = None,
     verbosity: int = console.NORMAL,
     mlflow_uri: str | None = None,
 ) -> dict:
     """The whole job on the connected Ray cluster; returns the choice (also in choice.json).
 
+    ``restore``: continue the Tune run saved under the experiment, as :func:`check_experiment`
+    decided before Ray started (the caller runs that check, once, and refuses what it refuses).
     ``prepared``: :func:`preflight`'s result when the caller already ran it. ``verbosity``: how
     much the run prints (ray_jobs.console). ``mlflow_uri``: also log trials, scores and outputs to
-    MLflow there (:mod:`ray_jobs.mlflow_results`).
+    MLflow there (:mod:`ray_jobs.tracking`).
     """
     candidates, subset = prepared or preflight(cfg)
     paths = ExperimentPaths(storage, cfg.experiment)
@@ -173,7 +189,6 @@ def run(
         )
     for note in plan.notes:
         log.warning("%s", note)
-    restore = check_experiment(cfg, paths, resume)
     mlflow = [mlflow_callback(mlflow_uri, cfg.experiment, paths.root)] if mlflow_uri else []
     save_config(cfg, paths)
     log.info(
@@ -198,7 +213,7 @@ def run(
         max_restarts=_VOTE_RESTARTS,
         max_task_retries=-1,
     ).remote(cfg.model_dump(mode="json"), paths, subset, candidates)
-    progress = console.ConsoleProgress(len(trials), cfg.selftrain.rounds, replicates)
+    progress = ConsoleProgress(len(trials), cfg.selftrain.rounds, replicates)
     stop = cfg.selection.early_stop
     scheduler = None
     if stop is not None:
@@ -328,12 +343,12 @@ def main(argv: list[str] | None = None) -> int:
         prepared = preflight(cfg, check_data=args.check_data)
         check_storage(args.storage)
         paths = ExperimentPaths(args.storage, cfg.experiment)
-        check_experiment(cfg, paths, args.resume)
+        restore = check_experiment(cfg, paths, args.resume)
         with ray_cluster(**console.ray_init_options(verbosity)):
             choice = run(
                 cfg,
                 args.storage,
-                resume=args.resume,
+                restore=restore,
                 prepared=prepared,
                 verbosity=verbosity,
                 mlflow_uri=args.mlflow_uri,

@@ -105,6 +105,8 @@ def test_wheel_holds_every_package_and_config(wheel: Path) -> None:
         for init in (ROOT / pkg).rglob("__init__.py"):
             assert init.relative_to(ROOT).as_posix() in names, f"{init.parent} is missing from the wheel"
     assert {f"hiast/configs/{c}.yaml" for c in CONFIGS} <= names
+    # Package data beside its owner: --plan's measured step times (ray_jobs.preflight.step_times).
+    assert "ray_jobs/preflight/step_times.json" in names
     assert CONFIGS and "synthscape" in CONFIGS
 
 

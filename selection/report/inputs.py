@@ -3,7 +3,7 @@
 Only what the project writes is accepted:
 
 * the table is ``candidates.parquet`` (:mod:`selection.tables`; the job adds ``status``, ``error``
-  and per-replicate ``<score>__rep<r>`` columns, :mod:`ray_jobs.vote_actor`). A table without
+  and per-replicate ``<score>__rep<r>`` columns, :mod:`ray_jobs.vote.actor`). A table without
   ``status`` comes from :func:`selection.run.runner.run_selection`, where every row took part in the vote.
 * the choice is ``choice.json`` (:func:`selection.run.runner.score_from_accumulators`, plus the job's
   ``provisional`` / ``finished`` / ``total`` / ``failed`` keys); the job writes one without

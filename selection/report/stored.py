@@ -1,7 +1,7 @@
 """Read a selection's stored outputs back, and re-render its dashboard from them (no Ray needed).
 
 An experiment folder (``<storage>/<experiment>``, local or any pyarrow.fs URI) holds
-``candidates.parquet`` and ``choice.json`` — written by the job (:mod:`ray_jobs.vote_actor`) or by
+``candidates.parquet`` and ``choice.json`` — written by the job (:mod:`ray_jobs.vote.actor`) or by
 :meth:`selection.run.runner.SelectionResult.write` — ``sweeps/<group>.parquet`` for each vote group of
 the choice (optional: without them the page has no rankings per sweep), and, for a job,
 ``job_config.json`` (the run's config; optional here: without it the page has no run settings).

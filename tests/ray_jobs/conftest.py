@@ -8,6 +8,11 @@ Both come from ``raytest.local_cluster`` (own ports, own temp dirs, token auth, 
 throw-away HOME) and are stopped by pid; nothing of them may outlive the session (checked in
 ``pytest_sessionfinish``). Jobs run as subprocesses (``python -m ray_jobs.select``) with
 ``RAY_ADDRESS`` pointing at the head, as they would in production.
+
+The tests live in subfolders that mirror ``ray_jobs``' subpackages (the job's end-to-end tests stay
+here, beside ``select``'s); this folder goes on ``sys.path``, which pytest's default import mode does
+only for the test files directly in it, so its shared modules (``jobtools``, ``vote_fixtures``,
+this ``conftest``) import by name from any subfolder.
 """
 
 from __future__ import annotations
@@ -24,9 +29,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from jobtools import REPO, write_config
-from raytest.local_cluster import LocalCluster, Node, free_port
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+import pytest  # noqa: E402
+from jobtools import REPO, write_config  # noqa: E402
+from raytest.local_cluster import LocalCluster, Node, free_port  # noqa: E402
 
 # Roots of the clusters started in this session: the leak check looks for processes naming them.
 _CLUSTER_ROOTS: list[str] = []

@@ -19,7 +19,7 @@ from conftest import RayHead
 from jobtools import TINY_IDS, write_config
 from raytest.faults import records
 
-from ray_jobs.placement_groups import leaked_placement_groups
+from ray_jobs.cluster import leaked_placement_groups
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +124,7 @@ def test_resumed_job_keeps_the_decision(early_stopped: dict) -> None:
 
 def test_no_placement_group_outlives_the_killed_driver(early_stopped: dict, ray_head: RayHead) -> None:
     """A driver killed while a Train run starts can leave that run's placement group behind
-    (ray_jobs.placement_groups); the resumed job removes it, or it holds a CPU of this cluster for
+    (ray_jobs.cluster.placement_groups); the resumed job removes it, or it holds a CPU of this cluster for
     every later test."""
     groups = ray_head.cluster.ray_list("placement-groups")
     jobs = ray_head.cluster.ray_list("jobs")

@@ -12,7 +12,8 @@ import pytest
 from jobtools import REPO
 from raytest import fault_job, faults
 
-from ray_jobs import console, train_loop
+from ray_jobs import console, worker
+from ray_jobs.search import trainable, tune_grid
 
 
 def test_fault_env_names_the_faults_and_puts_the_support_package_on_the_path() -> None:
@@ -47,9 +48,9 @@ def test_the_fault_job_refuses_to_run_without_faults(monkeypatch: pytest.MonkeyP
 
 def test_the_faulty_trial_is_the_jobs_trial_by_name_and_signature() -> None:
     # Tune names trials (and their folders) after the trainable.
-    assert faults.candidate_trainable.__name__ == train_loop.candidate_trainable.__name__
+    assert faults.candidate_trainable.__name__ == trainable.candidate_trainable.__name__
     assert inspect.signature(faults.candidate_trainable).parameters.keys() == (
-        inspect.signature(train_loop.candidate_trainable).parameters.keys()
+        inspect.signature(trainable.candidate_trainable).parameters.keys()
     )
     assert faults.faulty_loop.__module__ == "raytest.faults"  # Train pickles it by reference
 
@@ -60,3 +61,10 @@ def test_the_product_has_no_test_hook() -> None:
     }
     assert [p for p, text in sources.items() if "HIAST_SELECT_TEST" in text or "raytest" in text] == []
     assert not (REPO / "ray_jobs" / "testing").exists() and not (REPO / "ray_jobs" / "hooks.py").exists()
+
+
+def test_the_names_the_fault_job_swaps_are_the_ones_the_job_uses() -> None:
+    """fault_job replaces the Tuner's trainable and faults.candidate_trainable the trainable's Train
+    loop, each by its module-level name: a name the job no longer reads would silently inject nothing."""
+    assert tune_grid.candidate_trainable is trainable.candidate_trainable
+    assert trainable.train_loop_per_worker is worker.train_loop_per_worker

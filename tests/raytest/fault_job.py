@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ray_jobs import console, select, tune_grid
+from ray_jobs import console, select
+from ray_jobs.search import tune_grid
 from raytest import faults
 
 __all__ = ["with_faults_env", "main"]

@@ -31,9 +31,8 @@ from typing import Any
 
 import ray.train
 
-from ray_jobs import train_loop
-from ray_jobs.loop_config import from_train_config
-from ray_jobs.train_loop import SearchSpec, checkpoint_round, this_node
+from ray_jobs.search import SearchSpec, trainable
+from ray_jobs.worker import checkpoint_round, from_train_config, this_node, train_loop_per_worker
 
 __all__ = [
     "FAULTS_ENV",
@@ -67,10 +66,10 @@ def faulty_loop(config: dict[str, Any]) -> None:
     _run(_REAL_LOOP, config)
 
 
-# Taken when this module is first imported in a process: in a trial's process before
-# candidate_trainable swaps the loop, in a Train worker's (where nothing is swapped) on unpickling
-# faulty_loop. Train pickles faulty_loop by reference, so the real loop never travels by value.
-_REAL_LOOP = train_loop.train_loop_per_worker
+# The real loop, as ray_jobs.worker defines it: the swap below replaces only the trainable
+# module's reference to it. Train pickles faulty_loop by reference, so the real loop never
+# travels by value.
+_REAL_LOOP = train_loop_per_worker
 
 
 def candidate_trainable(config: dict[str, Any], spec: SearchSpec) -> None:
@@ -78,8 +77,9 @@ def candidate_trainable(config: dict[str, Any], spec: SearchSpec) -> None:
 
     Runs in the trial's own process (one trial per process): the swap reaches no other job.
     """
-    train_loop.train_loop_per_worker = faulty_loop
-    train_loop.candidate_trainable(config, spec)
+    # The trainable hands Ray Train the loop its module names.
+    trainable.train_loop_per_worker = faulty_loop
+    trainable.candidate_trainable(config, spec)
 
 
 def records(marker_dir: Path, kind: str) -> list[dict[str, Any]]:

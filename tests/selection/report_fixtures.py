@@ -1,10 +1,10 @@
 """Selection outputs for the dashboard tests, from a real selection (``selection.run_selection``).
 
-The table gets what the job adds to it (``ray_jobs.vote_actor``): a ``status`` and ``error`` per
+The table gets what the job adds to it (``ray_jobs.vote.actor``): a ``status`` and ``error`` per
 candidate, the per-replicate labelled metrics ``true_miou__rep<r>`` / ``source_val_miou__rep<r>``,
 ``f_miou__rep<r>`` with several replicates, and a row for a candidate that failed. The choice gets
 the job's ``failed`` / ``provisional`` / ``finished`` / ``total`` keys. tests/ray_jobs/
-test_report_job.py renders the job's own table, so these shapes cannot drift unnoticed.
+vote/test_report_job.py renders the job's own table, so these shapes cannot drift unnoticed.
 """
 
 from __future__ import annotations
