@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from jobtools import write_config
 
-from hiast.config import load_config
+from ray_jobs.config import load_job_config
 from ray_jobs.storage import ExperimentPaths
 from ray_jobs.vote_actor import _Vote
 from selection.candidates import build_candidates
@@ -23,7 +23,7 @@ SUBSET = [f"img{i:02d}" for i in range(6)]
 
 def vote_with_two_replicates(tmp_path: Path) -> tuple[ExperimentPaths, list]:
     """The job's final vote over four alpha candidates, two replicates each (no cluster)."""
-    cfg = load_config(
+    cfg = load_job_config(
         write_config(
             tmp_path / "c.yaml",
             # Label maps only, no evidence files: a rule that reads label maps.
