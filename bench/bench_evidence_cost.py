@@ -35,10 +35,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from hiast import pipeline  # noqa: E402
-from hiast.config import load_config  # noqa: E402
 from hiast.data import build_dataset  # noqa: E402
 from hiast.models import build_model  # noqa: E402
 from ray_jobs.candidate_outputs import write_candidate_outputs  # noqa: E402
+from ray_jobs.config import load_job_config  # noqa: E402
 from selection import build_candidates, run_selection  # noqa: E402
 from selection.run import SelectionSpec  # noqa: E402
 from selection.store.predictions_writer import PredictionWriter  # noqa: E402
@@ -82,7 +82,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(HERE / "results" / "evidence_cost.json"))
     args = ap.parse_args()
     torch.set_num_threads(1)
-    cfg = load_config(None)
+    cfg = load_job_config(None)
     target = build_dataset(cfg.data.target, cfg.data, with_labels=False)
     subset = select_subset(target.ids, cfg.selection.subset_size, cfg.selection.subset_seed)
     candidates = build_candidates(cfg.parameters(), cfg.selection.parameters, cfg.selection.mode)

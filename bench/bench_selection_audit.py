@@ -27,9 +27,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hiast.config import load_config  # noqa: E402
 from hiast.data import build_dataset  # noqa: E402
 from hiast.pipeline import evaluate, load_model, predict_labels, run_warmup, train_rounds  # noqa: E402
+from ray_jobs.config import load_job_config  # noqa: E402
 from selection import build_candidates, run_selection  # noqa: E402
 from selection.run import SelectionSpec  # noqa: E402
 from selection.store.predictions_writer import PredictionWriter  # noqa: E402
@@ -104,7 +104,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: two benches share 2 cores)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    base = load_config(args.config)
+    base = load_job_config(args.config)
     target = build_dataset(base.data.target, base.data, with_labels=False)
     tval = build_dataset(base.data.target_val, base.data)
     sval = build_dataset(base.data.source_val, base.data)

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import torch
 
-from hiast.config import load_config
 from hiast.selftrain import train_rounds
 from hiast.warmup import run_warmup
+from ray_jobs.config import load_job_config
 from ray_jobs.preflight import StepTime, load_step_times, save_step_times, step_key
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,7 +53,7 @@ def main() -> None:
     if not 0 < args.short < args.long:
         ap.error("need 0 < --short < --long")
 
-    cfg = load_config(args.config)
+    cfg = load_job_config(args.config)
     device = "cuda" if cfg.ray.use_gpu else "cpu"
     if device == "cpu":
         torch.set_num_threads(max(1, int(cfg.ray.cpus_per_worker)))

@@ -28,7 +28,14 @@ import numpy as np
 from PIL import Image
 
 from hiast.checkpoint import CheckpointError
-from hiast.config import ConfigError, HIASTConfig, load_config, packaged_configs, parse_overrides
+from hiast.config import (
+    ConfigError,
+    HIASTConfig,
+    load_config,
+    packaged_configs,
+    parse_overrides,
+    stored_config,
+)
 from hiast.data import DatasetError, build_dataset
 from hiast.data.base import Sample, SegDataset
 from hiast.data.classes import CITYSCAPES19_PALETTE, ROBOTCAR9_PALETTE, colorize
@@ -101,7 +108,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
 def _cmd_predict(args: argparse.Namespace) -> None:
     from hiast.checkpoint import load_checkpoint
 
-    num_classes = HIASTConfig.model_validate(load_checkpoint(args.checkpoint)["config"]).data.num_classes
+    num_classes = stored_config(load_checkpoint(args.checkpoint)["config"]).data.num_classes
     ds = _ImageList(Path(args.images), num_classes=num_classes)
     out = Path(args.out)
     if args.format == "cityscapes":
@@ -154,7 +161,7 @@ def _cmd_check_data(args: argparse.Namespace) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from hiast.checkpoint import load_checkpoint
 
-    cfg = HIASTConfig.model_validate(load_checkpoint(args.checkpoint)["config"])
+    cfg = stored_config(load_checkpoint(args.checkpoint)["config"])
     if args.config:
         cfg = _config(args)
     dataset = build_split(cfg.data, args.split)  # source_val: the explicit split or the held-out one

@@ -1,8 +1,10 @@
-"""Typed, validated configuration for HIAST runs and label-free selection.
+"""Typed, validated configuration of the method: data, model, warm-up, IAS, HPLA, losses, rounds.
 
 One YAML file describes a run (see ``configs/``). Every section is a small pydantic model with
 explicit ranges, so a bad value fails at load time with the field's dotted path and what was
-expected, before any data is read or any GPU time is spent.
+expected, before any data is read or any GPU time is spent. The same file's ``selection`` and
+``ray`` sections belong to the search job, whose config (``ray_jobs.config.JobConfig``) extends
+this one with them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Sequence
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -29,10 +31,9 @@ __all__ = [
     "HPLAConfig",
     "LossConfig",
     "SelfTrainConfig",
-    "EarlyStopConfig",
-    "SelectionConfig",
-    "RayConfig",
     "HIASTConfig",
+    "JOB_SECTIONS",
+    "stored_config",
     "TUNABLE_PARAMETERS",
     "DEFAULT_CONFIG",
     "packaged_configs",
@@ -239,99 +240,6 @@ TUNABLE_PARAMETERS: dict[str, tuple[str, str]] = {
 }
 
 
-# The rule with the lowest mean regret on the selection benchmark among those every packaged config
-# can run (bench/README.md, "Which rule picks"): keep the half of each sweep that agrees most with
-# the trimmed vote, then pick by BNM. It does not meet the benchmark's target and was chosen after
-# four of the six regimes had been seen (bench/README.md). The paper's rule stays available:
-# rule: f_miou. (A function, so no config shares one mutable dict.)
-def default_rule() -> dict[str, Any]:
-    return {"two_stage": {"drop": "f_miou_trimmed", "fraction": 0.5, "pick": "bnm"}}
-
-
-DEFAULT_RULE = default_rule()
-
-
-class EarlyStopConfig(_Strict):
-    """Label-free early stopping: after round ``after_round`` every candidate predicts the subset,
-    the selection rule ranks them within each sweep, and the bottom of each sweep stops there
-    (only ``keep`` of each sweep goes on; the default always does). Checked against
-    ``selftrain.rounds`` by HIASTConfig."""
-
-    after_round: int = Field(1, ge=1)
-    keep: float = Field(0.5, gt=0, le=1)
-
-
-class SelectionConfig(_Strict):
-    mode: Literal["sweep", "grid"] = "sweep"
-    # Candidate values per parameter; the run's own value is the default every sweep contains.
-    parameters: dict[str, list[float]] = Field(default_factory=dict)
-    subset_size: int = Field(500, ge=1)
-    subset_seed: int = 0
-    replicates: int = Field(1, ge=1)
-    # Score the candidates' trimmed vote and centre-bias diagnostic (see selection/).
-    trim_outliers: bool = True
-    # How each sweep's (or the grid's) pick is made from the label-free validators: a validator's
-    # name, or {rank_average: [...]} / {two_stage: {drop, fraction, pick}}. The syntax and its
-    # checks live in selection.decision.rules (hiast does not import selection); the job refuses a rule
-    # the config cannot feed before Ray starts.
-    rule: str | dict[str, Any] = Field(default_factory=default_rule)
-    # None: every candidate trains every round (the default).
-    early_stop: EarlyStopConfig | None = None
-
-    @field_validator("parameters")
-    @classmethod
-    def _known(cls, v: dict[str, list[float]]) -> dict[str, list[float]]:
-        for name, values in v.items():
-            if name not in TUNABLE_PARAMETERS:
-                raise ValueError(
-                    f"unknown parameter {name!r}; allowed: {', '.join(sorted(TUNABLE_PARAMETERS))}"
-                )
-            if not values:
-                raise ValueError(f"parameter {name!r} has an empty list of values")
-            if len(set(values)) != len(values):
-                raise ValueError(f"parameter {name!r} lists a value twice: {values}")
-        return v
-
-
-# Resources with their own RayConfig fields (or none a job should ask for by name).
-_BUILTIN_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
-
-
-class RayConfig(_Strict):
-    num_workers: int = Field(1, ge=1, description="Train workers (DDP ranks) per candidate")
-    use_gpu: bool = False
-    gpus_per_worker: float = Field(1.0, gt=0)
-    cpus_per_worker: float = Field(1.0, gt=0)
-    # Custom resources each Train worker (and each warm-up) asks for on top of CPUs and GPUs, e.g.
-    # {a10g: 1} on a cluster whose GPU nodes declare `--resources='{"a10g": 1}'`: the candidates
-    # then land only on those nodes, as many at once as the nodes declare.
-    worker_resources: dict[str, float] = Field(default_factory=dict)
-    max_concurrent_trials: int | None = Field(None, ge=1)
-    trial_max_failures: int = Field(1, ge=0, description="Tune-level restarts of a candidate")
-    worker_max_failures: int = Field(1, ge=0, description="Train-level restarts of the worker group")
-    # Cap of the GPU memory one worker may take when several candidates share a card.
-    gpu_memory_fraction: float | None = Field(None, gt=0, le=1)
-
-    @field_validator("worker_resources")
-    @classmethod
-    def _custom_resources(cls, v: dict[str, float]) -> dict[str, float]:
-        for name, amount in v.items():
-            if name in _BUILTIN_RESOURCES:
-                raise ValueError(
-                    f"{name!r} is not a custom resource; use cpus_per_worker / gpus_per_worker"
-                    if name in ("CPU", "GPU")
-                    else f"{name!r} is not a custom resource"
-                )
-            if not name or name.startswith("node:"):
-                raise ValueError(f"{name!r} is not a custom resource name")
-            if not amount > 0:
-                raise ValueError(f"{name}: the amount must be > 0, got {amount!r}")
-            if amount > 1 and amount != int(amount):
-                # Ray's own rule, checked here so it fails before anything starts.
-                raise ValueError(f"{name}: above 1, Ray hands out only whole units, got {amount!r}")
-        return v
-
-
 class HIASTConfig(_Strict):
     experiment: str = "hiast"
     seed: int = 0
@@ -342,8 +250,6 @@ class HIASTConfig(_Strict):
     hpla: HPLAConfig = HPLAConfig()
     loss: LossConfig = LossConfig()
     selftrain: SelfTrainConfig = SelfTrainConfig()
-    selection: SelectionConfig = SelectionConfig()
-    ray: RayConfig = RayConfig()
 
     @field_validator("experiment")
     @classmethod
@@ -352,28 +258,6 @@ class HIASTConfig(_Strict):
             raise ValueError("experiment must be non-empty letters, digits, '-', '_' or '.'")
         return v
 
-    @model_validator(mode="after")
-    def _early_stop_before_last_round(self) -> HIASTConfig:
-        stop = self.selection.early_stop
-        if stop is not None and stop.after_round >= self.selftrain.rounds:
-            raise ValueError(
-                f"selection.early_stop.after_round must be below selftrain.rounds "
-                f"({self.selftrain.rounds}): stopping after the last round saves nothing; "
-                f"got {stop.after_round}"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _selection_values_valid(self) -> HIASTConfig:
-        # Every candidate value must itself be a valid setting of its field.
-        for name, values in self.selection.parameters.items():
-            for v in values:
-                try:
-                    self.with_parameters({name: v})
-                except ConfigError as e:
-                    raise ValueError(f"selection.parameters.{name} value {v!r}: {e}") from None
-        return self
-
     def parameters(self) -> dict[str, float]:
         """The current value of every tunable parameter."""
         return {
@@ -381,7 +265,7 @@ class HIASTConfig(_Strict):
             for name, (section, field) in TUNABLE_PARAMETERS.items()
         }
 
-    def with_parameters(self, params: dict[str, Any]) -> HIASTConfig:
+    def with_parameters(self, params: dict[str, Any]) -> Self:
         """A copy with some tunable parameters replaced, validated like a loaded file."""
         raw = self.model_dump(mode="python")
         for name, value in params.items():
@@ -399,9 +283,8 @@ class HIASTConfig(_Strict):
                     raise ConfigError(f"hpla.k must be an integer, got {value!r}")
                 value = int(value)
             raw[section][field] = value
-        raw["selection"] = {**raw["selection"], "parameters": {}}
         try:
-            return HIASTConfig.model_validate(raw)
+            return type(self).model_validate(raw)
         except ValidationError as e:
             raise ConfigError(_format_errors(e, "")) from None
 
@@ -412,7 +295,9 @@ def _format_errors(err: ValidationError, source: str) -> str:
         loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
         got = e.get("input")
         got_s = "" if isinstance(got, dict) else f" (got {got!r})"
-        lines.append(f"{loc}: {e['msg']}{got_s}")
+        msg = e["msg"].removeprefix("Value error, ")
+        # A check that names its own field (a cross-field one, or one written elsewhere) says it once.
+        lines.append(f"{msg}{got_s}" if msg.startswith(loc) or not e["loc"] else f"{loc}: {msg}{got_s}")
     where = f"{source}: " if source else ""
     return where + "invalid configuration\n  " + "\n  ".join(lines)
 
@@ -461,13 +346,31 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+# A run's YAML also configures the search around the method: sections the job (``ray_jobs.config``)
+# reads and checks. Loading only the method's config passes over them.
+JOB_SECTIONS = ("selection", "ray")
+
+Config = TypeVar("Config", bound=HIASTConfig)
+
+
+def stored_config(raw: dict[str, Any]) -> HIASTConfig:
+    """The method's config from a stored dump (a checkpoint's ``config``), which carries the job's
+    sections when the job wrote it; they are the job's to read."""
+    return HIASTConfig.model_validate({k: v for k, v in raw.items() if k not in JOB_SECTIONS})
+
+
 def load_config(
-    path: str | os.PathLike[str] | Traversable | None = None, overrides: dict[str, Any] | None = None
-) -> HIASTConfig:
+    path: str | os.PathLike[str] | Traversable | None = None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    model: type[Config] = HIASTConfig,
+) -> Config:
     """Load and validate a YAML config; ``None`` loads the embedded default (synthscape).
 
     ``path``: a YAML file, or a packaged config's name (see :func:`resolve_config`).
-    ``overrides`` maps dotted paths (``"selftrain.iters_per_round"``) to values.
+    ``overrides`` maps dotted paths (``"selftrain.iters_per_round"``) to values. ``model``: the
+    config class to validate against (a subclass adds the job's sections; without them, the
+    file's ``selection`` and ``ray`` sections are left to the job, and overriding one is an error).
     Raises ConfigError naming the file and every offending field.
     """
     path = resolve_config(path)
@@ -481,7 +384,10 @@ def load_config(
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
+    skipped = [k for k in JOB_SECTIONS if k not in model.model_fields]
     for dotted, value in (overrides or {}).items():
+        if dotted.split(".")[0] in skipped:
+            raise ConfigError(f"{dotted}: read by the search job (hiast-select), not by this command")
         node = raw
         *parents, leaf = dotted.split(".")
         for p in parents:
@@ -489,7 +395,8 @@ def load_config(
             if not isinstance(node, dict):
                 raise ConfigError(f"{path}: override {dotted!r}: {p!r} is not a section")
         node[leaf] = value
+    raw = {k: v for k, v in raw.items() if k not in skipped}
     try:
-        return HIASTConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_format_errors(e, str(path))) from None

@@ -16,7 +16,7 @@ from torch import nn
 
 from hiast.augment import random_sized_crop
 from hiast.checkpoint import load_checkpoint, load_model_state
-from hiast.config import HIASTConfig
+from hiast.config import HIASTConfig, stored_config
 from hiast.data import SegDataset, normalize
 from hiast.ema import unwrap_model
 from hiast.models import build_model
@@ -119,7 +119,7 @@ def load_model(
     paper uses as the generator) or "model" (warm-up checkpoints).
     """
     ckpt = load_checkpoint(checkpoint)
-    cfg = HIASTConfig.model_validate(ckpt["config"])
+    cfg = stored_config(ckpt["config"])
     model = build_model(cfg.model, cfg.data.num_classes)
     key = which or ("teacher" if "teacher" in ckpt else "model")
     if key not in ckpt:

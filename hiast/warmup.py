@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from hiast.checkpoint import load_checkpoint, save_checkpoint
-from hiast.config import HIASTConfig
+from hiast.config import HIASTConfig, stored_config
 from hiast.data import build_dataset, normalize
 from hiast.data.holdout import build_split, min_train_images
 from hiast.losses import lsgan_d_loss, lsgan_g_loss, source_ce
@@ -30,7 +30,7 @@ def validate_warmup_checkpoint(path: Path, cfg: HIASTConfig) -> Path:
     for key in ("model", "config"):
         if key not in ckpt:
             raise ValueError(f"{path}: not a warm-up checkpoint (missing {key!r})")
-    theirs = HIASTConfig.model_validate(ckpt["config"])
+    theirs = stored_config(ckpt["config"])
 
     def shape(c: HIASTConfig) -> str:
         width = f", width {c.model.width}" if c.model.arch == "deeplab_v2_small" else ""

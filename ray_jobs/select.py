@@ -37,7 +37,7 @@ import ray
 import ray.tune
 
 from hiast import pipeline
-from hiast.config import ConfigError, HIASTConfig, load_config, packaged_configs, parse_overrides
+from hiast.config import ConfigError, packaged_configs, parse_overrides
 from ray_jobs import console
 from ray_jobs.callbacks import ConsoleProgress, ProvisionalVote
 from ray_jobs.cluster import (
@@ -48,6 +48,7 @@ from ray_jobs.cluster import (
     plan_resources,
     ray_cluster,
 )
+from ray_jobs.config import JobConfig, load_job_config
 from ray_jobs.preflight import (
     JobError,
     SearchPlan,
@@ -85,7 +86,7 @@ _VOTE_RESTARTS = 3
 # Steps
 
 
-def _subset(paths: ExperimentPaths, subset: list[str], cfg: HIASTConfig) -> list[str]:
+def _subset(paths: ExperimentPaths, subset: list[str], cfg: JobConfig) -> list[str]:
     if exists(paths.subset):
         stored = load_subset(paths.subset)
         if stored != subset:
@@ -95,7 +96,7 @@ def _subset(paths: ExperimentPaths, subset: list[str], cfg: HIASTConfig) -> list
     return subset
 
 
-def run_warmups(cfg: HIASTConfig, paths: ExperimentPaths, plan: TrialResources) -> None:
+def run_warmups(cfg: JobConfig, paths: ExperimentPaths, plan: TrialResources) -> None:
     """One warm-up per replicate, in parallel as Ray tasks; stored ones (a resumed job) are kept."""
     replicates = range(cfg.selection.replicates)
     if cfg.warmup.checkpoint is not None:
@@ -159,7 +160,7 @@ def _trial_outcomes(results: ray.tune.ResultGrid, paths: ExperimentPaths) -> lis
 
 
 def run(
-    cfg: HIASTConfig,
+    cfg: JobConfig,
     storage: str,
     *,
     restore: bool = False,
@@ -297,7 +298,7 @@ def _plan_nodes() -> tuple[list[dict[str, float]], str]:
     return [local_node_resources()], "this machine (the job would start a local Ray cluster)"
 
 
-def _print_plan(args: argparse.Namespace, cfg: HIASTConfig) -> int:
+def _print_plan(args: argparse.Namespace, cfg: JobConfig) -> int:
     """``--plan``: every check the job runs before it starts, then the plan; 2 if a check failed,
     3 if the layout cannot fit the cluster, else 0."""
     checks = run_checks(cfg, check_data=args.check_data, stop_at_first=False)
@@ -335,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     verbosity = console.QUIET if args.quiet else console.VERBOSE if args.verbose else console.NORMAL
     console.configure_driver(verbosity)
     try:
-        cfg = load_config(args.config, parse_overrides(args.set))
+        cfg = load_job_config(args.config, parse_overrides(args.set))
         if args.plan:
             return _print_plan(args, cfg)
         # Checked before Ray starts: a bad config, a missing dataset or storage that cannot be

@@ -20,6 +20,7 @@ helpers, the rule grammar, the choice record and ``run_selection``.
 """
 
 from selection.candidates import Candidate, Line, build_candidates, format_value, lines, vote_groups
+from selection.config import DEFAULT_RULE, EarlyStopConfig, SelectionConfig, default_rule
 from selection.decision.rules import PAPER_RULE, Rule, check_rule, parse_rule, rule_needs
 from selection.errors import PredictionStoreError, SelectionError
 from selection.filesystem import atomic_output, exists, read_bytes, resolve, write_bytes_atomic
@@ -35,6 +36,10 @@ from selection.run import SelectionSpec, run_selection
 from selection.tables import write_json, write_parquet
 
 __all__ = [
+    "DEFAULT_RULE",
+    "EarlyStopConfig",
+    "SelectionConfig",
+    "default_rule",
     "CHOICE_SCHEMA_VERSION",
     "PAPER_RULE",
     "Candidate",

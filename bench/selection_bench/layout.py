@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hiast.config import TUNABLE_PARAMETERS, ConfigError, HIASTConfig, load_config
+from hiast.config import TUNABLE_PARAMETERS, ConfigError
+from ray_jobs.config import JobConfig, load_job_config
 from selection.candidates import build_candidates
 from selection.filesystem import write_bytes_atomic
 
@@ -82,7 +83,7 @@ BROKEN: tuple[BrokenCandidate, ...] = (
 class Regime:
     name: str
     path: Path
-    config: HIASTConfig
+    config: JobConfig
 
 
 @dataclass(frozen=True)
@@ -110,13 +111,13 @@ class CandidateSpec:
 def load_regime(path: str | Path) -> Regime:
     """Load a regime file; it must be a full config with a sweep in ``selection.parameters``."""
     path = Path(path)
-    cfg = load_config(path)
+    cfg = load_job_config(path)
     if cfg.selection.mode != "sweep" or not cfg.selection.parameters:
         raise ConfigError(f"{path}: selection.mode must be 'sweep' with selection.parameters set")
     return Regime(path.stem, path, cfg)
 
 
-def regime_candidates(cfg: HIASTConfig) -> list[CandidateSpec]:
+def regime_candidates(cfg: JobConfig) -> list[CandidateSpec]:
     """Sweep candidates (``selection.build_candidates`` order), then the broken ones."""
     sweep = build_candidates(cfg.parameters(), cfg.selection.parameters, "sweep")
     out = [CandidateSpec(c.id, dict(c.params), tuple(c.sweeps)) for c in sweep]
@@ -130,7 +131,7 @@ def regime_candidates(cfg: HIASTConfig) -> list[CandidateSpec]:
     return out
 
 
-def candidate_config(cfg: HIASTConfig, spec: CandidateSpec, seed: int) -> HIASTConfig:
+def candidate_config(cfg: JobConfig, spec: CandidateSpec, seed: int) -> JobConfig:
     """The config a candidate trains with: its parameters and overrides applied, ``seed`` set."""
     c = cfg.with_parameters({k: v for k, v in spec.params.items() if k in TUNABLE_PARAMETERS})
     raw = c.model_dump(mode="python")
@@ -143,10 +144,10 @@ def candidate_config(cfg: HIASTConfig, spec: CandidateSpec, seed: int) -> HIASTC
             raise ConfigError(f"broken candidate {spec.id}: unknown config field {dotted!r}")
         node[leaf] = value
     raw["seed"] = seed
-    return HIASTConfig.model_validate(raw)
+    return JobConfig.model_validate(raw)
 
 
-def config_digest(cfg: HIASTConfig) -> str:
+def config_digest(cfg: JobConfig) -> str:
     """What training depends on: the config without ``experiment``, ``ray`` and ``selection`` (the grid and
     the subset), so adding grid values to a regime keeps the candidates already trained."""
     raw = cfg.model_dump(mode="json")
@@ -172,10 +173,10 @@ def read_json(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: unreadable benchmark record ({e})") from None
 
 
-def regime_config(work: str | Path, regime: str) -> HIASTConfig:
+def regime_config(work: str | Path, regime: str) -> JobConfig:
     """The regime's config as last trained under ``work`` (its grid: ``selection.parameters``;
     the subset size and seed the scorer should use: ``selection.subset_size``/``subset_seed``)."""
-    return HIASTConfig.model_validate(read_json(Path(work) / regime / "regime.json")["config"])
+    return JobConfig.model_validate(read_json(Path(work) / regime / "regime.json")["config"])
 
 
 def warmup_result(work: Path, regime: str, seed: int) -> dict[str, Any] | None:
@@ -200,9 +201,9 @@ class FinishedCandidate:
     warmup_truth: float
     record: dict[str, Any]
 
-    def config(self) -> HIASTConfig:
+    def config(self) -> JobConfig:
         """The full config the candidate was trained with (its datasets, parameters and seed)."""
-        return HIASTConfig.model_validate(self.record["config"])
+        return JobConfig.model_validate(self.record["config"])
 
 
 def finished_candidates(

@@ -26,8 +26,9 @@ from typing import Any
 import pandas as pd
 import torch
 
-from hiast.config import DEFAULT_RULE, HIASTConfig
+from ray_jobs.config import JobConfig
 from selection.candidates import Candidate
+from selection.config import DEFAULT_RULE
 from selection.decision.rules import parse_rule
 from selection.run import SelectionSpec
 from selection.run.runner import run_selection
@@ -77,7 +78,7 @@ PREDICTIONS = "predictions.parquet"
 EVIDENCE = "evidence.npz"
 
 
-def subset_of(cfg: HIASTConfig) -> list[str]:
+def subset_of(cfg: JobConfig) -> list[str]:
     """The job's subset for this config (its target-train ids, size and seed)."""
     from hiast.data import build_dataset
 

@@ -67,14 +67,14 @@ def _evaluate(model, cfg) -> dict[str, Any]:
 
 def run_warmup_job(regime: str, cfg_json: dict, seed: int, work: str) -> dict[str, Any]:
     """Train (or reuse) the seed's warm-up and record its target-val and source-val mIoU."""
-    from hiast.config import HIASTConfig
     from hiast.pipeline import load_model, run_warmup
+    from ray_jobs.config import JobConfig
 
     sdir = seed_dir(Path(work), regime, seed)
     done = warmup_result(Path(work), regime, seed)
     if done is not None:
         return done
-    cfg = HIASTConfig.model_validate({**cfg_json, "seed": seed})
+    cfg = JobConfig.model_validate({**cfg_json, "seed": seed})
     wall, cpu = time.perf_counter(), time.process_time()
     ckpt = sdir / "warmup.pt"
     if not ckpt.is_file():
@@ -107,13 +107,13 @@ def run_candidate_job(
     """Train one candidate from the seed's warm-up (continuing after its last finished round),
     evaluate every round's teacher on target-val, keep only the final checkpoint, write the record."""
     from hiast.checkpoint import load_checkpoint
-    from hiast.config import HIASTConfig
     from hiast.pipeline import load_model, train_rounds
+    from ray_jobs.config import JobConfig
 
     spec = CandidateSpec(**{**spec_json, "sweeps": tuple(spec_json["sweeps"])})
     sdir = seed_dir(Path(work), regime, seed)
     cand = sdir / "cand" / spec.slug
-    cfg = candidate_config(HIASTConfig.model_validate(cfg_json), spec, seed)
+    cfg = candidate_config(JobConfig.model_validate(cfg_json), spec, seed)
     if (cand / "result.json").is_file():
         rec = read_json(cand / "result.json")
         if rec["config_digest"] != config_digest(cfg):

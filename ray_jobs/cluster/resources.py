@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from hiast.config import RayConfig
+from ray_jobs.config import RayConfig
 
 __all__ = ["DRIVER_RESOURCE", "DRIVER_SLIVER", "ResourceError", "TrialResources", "plan_resources"]
 

@@ -13,9 +13,10 @@ from typing import Any
 
 import ray.tune
 
-from hiast.config import ConfigError, HIASTConfig
+from hiast.config import ConfigError
 from hiast.data import DatasetError, build_dataset
 from hiast.data.holdout import HELD_OUT_CHECK, SPLITS, holdout_applies, source_split
+from ray_jobs.config import JobConfig
 from ray_jobs.storage import ExperimentPaths, exists, join, read_bytes, write_bytes_atomic
 from selection import Candidate, SelectionError, build_candidates, check_rule, rule_needs
 from selection.store import select_subset
@@ -70,7 +71,7 @@ class _Stop(Exception):
     pass
 
 
-def run_checks(cfg: HIASTConfig, *, check_data: bool = False, stop_at_first: bool = True) -> Checks:
+def run_checks(cfg: JobConfig, *, check_data: bool = False, stop_at_first: bool = True) -> Checks:
     """The checks the job runs before Ray starts, in order, each with its verdict.
 
     ``stop_at_first``: the job's way (nothing after a failure is worth its time); ``False`` runs
@@ -93,13 +94,13 @@ def run_checks(cfg: HIASTConfig, *, check_data: bool = False, stop_at_first: boo
     return out
 
 
-def _run_checks(cfg: HIASTConfig, check_data: bool, out: Checks, record: Callable[..., bool]) -> None:
+def _run_checks(cfg: JobConfig, check_data: bool, out: Checks, record: Callable[..., bool]) -> None:
     try:
         out.candidates = build_candidates(cfg.parameters(), cfg.selection.parameters, cfg.selection.mode)
         record("selection.parameters", None, f"{len(out.candidates)} candidates")
     except SelectionError as e:
         record("selection.parameters", str(e))
-    # An unknown rule, or one the config cannot feed (seed agreement without replicates, ATC
+    # A rule the config cannot feed (seed agreement without replicates, ATC
     # without a source-val split), would only fail at the vote, after every training.
     rule = None
     try:
@@ -163,7 +164,7 @@ def _run_checks(cfg: HIASTConfig, check_data: bool, out: Checks, record: Callabl
             record("selection.subset_size", str(e))
 
 
-def _check_holdout(cfg: HIASTConfig, ids: list[str], out: Checks, record: Callable[..., bool]) -> None:
+def _check_holdout(cfg: JobConfig, ids: list[str], out: Checks, record: Callable[..., bool]) -> None:
     """The held-out source-val split's verdict (its files were checked with data.source's)."""
     try:
         parts = source_split(cfg, ids)
@@ -182,7 +183,7 @@ def _check_holdout(cfg: HIASTConfig, ids: list[str], out: Checks, record: Callab
     )
 
 
-def preflight(cfg: HIASTConfig, *, check_data: bool = False) -> tuple[list[Candidate], list[str]]:
+def preflight(cfg: JobConfig, *, check_data: bool = False) -> tuple[list[Candidate], list[str]]:
     """Candidates and subset ids; raises ConfigError naming the field for anything that would fail
     later (the first failing check of :func:`run_checks`)."""
     checks = run_checks(cfg, check_data=check_data)
@@ -196,7 +197,7 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k != "ray"}
 
 
-def check_experiment(cfg: HIASTConfig, paths: ExperimentPaths, resume: bool) -> bool:
+def check_experiment(cfg: JobConfig, paths: ExperimentPaths, resume: bool) -> bool:
     """True when a saved Tune run is to be restored. Refuses to mix two different searches.
 
     Reads storage only, so it runs before Ray starts.
@@ -222,7 +223,7 @@ def check_experiment(cfg: HIASTConfig, paths: ExperimentPaths, resume: bool) -> 
     return ray.tune.Tuner.can_restore(paths.root)
 
 
-def save_config(cfg: HIASTConfig, paths: ExperimentPaths) -> None:
+def save_config(cfg: JobConfig, paths: ExperimentPaths) -> None:
     # Marks the experiment as started; a later run must --resume it with the same config.
     uri = join(paths.root, CONFIG_SNAPSHOT)
     if not exists(uri):

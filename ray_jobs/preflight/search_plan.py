@@ -17,12 +17,12 @@ from typing import Any
 
 import torch
 
-from hiast.config import HIASTConfig
 from hiast.models import build_model
 from ray_jobs.cluster import ResourceError, TrialResources, plan_resources
+from ray_jobs.config import JobConfig
 from ray_jobs.preflight.checks import Checks
 from ray_jobs.preflight.step_times import measured_step, step_key
-from selection import Candidate, Rule, SelectionError, parse_rule, rule_needs
+from selection import Candidate, rule_needs
 from selection.validators import EvidenceSettings
 
 __all__ = ["SearchPlan", "make_plan"]
@@ -179,7 +179,7 @@ def _survivors(candidates: Sequence[Candidate], keep: float) -> int:
     return len(kept)
 
 
-def _model_bytes(cfg: HIASTConfig) -> int:
+def _model_bytes(cfg: JobConfig) -> int:
     # On the meta device: sizes without memory or weights.
     model_cfg = cfg.model.model_copy(update={"pretrained_backbone": None})
     with torch.device("meta"):
@@ -187,7 +187,7 @@ def _model_bytes(cfg: HIASTConfig) -> int:
     return sum(t.numel() * t.element_size() for t in model.state_dict().values())
 
 
-def _label_pixels(cfg: HIASTConfig) -> int | None:
+def _label_pixels(cfg: JobConfig) -> int | None:
     if cfg.data.eval_size is not None:
         h, w = cfg.data.eval_size
         return h * w
@@ -197,7 +197,7 @@ def _label_pixels(cfg: HIASTConfig) -> int | None:
     return None
 
 
-def _evidence_bytes(cfg: HIASTConfig, subset: int, source_val: int) -> int:
+def _evidence_bytes(cfg: JobConfig, subset: int, source_val: int) -> int:
     # The evidence file's arrays (selection.validators.evidence): float16 softmax at n_pix pixels per image,
     # shapes, SND entropies and MixVal counts per target image; labels per source-val pixel.
     s, c = EvidenceSettings(), cfg.data.num_classes
@@ -206,9 +206,7 @@ def _evidence_bytes(cfg: HIASTConfig, subset: int, source_val: int) -> int:
     return target + source
 
 
-def _storage(
-    cfg: HIASTConfig, n_candidates: int, subset: int, split_sizes: dict[str, int]
-) -> StorageEstimate:
+def _storage(cfg: JobConfig, n_candidates: int, subset: int, split_sizes: dict[str, int]) -> StorageEstimate:
     reps = cfg.selection.replicates
     trials = n_candidates * reps
     model = _model_bytes(cfg)
@@ -227,8 +225,8 @@ def _storage(
             f"predictions: an upper bound, 1 byte per pixel at {pixels} pixels per image; zstd stores "
             "label maps in far less"
         )
-    rule = _rule(cfg)
-    needs_evidence = rule is not None and bool(rule_needs(rule) - {"labels"})
+    rule = cfg.selection.rule
+    needs_evidence = bool(rule_needs(rule) - {"labels"})
     evidence_files = n_candidates + (n_candidates if stop is not None and needs_evidence else 0)
     source_val = split_sizes.get("source_val", 0)
     evidence = evidence_files * _evidence_bytes(cfg, subset, source_val)
@@ -239,13 +237,13 @@ def _storage(
     return StorageEstimate(checkpoints, predictions, evidence, notes)
 
 
-def _warmup_iters(cfg: HIASTConfig) -> int:
+def _warmup_iters(cfg: JobConfig) -> int:
     w = cfg.warmup
     return 0 if w.checkpoint is not None else w.source_iters + w.adversarial_iters
 
 
 def _time(
-    cfg: HIASTConfig,
+    cfg: JobConfig,
     trial_rounds: int,
     rung_trials: int,
     survivor_trials: int,
@@ -272,7 +270,7 @@ def _time(
 
 
 def make_plan(
-    cfg: HIASTConfig,
+    cfg: JobConfig,
     *,
     config_label: str,
     storage_root: str,
@@ -331,7 +329,7 @@ def make_plan(
         config=config_label,
         experiment=cfg.experiment,
         storage_root=storage_root,
-        rule=_rule_text(cfg),
+        rule=cfg.selection.rule.text,
         mode=cfg.selection.mode,
         candidates=[{"id": c.id, "sweeps": list(c.sweeps), "params": dict(c.params)} for c in candidates],
         replicates=reps,
@@ -356,15 +354,3 @@ def make_plan(
         resource_error=resource_error,
         notes=list(resources.notes) if resources is not None else [],
     )
-
-
-def _rule(cfg: HIASTConfig) -> Rule | None:
-    try:
-        return parse_rule(cfg.selection.rule)
-    except SelectionError:  # reported by the selection.rule check's verdict
-        return None
-
-
-def _rule_text(cfg: HIASTConfig) -> str:
-    rule = _rule(cfg)
-    return repr(cfg.selection.rule) if rule is None else rule.text

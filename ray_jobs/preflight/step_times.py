@@ -18,7 +18,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from hiast.config import HIASTConfig
+from ray_jobs.config import JobConfig
 
 __all__ = [
     "STEP_TIMES_FILE",
@@ -50,7 +50,7 @@ class StepTime:
             raise StepTimeError(f"step time {self.key!r}: seconds must be > 0, got {self.seconds!r}")
 
 
-def step_key(cfg: HIASTConfig) -> str:
+def step_key(cfg: JobConfig) -> str:
     """What a self-training step's time depends on, as one string."""
     m, s, r = cfg.model, cfg.selftrain, cfg.ray
     arch = f"{m.arch}(width={m.width})" if m.arch == "deeplab_v2_small" else m.arch
@@ -110,7 +110,7 @@ def save_step_times(entries: dict[str, StepTime], path: str | os.PathLike[str] |
     return path
 
 
-def measured_step(cfg: HIASTConfig, table: dict[str, StepTime] | None = None) -> StepTime | None:
+def measured_step(cfg: JobConfig, table: dict[str, StepTime] | None = None) -> StepTime | None:
     """The measured step time for exactly this config's model, crop, batch and device, or None."""
     table = load_step_times() if table is None else table
     return table.get(step_key(cfg))

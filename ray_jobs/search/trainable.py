@@ -17,8 +17,8 @@ import ray.train.torch
 import ray.tune
 from ray.tune.integration.ray_train import TuneReportCallback
 
-from hiast.config import HIASTConfig
 from ray_jobs.cluster import TrialResources
+from ray_jobs.config import JobConfig
 from ray_jobs.console import train_log_level
 from ray_jobs.ray_compat import train_health_check_interval_env, train_preemption_watcher_env
 from ray_jobs.records import CandidateResult, stopped_early
@@ -46,7 +46,7 @@ def replicate_seed(base_seed: int, replicate: int) -> int:
 class SearchSpec:
     """What every trial of one search shares (handed to the trainable via ``tune.with_parameters``)."""
 
-    config: dict[str, Any]  # the base HIASTConfig, as JSON-able data
+    config: dict[str, Any]  # the base JobConfig, as JSON-able data
     paths: ExperimentPaths
     subset_ids: list[str]
     resources: TrialResources
@@ -55,7 +55,7 @@ class SearchSpec:
 
 def build_loop_config(spec: SearchSpec, trial: dict[str, Any]) -> LoopConfig:
     """What the Train workers of one trial (``trial``: a ``tune_grid.trial_specs`` entry) are told."""
-    base = HIASTConfig.model_validate(spec.config)
+    base = JobConfig.model_validate(spec.config)
     cfg = base.with_parameters(trial["params"])
     cid, rep = trial["candidate_id"], trial["replicate"]
     stop = base.selection.early_stop
@@ -102,7 +102,7 @@ def candidate_trainable(config: dict[str, Any], spec: SearchSpec) -> None:
         # Cut by early stopping before the job was restarted: the decision stands.
         ray.tune.report({"stopped_early": 1})
         return
-    base = HIASTConfig.model_validate(spec.config)
+    base = JobConfig.model_validate(spec.config)
     if not spec.resources.use_gpu:
         # Rounds are short on CPU; the default 2 s poll would add seconds per report. Ray Train
         # hands this variable on to its controller and workers.

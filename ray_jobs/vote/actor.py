@@ -25,9 +25,9 @@ from typing import Any
 import pandas as pd
 import ray
 
-from hiast.config import HIASTConfig
 from hiast.data.classes import class_names
 from hiast.data.holdout import build_split
+from ray_jobs.config import JobConfig
 from ray_jobs.preflight import read_holdout
 from ray_jobs.records import EarlyStopFile, TrialStatus, stopped_early
 from ray_jobs.storage import ExperimentPaths, exists
@@ -77,7 +77,7 @@ class _Vote:
         subset_ids: list[str],
         candidates: list[Candidate],
     ) -> None:
-        self.cfg = HIASTConfig.model_validate(config)
+        self.cfg = JobConfig.model_validate(config)
         self.paths = paths
         self.subset_ids = list(subset_ids)
         self.candidates = list(candidates)
@@ -220,7 +220,7 @@ class _Vote:
             {
                 "after_round": after,
                 "keep": stop.keep,
-                "rule": str(self.cfg.selection.rule),
+                "rule": str(self.cfg.selection.rule.to_config()),
                 **decision.as_dict(),
             },
             "the early-stop decision",

@@ -22,7 +22,7 @@ class LoopConfig:
     """One candidate replicate's Train run: its config, where its inputs and outputs live, and
     how its workers run. The URIs are the experiment's (``storage.ExperimentPaths``)."""
 
-    cfg: dict[str, Any]  # the candidate's HIASTConfig (base with its parameters), JSON-able
+    cfg: dict[str, Any]  # the candidate's JobConfig (base with its parameters), JSON-able
     candidate_id: str
     replicate: int
     params: dict[str, Any]

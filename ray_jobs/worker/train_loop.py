@@ -27,9 +27,9 @@ import torch
 from torch import nn
 
 from hiast import pipeline
-from hiast.config import HIASTConfig
 from hiast.data import build_dataset
 from ray_jobs.candidate_outputs import write_candidate_outputs
+from ray_jobs.config import JobConfig
 from ray_jobs.records import CandidateResult
 from ray_jobs.storage import fetch_file
 from ray_jobs.worker.loop_config import LoopConfig, from_train_config
@@ -72,7 +72,7 @@ def this_node() -> dict[str, str]:
 
 def write_outputs(
     model: nn.Module,
-    cfg: HIASTConfig,
+    cfg: JobConfig,
     *,
     candidate_id: str,
     subset_ids: list[str],
@@ -102,7 +102,7 @@ def write_outputs(
     return {}
 
 
-def _write_rung_outputs(cfg: HIASTConfig, checkpoint: Path, loop: LoopConfig, device: torch.device) -> None:
+def _write_rung_outputs(cfg: JobConfig, checkpoint: Path, loop: LoopConfig, device: torch.device) -> None:
     """Rank 0 of replicate 0, at early stopping's rung: the subset's label maps (and the evidence
     file when the rule reads evidence) of this round's model, for the vote actor's cut."""
     write_outputs(
@@ -153,7 +153,7 @@ def _wait_at_rung(vote_actor: str, candidate_id: str) -> None:
         threading.Event().wait()
 
 
-def _predict_and_evaluate(cfg: HIASTConfig, final: Path, loop: LoopConfig, device: torch.device) -> dict:
+def _predict_and_evaluate(cfg: JobConfig, final: Path, loop: LoopConfig, device: torch.device) -> dict:
     """Rank 0, after the last round: subset predictions (and, for the voting replicate, the
     evidence) to the store, then the labelled metrics."""
     model = pipeline.load_model(final, device)
@@ -185,7 +185,7 @@ def _predict_and_evaluate(cfg: HIASTConfig, final: Path, loop: LoopConfig, devic
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """One Train worker of one candidate: rounds, per-round reports, then (rank 0) predictions."""
     loop = from_train_config(config)
-    cfg = HIASTConfig.model_validate(loop.cfg)
+    cfg = JobConfig.model_validate(loop.cfg)
     candidate_id, replicate, seed = loop.candidate_id, loop.replicate, loop.seed
     ctx = ray.train.get_context()
     rank, world_size = ctx.get_world_rank(), ctx.get_world_size()

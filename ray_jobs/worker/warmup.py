@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hiast import pipeline
-from hiast.config import HIASTConfig
+from ray_jobs.config import JobConfig
 from ray_jobs.storage import exists, upload_file
 from ray_jobs.worker.torch_setup import set_cpu_threads
 
@@ -20,7 +20,7 @@ def warmup_task(config: dict[str, Any], out_uri: str, seed: int, use_gpu: bool, 
         return out_uri
     set_cpu_threads(threads)
     device = "cuda" if use_gpu else "cpu"
-    cfg = HIASTConfig.model_validate(config)
+    cfg = JobConfig.model_validate(config)
     with tempfile.TemporaryDirectory(prefix="hiast-warmup-") as d:
         path = pipeline.run_warmup(cfg, Path(d), device=device, seed=seed)
         upload_file(path, out_uri)

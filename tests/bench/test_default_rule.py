@@ -11,7 +11,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from selection_bench.score import BENCH_RULES  # noqa: E402
 
-from hiast.config import DEFAULT_RULE  # noqa: E402
+from selection.config import DEFAULT_RULE  # noqa: E402
 from selection.decision.rules import parse_rule  # noqa: E402
 
 

@@ -29,7 +29,8 @@ from selection_bench.train import (  # noqa: E402
     run_warmup_job,
 )
 
-from hiast.config import ConfigError, load_config  # noqa: E402
+from hiast.config import ConfigError  # noqa: E402
+from ray_jobs.config import load_job_config  # noqa: E402
 
 REGIMES = sorted((ROOT / "bench" / "regimes").glob("*.yaml"))
 
@@ -57,7 +58,7 @@ def test_regime_file_is_a_full_documented_config_with_the_grid(path: Path) -> No
 
 
 def test_broken_candidates_change_only_what_they_say() -> None:
-    cfg = load_config(None)
+    cfg = load_job_config(None)
     by_id = {c.id: c for c in regime_candidates(cfg)}
     bn = candidate_config(cfg, by_id["broken:bn_updating"], seed=4)
     assert bn.selftrain.freeze_bn is False and bn.seed == 4

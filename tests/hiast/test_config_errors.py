@@ -35,7 +35,7 @@ def test_load_none_gives_the_embedded_synthscape_default() -> None:
 
 def test_minimal_file_gets_defaults(tmp_path: Path) -> None:
     cfg = load_config(_write(tmp_path, MINIMAL))
-    assert cfg.ias.alpha == 0.5 and cfg.hpla.k == 14 and cfg.selection.parameters == {}
+    assert cfg.ias.alpha == 0.5 and cfg.hpla.k == 14
 
 
 def test_missing_file_names_the_path(tmp_path: Path) -> None:
@@ -97,42 +97,14 @@ def test_unknown_nested_key_is_named_with_its_path() -> None:
         load_config(None, {"ias.alhpa": 0.3})
 
 
-def test_unknown_selection_parameter_is_named() -> None:
-    with pytest.raises(ConfigError, match=r"selection\.parameters.*unknown parameter 'tau'") as e:
-        load_config(None, {"selection.parameters": {"alpha": [0.5], "tau": [0.9]}})
-    for name in TUNABLE_PARAMETERS:  # the message lists what is allowed
-        assert name in str(e.value)
-
-
-@pytest.mark.parametrize(
-    ("name", "values", "field"),
-    [
-        ("alpha", [0.5, 1.5], "ias.alpha"),
-        ("beta", [1.0], "ias.beta"),
-        ("gamma", [-1.0], "ias.gamma"),
-        ("lambda_i", [-0.5], "loss.lambda_i"),
-        ("k", [3, 0], "hpla.k"),
-        ("k", [2.5], "hpla.k"),
-    ],
-)
-def test_selection_value_out_of_range_names_the_parameter(name: str, values: list, field: str) -> None:
-    with pytest.raises(ConfigError) as e:
-        load_config(None, {"selection.parameters": {name: values}})
-    msg = str(e.value)
-    assert f"selection.parameters.{name}" in msg, msg
-    assert field in msg, msg
-
-
-def test_empty_or_repeated_selection_values_fail() -> None:
-    with pytest.raises(ConfigError, match=r"'gamma' has an empty list"):
-        load_config(None, {"selection.parameters": {"gamma": []}})
-    with pytest.raises(ConfigError, match=r"'alpha' lists a value twice"):
-        load_config(None, {"selection.parameters": {"alpha": [0.3, 0.3]}})
-
-
-def test_valid_selection_is_kept() -> None:
-    cfg = load_config(None, {"selection.parameters": {"alpha": [0.1, 1.0], "k": [1, 5]}})
-    assert cfg.selection.parameters == {"alpha": [0.1, 1.0], "k": [1.0, 5.0]}
+def test_the_job_sections_are_left_to_the_job(tmp_path: Path) -> None:
+    text = MINIMAL + "selection: {rule: not-a-rule}\nray: {num_workers: 0}\n"
+    cfg = load_config(_write(tmp_path, text))  # the method's loader does not read them
+    assert "selection" not in cfg.model_dump() and "ray" not in cfg.model_dump()
+    with pytest.raises(ConfigError, match=r"selection\.rule: read by the search job"):
+        load_config(None, {"selection.rule": "f_miou"})
+    with pytest.raises(ConfigError, match=r"sleection: Extra inputs"):
+        load_config(_write(tmp_path, MINIMAL + "sleection: {}\n", "typo.yaml"))
 
 
 # ---------------------------------------------------------------- overrides
@@ -183,7 +155,6 @@ def test_with_parameters_applies_validates_and_copies() -> None:
     new = cfg.with_parameters({"alpha": 0.2, "k": 5.0, "lambda_i": 3})
     assert new.ias.alpha == 0.2 and new.loss.lambda_i == 3.0
     assert new.hpla.k == 5 and isinstance(new.hpla.k, int)
-    assert new.selection.parameters == {}  # a candidate does not sweep again
     assert cfg.ias.alpha == 0.5 and cfg.hpla.k == 3  # the original is unchanged
     assert new.parameters() == {**cfg.parameters(), "alpha": 0.2, "k": 5, "lambda_i": 3.0}
 
@@ -209,9 +180,3 @@ def test_with_parameters_rejects_bad_values(params: dict, pattern: str) -> None:
 def test_with_parameters_non_number_k_is_a_config_error(k: object) -> None:
     with pytest.raises(ConfigError, match=r"hpla\.k"):
         load_config(None).with_parameters({"k": k})
-
-
-@pytest.mark.parametrize("k", [math.inf, math.nan])
-def test_selection_non_finite_k_names_the_parameter(k: float) -> None:
-    with pytest.raises(ConfigError, match=r"selection\.parameters\.k"):
-        load_config(None, {"selection.parameters": {"k": [k]}})

@@ -22,7 +22,6 @@ TINY = {
     "data.synthscape.n_source_val": 3,
     "data.synthscape.n_target_val": 2,
     "model.width": 8,
-    "selection.parameters": {},
 }
 
 

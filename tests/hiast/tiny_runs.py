@@ -25,7 +25,6 @@ TINY_RUN: dict[str, object] = {
     "model.width": 8,
     # A barely trained generator is never confident: start IAS low so pseudo-labels keep pixels.
     "ias.init_threshold": 0.2,
-    "selection.parameters": {},
 }
 
 

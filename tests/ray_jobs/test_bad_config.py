@@ -89,13 +89,13 @@ def test_missing_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_a_rule_the_config_can_feed_passes_the_preflight(tmp_path: Path) -> None:
-    from hiast.config import load_config
+    from ray_jobs.config import load_job_config
     from ray_jobs.select import preflight
 
     rule = {
         "two_stage": {"drop": "f_miou", "fraction": 0.4, "pick": {"rank_average": ["atc", "seed_agreement"]}}
     }
-    cfg = load_config(
+    cfg = load_job_config(
         write_config(tmp_path / "ok.yaml", **{"selection.rule": rule, "selection.replicates": 2})
     )
     candidates, subset = preflight(cfg)

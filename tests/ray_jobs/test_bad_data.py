@@ -14,7 +14,7 @@ import ray
 from jobtools import write_config
 from PIL import Image
 
-from hiast.config import load_config
+from ray_jobs.config import load_job_config
 from ray_jobs.select import main, preflight
 
 H, W = 8, 16
@@ -52,7 +52,9 @@ def gta5_source(root: Path) -> dict:
 
 
 def test_a_sound_tree_passes_the_check(gta5: Path) -> None:
-    cfg = load_config(write_config(gta5.parent / "ok.yaml", **{"data.source": gta5_source(gta5)["source"]}))
+    cfg = load_job_config(
+        write_config(gta5.parent / "ok.yaml", **{"data.source": gta5_source(gta5)["source"]})
+    )
     candidates, subset = preflight(cfg, check_data=True)
     assert len(candidates) == 3 and len(subset) == 16
 

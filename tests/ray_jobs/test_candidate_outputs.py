@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from hiast.config import load_config
 from hiast.data import build_dataset
 from hiast.data.holdout import build_split
 from hiast.evidence import predict_mixed, predict_with_pixels
 from hiast.models import build_model
 from hiast.predict import evaluate, predict_labels
 from ray_jobs.candidate_outputs import write_candidate_outputs
+from ray_jobs.config import load_job_config
 from selection.errors import SelectionError
 from selection.store.predictions_reader import read_predictions
 from selection.validators import mixval_counts
@@ -39,7 +39,7 @@ SETTINGS = EvidenceSettings(n_pix=50, source_images=2, mixval_seed=3)
 
 @pytest.fixture(scope="module")
 def cfg():
-    return load_config(None, TINY)
+    return load_job_config(None, TINY)
 
 
 @pytest.fixture(scope="module")
@@ -129,14 +129,14 @@ def _outputs_on_two_images(model, cfg, tmp_path):
 
 
 def test_without_source_val(cfg, model, tmp_path):
-    no_src = load_config(None, {**TINY, "data.source_val": None, "data.source_val_holdout": None})
+    no_src = load_job_config(None, {**TINY, "data.source_val": None, "data.source_val_holdout": None})
     scalars, ev = _outputs_on_two_images(model, no_src, tmp_path)
     assert scalars == {} and not ev.has_source and ev.has_mixval
 
 
 def test_held_out_source_val(model, tmp_path):
     """Without data.source_val the source-val pass reads the split held out of data.source."""
-    held = load_config(
+    held = load_job_config(
         None, {**TINY, "data.source_val": None, "data.source_val_holdout": {"fraction": 0.5, "seed": 3}}
     )
     source_val = build_split(held.data, "source_val")

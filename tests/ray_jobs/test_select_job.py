@@ -8,7 +8,7 @@ import pytest
 from conftest import RayHead
 from jobtools import TINY_IDS, check_outputs
 
-from hiast.config import DEFAULT_RULE
+from selection.config import DEFAULT_RULE
 from selection.validators import VALIDATORS
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from jobtools import write_config
 
-from hiast.config import load_config
+from ray_jobs.config import load_job_config
 from ray_jobs.storage import ExperimentPaths
 from ray_jobs.vote.actor import _Vote
 from selection import build_candidates
@@ -21,7 +21,7 @@ SUBSET = [f"img{i:02d}" for i in range(6)]
 
 def vote_with_two_replicates(tmp_path: Path) -> tuple[ExperimentPaths, list]:
     """The job's final vote over four alpha candidates, two replicates each (no cluster)."""
-    cfg = load_config(
+    cfg = load_job_config(
         write_config(
             tmp_path / "c.yaml",
             # Label maps only, no evidence files: a rule that reads label maps.

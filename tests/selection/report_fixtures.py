@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hiast.config import HIASTConfig, load_config
 from hiast.data.classes import class_names
 from hiast.metrics import confusion_matrix, mean_iou
+from ray_jobs.config import JobConfig, load_job_config
 from selection.candidates import build_candidates
 from selection.run import SelectionSpec
 from selection.run.runner import run_selection
@@ -38,7 +38,7 @@ class Outputs:
     choice: dict[str, Any]
     config: dict[str, Any]
     class_names: list[str]
-    cfg: HIASTConfig
+    cfg: JobConfig
     sweeps: dict[str, pd.DataFrame]
 
 
@@ -63,7 +63,7 @@ def job_outputs(
 ) -> Outputs:
     """The synthscape config's 11 candidates (or ``grid``): alpha is centre-bound, lambda_i=3
     collapses to "road" (degenerate), k=5 fails before the vote. Target labels exist."""
-    cfg = load_config(None)
+    cfg = load_job_config(None)
     if grid is not None:
         cfg = cfg.model_copy(
             update={"selection": cfg.selection.model_copy(update={"mode": "grid", "parameters": grid})}

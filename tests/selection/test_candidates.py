@@ -71,9 +71,9 @@ def test_format_value_is_unambiguous():
 
 
 def test_candidates_from_the_project_config_are_valid_settings():
-    from hiast.config import load_config
+    from ray_jobs.config import load_job_config
 
-    cfg = load_config(None)  # the embedded synthscape default
+    cfg = load_job_config(None)  # the embedded synthscape default
     cands = build_candidates(cfg.parameters(), cfg.selection.parameters, cfg.selection.mode)
     assert sum(c.is_default for c in cands) == 1
     for c in cands:

@@ -8,8 +8,8 @@ import os
 import pytest
 import torch
 
-from hiast.config import RayConfig
 from ray_jobs.cluster import DRIVER_RESOURCE, local_node_resources, plan_resources
+from ray_jobs.config import RayConfig
 
 
 def test_nodes_the_autoscaler_may_add_count(monkeypatch: pytest.MonkeyPatch) -> None:

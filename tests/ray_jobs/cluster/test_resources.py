@@ -8,8 +8,8 @@ import pytest
 from conftest import RayHead
 from jobtools import write_config
 
-from hiast.config import RayConfig
 from ray_jobs.cluster import DRIVER_RESOURCE, DRIVER_SLIVER, ResourceError, plan_resources
+from ray_jobs.config import RayConfig
 
 TWO_CORES = [{"CPU": 2.0, "memory": 1e10}]
 TWO_CORES_WITH_DRIVER = [{"CPU": 2.0, DRIVER_RESOURCE: 1.0}]
@@ -137,11 +137,12 @@ def test_vote_actor_follows_the_driver_resource() -> None:
 def test_worker_resources_are_checked_when_the_config_loads(
     resources: dict, message: str, tmp_path: Path
 ) -> None:
-    from hiast.config import ConfigError, load_config
+    from hiast.config import ConfigError
+    from ray_jobs.config import load_job_config
 
     path = write_config(tmp_path / "bad.yaml", **{"ray.worker_resources": resources})
     with pytest.raises(ConfigError, match="ray.worker_resources") as err:
-        load_config(path)
+        load_job_config(path)
     assert message in str(err.value)
 
 

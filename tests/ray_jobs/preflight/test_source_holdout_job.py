@@ -10,8 +10,8 @@ import pytest
 from jobtools import write_config
 from test_bad_data import run_job, write_gta5
 
-from hiast.config import load_config
 from hiast.data.holdout import HELD_OUT_CHECK, build_split
+from ray_jobs.config import load_job_config
 from ray_jobs.preflight import (
     HoldoutError,
     HoldoutRecord,
@@ -32,7 +32,7 @@ def gta5(root: Path, n: int) -> dict:
 
 def test_the_verdict_and_the_rule(tmp_path: Path) -> None:
     source = gta5(tmp_path / "gta5", 60)
-    cfg = load_config(
+    cfg = load_job_config(
         write_config(
             tmp_path / "job.yaml",
             **{"data.source": source, "data.source_val": None, "selection.rule": "atc"},
@@ -48,7 +48,7 @@ def test_the_verdict_and_the_rule(tmp_path: Path) -> None:
     assert verdict.detail == "1 of 60 source images held out (seed 0), 59 left to train on"  # round(1.2)
     assert checks.split_sizes["source_val"] == 1 and checks.split_sizes["source"] == 59
     # ATC needs source-val: with the hold-out off, the same rule is refused.
-    off = load_config(
+    off = load_job_config(
         write_config(
             tmp_path / "off.yaml",
             **{
@@ -100,7 +100,7 @@ def test_the_outputs_file_round_trip(tmp_path: Path) -> None:
 def test_the_job_records_it_once(tmp_path: Path) -> None:
     source = gta5(tmp_path / "gta5", 60)
     overrides = {"data.source": source, "data.source_val": None}
-    cfg = load_config(write_config(tmp_path / "job.yaml", **overrides))
+    cfg = load_job_config(write_config(tmp_path / "job.yaml", **overrides))
     paths = ExperimentPaths(str(tmp_path / "results"), cfg.experiment)
     record = record_source_holdout(cfg, paths.source_val_holdout)
     held = build_split(cfg.data, "source_val")
@@ -108,12 +108,12 @@ def test_the_job_records_it_once(tmp_path: Path) -> None:
     assert record.held_out == held.ids and record.source_size == 60
     assert read_holdout(paths.source_val_holdout) == record
     assert record_source_holdout(cfg, paths.source_val_holdout) == record  # a resume: the same split
-    moved = load_config(
+    moved = load_job_config(
         write_config(tmp_path / "moved.yaml", **overrides, **{"data.source_val_holdout.seed": 9})
     )
     with pytest.raises(JobError, match="holds another source-val hold-out"):
         record_source_holdout(moved, paths.source_val_holdout)
-    explicit = load_config(write_config(tmp_path / "explicit.yaml", **{"data.source": source}))
+    explicit = load_job_config(write_config(tmp_path / "explicit.yaml", **{"data.source": source}))
     other = ExperimentPaths(str(tmp_path / "other"), cfg.experiment)
     assert record_source_holdout(explicit, other.source_val_holdout) is None
     assert not Path(other.source_val_holdout).exists()
@@ -122,7 +122,7 @@ def test_the_job_records_it_once(tmp_path: Path) -> None:
 def test_a_given_warmup_checkpoint_is_flagged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     source = gta5(tmp_path / "gta5", 60)
     overrides = {"data.source": source, "data.source_val": None, "warmup.checkpoint": str(tmp_path / "w.pt")}
-    cfg = load_config(write_config(tmp_path / "job.yaml", **overrides))
+    cfg = load_job_config(write_config(tmp_path / "job.yaml", **overrides))
     with caplog.at_level("WARNING", logger="ray_jobs"):
         record_source_holdout(cfg, str(tmp_path / "source_val_holdout.json"))
     assert "may have seen the held-out source-val images (1)" in caplog.text

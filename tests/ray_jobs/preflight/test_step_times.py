@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hiast.config import load_config
+from ray_jobs.config import load_job_config
 from ray_jobs.preflight import (
     StepTime,
     StepTimeError,
@@ -19,7 +19,7 @@ from ray_jobs.preflight import (
 
 
 def test_round_trip_and_lookup(tmp_path: Path) -> None:
-    cfg = load_config(None)
+    cfg = load_job_config(None)
     path = tmp_path / "step_times.json"
     entry = StepTime(step_key(cfg), 0.25, "a test")
     save_step_times({entry.key: entry}, path)
@@ -30,11 +30,11 @@ def test_round_trip_and_lookup(tmp_path: Path) -> None:
 
 
 def test_another_batch_or_device_does_not_match() -> None:
-    cfg = load_config(None)
+    cfg = load_job_config(None)
     table = {step_key(cfg): StepTime(step_key(cfg), 0.25, "a test")}
-    assert measured_step(load_config(None, {"selftrain.batch_size": 4}), table) is None
-    assert measured_step(load_config(None, {"ray.use_gpu": True}), table) is None
-    assert measured_step(load_config(None, {"ray.cpus_per_worker": 2}), table) is None
+    assert measured_step(load_job_config(None, {"selftrain.batch_size": 4}), table) is None
+    assert measured_step(load_job_config(None, {"ray.use_gpu": True}), table) is None
+    assert measured_step(load_job_config(None, {"ray.cpus_per_worker": 2}), table) is None
     assert "deeplab_v2_small(width=16) crop 64x128 batch 8" in step_key(cfg)
 
 

@@ -11,7 +11,8 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
 import ray_jobs.search.early_stop as early_stop
-from hiast.config import ConfigError, load_config
+from hiast.config import ConfigError
+from ray_jobs.config import load_job_config
 from ray_jobs.records import EarlyStopFile
 from ray_jobs.search import RungScheduler
 from ray_jobs.storage import ExperimentPaths
@@ -183,7 +184,7 @@ def test_pickled_scheduler_forgets_progress_but_not_its_settings(tmp_path: Path,
 def test_a_rule_reading_seed_agreement_is_refused_before_ray_starts() -> None:
     from ray_jobs.select import preflight
 
-    cfg = load_config(
+    cfg = load_job_config(
         None,
         {
             "selection.early_stop": {"after_round": 1},

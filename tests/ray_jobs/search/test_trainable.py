@@ -10,18 +10,19 @@ import ray.train.torch
 import ray.tune
 from jobtools import write_config
 
-from hiast.config import DEFAULT_RULE, HIASTConfig, load_config
 from ray_jobs.cluster import DRIVER_RESOURCE, plan_resources
+from ray_jobs.config import JobConfig, load_job_config
 from ray_jobs.records import CandidateResult, EarlyStopFile
 from ray_jobs.search import SearchSpec, build_loop_config, candidate_trainable, replicate_seed, result_metrics
 from ray_jobs.storage import ExperimentPaths
 from ray_jobs.worker import LoopConfig
+from selection.config import DEFAULT_RULE
 
 SUBSET = ["img00", "img01"]
 
 
 def _spec(tmp_path: Path, **overrides) -> SearchSpec:
-    cfg = load_config(write_config(tmp_path / "c.yaml", **{"seed": 7, **overrides}))
+    cfg = load_job_config(write_config(tmp_path / "c.yaml", **{"seed": 7, **overrides}))
     resources = plan_resources(cfg.ray, [{"CPU": 2.0, DRIVER_RESOURCE: 1.0}], 6, warmups=2)
     paths = ExperimentPaths(str(tmp_path / "store"), cfg.experiment)
     return SearchSpec(cfg.model_dump(mode="json"), paths, SUBSET, resources, single_node=True)
@@ -42,8 +43,8 @@ def test_the_voting_replicate_leaves_evidence_the_others_label_maps(tmp_path: Pa
     rep0 = build_loop_config(spec, _trial())
     assert isinstance(rep0, LoopConfig)
     # The candidate's config is the base with its parameters.
-    assert HIASTConfig.model_validate(rep0.cfg).ias.alpha == 0.3
-    assert HIASTConfig.model_validate(spec.config).ias.alpha == 0.5
+    assert JobConfig.model_validate(rep0.cfg).ias.alpha == 0.3
+    assert JobConfig.model_validate(spec.config).ias.alpha == 0.5
     assert (rep0.candidate_id, rep0.replicate, rep0.seed) == ("alpha=0.3", 0, 7)
     assert rep0.params == _trial()["params"] and rep0.subset_ids == SUBSET
     assert rep0.warmup_uri == paths.warmup(0)

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 from jobtools import write_config
 
-from hiast.config import load_config
 from ray_jobs.cluster import DRIVER_RESOURCE, plan_resources
+from ray_jobs.config import load_job_config
 from ray_jobs.search import RungScheduler, SearchSpec, param_space, trial_dirname, trial_specs, tune_config
 from ray_jobs.storage import ExperimentPaths
 from selection.candidates import build_candidates
@@ -21,7 +21,7 @@ NODES = [{"CPU": 2.0, DRIVER_RESOURCE: 1.0}]
 @pytest.fixture
 def cfg(tmp_path: Path):
     # The tiny search: a sweep of alpha over 0.3, 0.5 (the default) and 0.7.
-    return load_config(write_config(tmp_path / "c.yaml", **{"selection.replicates": 2}))
+    return load_job_config(write_config(tmp_path / "c.yaml", **{"selection.replicates": 2}))
 
 
 def _spec(cfg, tmp_path: Path, trials: int) -> SearchSpec:

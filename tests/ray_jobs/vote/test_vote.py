@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from jobtools import write_config
 
-from hiast.config import load_config
+from ray_jobs.config import load_job_config
 from ray_jobs.storage import ExperimentPaths
 from ray_jobs.vote.actor import _Vote
 from selection.candidates import build_candidates
@@ -22,7 +22,7 @@ SUBSET = [f"img{i:02d}" for i in range(6)]
 
 def make_vote(tmp_path: Path, replicates: int = 1) -> tuple[_Vote, list, ExperimentPaths]:
     """Four alpha candidates with stored predictions; candidate j is wrong on ~j/10 of the pixels."""
-    cfg = load_config(
+    cfg = load_job_config(
         write_config(
             tmp_path / "c.yaml",
             # Label maps only, no evidence files: a rule that reads label maps.
@@ -104,7 +104,7 @@ def test_no_vote_without_the_default_in_a_sweep(setup: tuple) -> None:
 
 
 def test_sweeps_left_with_one_finished_candidate_do_not_vote(tmp_path: Path) -> None:
-    cfg = load_config(
+    cfg = load_job_config(
         write_config(tmp_path / "c.yaml", **{"selection.parameters": {"alpha": [0.3, 0.5], "k": [1, 3, 5]}})
     )
     candidates = build_candidates(cfg.parameters(), cfg.selection.parameters, "sweep")
@@ -153,7 +153,7 @@ def _write_evidence(paths: ExperimentPaths, candidates: list, shape: tuple[int, 
 
 
 def test_the_job_vote_computes_every_validator_and_picks_by_the_rule(tmp_path: Path) -> None:
-    cfg = load_config(
+    cfg = load_job_config(
         write_config(
             tmp_path / "c.yaml",
             **{

@@ -10,11 +10,11 @@ import pytest
 import ray.train
 import torch
 
-from hiast.config import load_config
 from hiast.data import build_dataset
 from hiast.models import build_model
 from hiast.predict import predict_labels
 from ray_jobs.candidate_outputs import write_candidate_outputs
+from ray_jobs.config import load_job_config
 from ray_jobs.worker import checkpoint_round, write_outputs
 from selection.store import read_predictions
 
@@ -31,7 +31,7 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def cfg():
-    return load_config(None, TINY)
+    return load_job_config(None, TINY)
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ from pathlib import Path
 import torch
 from jobtools import write_config
 
-from hiast.config import load_config
+from ray_jobs.config import load_job_config
 from ray_jobs.worker import warmup_task
 
 
 def test_the_warmup_is_stored_once(tmp_path: Path) -> None:
-    cfg = load_config(write_config(tmp_path / "c.yaml"))
+    cfg = load_job_config(write_config(tmp_path / "c.yaml"))
     out = str(tmp_path / "store" / "warmup" / "rep0.pt")
     threads = torch.get_num_threads()
     try:

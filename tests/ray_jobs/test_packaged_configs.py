@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from hiast.config import ConfigError, HIASTConfig, load_config
+from hiast.config import ConfigError
 from hiast.data.classes import CITYSCAPES19_CLASSES, MIOU16_CLASSES, ROBOTCAR9_CLASSES
+from ray_jobs.config import JobConfig, load_job_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 ALL = sorted(CONFIGS.glob("*.yaml"))
@@ -26,8 +27,8 @@ def test_the_real_scenarios_are_shipped() -> None:
 
 @pytest.mark.parametrize("path", ALL, ids=[p.name for p in ALL])
 def test_every_config_validates(path: Path) -> None:
-    cfg = load_config(path)
-    assert isinstance(cfg, HIASTConfig)
+    cfg = load_job_config(path)
+    assert isinstance(cfg, JobConfig)
     # each sweep holds the run's own value, so the default is always one of the candidates
     params = cfg.parameters()
     for name, values in cfg.selection.parameters.items():
@@ -37,7 +38,7 @@ def test_every_config_validates(path: Path) -> None:
 @pytest.mark.parametrize("name", sorted(PAPER))
 def test_paper_settings(name: str) -> None:
     k, crop, src_h, tgt_h, eval_classes, num_classes = PAPER[name]
-    cfg = load_config(CONFIGS / name)
+    cfg = load_job_config(CONFIGS / name)
     assert (cfg.ias.alpha, cfg.ias.beta, cfg.ias.gamma, cfg.ias.variant) == (0.5, 0.9, 8.0, "paper")
     assert (cfg.loss.lambda_i, cfg.loss.lambda_c, cfg.loss.lambda_cst) == (1.0, 0.1, 0.5)
     assert cfg.hpla.enabled and cfg.hpla.k == k
@@ -60,15 +61,15 @@ def test_paper_settings(name: str) -> None:
 
 def test_out_of_range_value_names_the_field() -> None:
     with pytest.raises(ConfigError, match=r"ias\.alpha") as e:
-        load_config(CONFIGS / "gta5_to_cityscapes.yaml", {"ias.alpha": 1.5})
+        load_job_config(CONFIGS / "gta5_to_cityscapes.yaml", {"ias.alpha": 1.5})
     assert "gta5_to_cityscapes.yaml" in str(e.value)
 
 
 def test_unknown_selection_parameter_is_named() -> None:
     with pytest.raises(ConfigError, match="'delta'"):
-        load_config(CONFIGS / "synthia_to_cityscapes.yaml", {"selection.parameters": {"delta": [1, 2]}})
+        load_job_config(CONFIGS / "synthia_to_cityscapes.yaml", {"selection.parameters": {"delta": [1, 2]}})
 
 
 def test_invalid_sweep_value_is_named() -> None:
     with pytest.raises(ConfigError, match=r"selection\.parameters\.k value 2\.5"):
-        load_config(CONFIGS / "cityscapes_to_robotcar.yaml", {"selection.parameters": {"k": [2.5, 5]}})
+        load_job_config(CONFIGS / "cityscapes_to_robotcar.yaml", {"selection.parameters": {"k": [2.5, 5]}})
