@@ -26,7 +26,7 @@ from ray_jobs.search.tune_handoff import wait_for_reports_to_reach_tune
 from ray_jobs.storage import ExperimentPaths
 from ray_jobs.vote import vote_actor_name
 from ray_jobs.worker import LoopConfig, to_train_config, train_loop_per_worker
-from selection import parse_rule, rule_needs
+from selection import rule_needs
 
 __all__ = [
     "SearchSpec",
@@ -62,7 +62,7 @@ def build_loop_config(spec: SearchSpec, trial: dict[str, Any]) -> LoopConfig:
     # Every replicate waits at early stopping's rung; replicate 0 (the one that votes) leaves outputs.
     rung = stop.after_round if stop is not None else None
     outputs = rung is not None and rep == 0
-    needs_evidence = outputs and bool(rule_needs(parse_rule(base.selection.rule)) - {"labels"})
+    needs_evidence = outputs and bool(rule_needs(base.selection.rule) - {"labels"})
     return LoopConfig(
         cfg=cfg.model_dump(mode="json"),
         candidate_id=cid,
