@@ -38,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -183,7 +183,7 @@ class SourceValRecord:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Choice(Mapping[str, Any]):
+class Choice:
     """What was chosen and why (module docstring: which fields a document carries)."""
 
     __pydantic_config__ = _STRICT
@@ -236,16 +236,6 @@ class Choice(Mapping[str, Any]):
     def write(self, uri: str | os.PathLike[str]) -> None:
         """Write ``choice.json`` atomically (NaN as null)."""
         write_json(self.as_dict(), uri)
-
-    # Read-only mapping of the document, for readers written against the JSON.
-    def __getitem__(self, key: str) -> Any:
-        return self.as_dict()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.as_dict())
-
-    def __len__(self) -> int:
-        return len(self.as_dict())
 
 
 def _plain(value: Any) -> Any:

@@ -116,8 +116,8 @@ def job_outputs(
         }
         table = pd.concat([table, pd.DataFrame([failed_row])], ignore_index=True)
     choice = {
-        **result.choice,
-        "notes": [*result.choice["notes"], HOSTILE_NOTE],
+        **result.choice.as_dict(),
+        "notes": [*result.choice.notes, HOSTILE_NOTE],
         "failed": [lost.id] if lost is not None else [],
         "provisional": False,
         "finished": len(finished),

@@ -39,9 +39,9 @@ def test_windows_of_three_and_of_m_minus_two(m, expected):
 def test_monotone_family_is_centre_bound(tmp_path):
     cands, uris, ids, maps, truth = monotone_family(tmp_path)
     res = run_selection(cands, uris, SelectionSpec(ids, 2), true_miou=true_miou(maps, truth, 2))
-    assert res.choice["centre_bound"] == ["alpha"]
+    assert res.choice.as_dict()["centre_bound"] == ["alpha"]
     assert res.windows["picked_centre"].all() and len(res.windows) == 3
-    assert res.choice["per_sweep"]["alpha"]["centre_bound"] is True
+    assert res.choice.as_dict()["per_sweep"]["alpha"]["centre_bound"] is True
     assert res.table["centre_bound"].all()
     assert any("did not discriminate" in n for n in res.notes)
     assert "centre_bound" in res.summary_markdown()
@@ -55,16 +55,16 @@ def test_monotone_family_of_seven_uses_both_window_sizes(tmp_path):
     cands, uris, ids, _, _ = monotone_family(tmp_path, values=[0.1, 0.2, 0.3, 0.5, 0.6, 0.7, 0.8])
     res = run_selection(cands, uris, SelectionSpec(ids, 2))
     assert sorted(set(res.windows["size"])) == [3, 5] and len(res.windows) == 8
-    assert res.choice["centre_bound"] == ["alpha"]
+    assert res.choice.as_dict()["centre_bound"] == ["alpha"]
 
 
 def test_clear_off_centre_winner_is_not_centre_bound(tmp_path):
     cands, uris, ids, maps, truth = clear_winner_family(tmp_path, winner_index=1)
     res = run_selection(cands, uris, SelectionSpec(ids, 4))
-    assert res.choice["centre_bound"] == []
-    assert res.choice["per_sweep"]["alpha"]["centre_bound"] is False
+    assert res.choice.as_dict()["centre_bound"] == []
+    assert res.choice.as_dict()["per_sweep"]["alpha"]["centre_bound"] is False
     assert not res.windows["picked_centre"].all()
-    assert res.choice["per_sweep"]["alpha"]["candidate_id"] == "alpha=0.3"  # the clean one
+    assert res.choice.as_dict()["per_sweep"]["alpha"]["candidate_id"] == "alpha=0.3"  # the clean one
 
 
 def test_grid_lines_are_diagnosed_per_parameter(tmp_path):
@@ -85,6 +85,6 @@ def test_grid_lines_are_diagnosed_per_parameter(tmp_path):
         ]
     uris = write_family(tmp_path, cands, maps, ids, 2)
     res = run_selection(cands, uris, SelectionSpec(ids, 2))
-    assert res.choice["mode"] == "grid" and res.choice["centre_bound"] == ["alpha"]
+    assert res.choice.as_dict()["mode"] == "grid" and res.choice.as_dict()["centre_bound"] == ["alpha"]
     assert set(res.windows["line"]) == {"alpha|gamma=4", "alpha|gamma=8"}
-    assert "gamma" not in res.choice["centre_bias"]  # 2 values: nothing to assess
+    assert "gamma" not in res.choice.as_dict()["centre_bias"]  # 2 values: nothing to assess

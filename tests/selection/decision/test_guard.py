@@ -82,6 +82,6 @@ def test_broken_in_one_group_is_picked_in_none(tmp_path, monkeypatch: pytest.Mon
 
     monkeypatch.setattr("selection.run.group_scoring.broken_reasons", only_in_gamma)
     res = run_selection(cands, preds, SelectionSpec(ids, C), evidence_uris=evidence)
-    for g, picks in res.choice["picks"].items():
+    for g, picks in res.choice.as_dict()["picks"].items():
         assert "default" not in picks.values(), g  # alpha too, where it was not judged broken
     assert res.table.set_index("candidate_id").loc["default", "broken"]

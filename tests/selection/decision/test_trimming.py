@@ -45,11 +45,11 @@ def test_two_correlated_degenerates_are_trimmed_and_the_pick_restored(tmp_path):
     tm = true_miou(maps, truth, 5)
     res = run_selection(cands, uris, SelectionSpec(ids, 5, rule="f_miou_trimmed"), true_miou=tm)
     by_role = {r: cid for cid, r in roles.items()}
-    info = res.choice["per_sweep"]["alpha"]
-    assert sorted(res.choice["degenerate"]) == sorted([by_role["D1"], by_role["D2"]])
+    info = res.choice.as_dict()["per_sweep"]["alpha"]
+    assert sorted(res.choice.as_dict()["degenerate"]) == sorted([by_role["D1"], by_role["D2"]])
     assert info["untrimmed_pick"] == by_role["B"]  # the paper's vote is led astray ...
     assert info["candidate_id"] == by_role["A"]  # ... the trimmed vote finds the best
-    assert res.choice["picks"]["alpha"]["f_miou"] == by_role["B"]
+    assert res.choice.as_dict()["picks"]["alpha"]["f_miou"] == by_role["B"]
     # the trimmed vote does not rank the candidates it left out
     assert res.validators["alpha"].loc[[by_role["D1"], by_role["D2"]], "f_miou_trimmed"].isna().all()
     assert max(tm, key=tm.get) == by_role["A"]
@@ -64,9 +64,14 @@ def test_two_correlated_degenerates_are_trimmed_and_the_pick_restored(tmp_path):
     assert res.windows.set_index("window")["assessed"].tolist() == [False, True, False]
     # trimming off: the paper's pick stands, nobody is flagged
     plain = run_selection(cands, uris, SelectionSpec(ids, 5, trim_outliers=False, rule="f_miou_trimmed"))
-    assert plain.choice["per_sweep"]["alpha"]["candidate_id"] == by_role["B"]
+    assert plain.choice.as_dict()["per_sweep"]["alpha"]["candidate_id"] == by_role["B"]
     assert (
-        run_selection(cands, uris, SelectionSpec(ids, 5)).choice["per_sweep"]["alpha"]["candidate_id"]
+        run_selection(cands, uris, SelectionSpec(ids, 5)).choice.as_dict()["per_sweep"]["alpha"][
+            "candidate_id"
+        ]
         == by_role["B"]
     )
-    assert plain.choice["degenerate"] == [] and plain.choice["score_used"] == "f_miou_trimmed"
+    assert (
+        plain.choice.as_dict()["degenerate"] == []
+        and plain.choice.as_dict()["score_used"] == "f_miou_trimmed"
+    )

@@ -43,7 +43,7 @@ def test_grid_mode_picks_the_best_candidate(tmp_path):
         SelectionSpec(ids, C),
         true_miou=true_miou(maps, truth, C),
     )
-    ch = res.choice
+    ch = res.choice.as_dict()
     assert ch["mode"] == "grid" and list(ch["per_sweep"]) == ["grid"]
     best = res.table.set_index("candidate_id")["f_miou_trimmed"].idxmax()
     assert (
@@ -62,8 +62,8 @@ def test_combined_sweep_choice_not_trained_is_noted(tmp_path):
     good = {"alpha=0.9", "gamma=16"}
     maps = {c.id: [t.copy() if c.id in good else noisy(t, rng, 0.3, C) for t in truth] for c in cands}
     res = run_selection(cands, write_family(tmp_path, cands, maps, ids, C), SelectionSpec(ids, C))
-    assert res.choice["parameters"] == {"alpha": 0.9, "gamma": 16.0, "k": 3.0}
-    assert res.choice["candidate_id"] is None
+    assert res.choice.as_dict()["parameters"] == {"alpha": 0.9, "gamma": 16.0, "k": 3.0}
+    assert res.choice.as_dict()["candidate_id"] is None
     assert any("was not itself a candidate" in n for n in res.notes)
 
 
@@ -72,9 +72,12 @@ def test_sweeps_vote_without_the_default_candidate(tmp_path):
     cands, uris, ids, _ = sweep_setup(tmp_path)
     rest = [c for c in cands if not c.is_default]
     res = run_selection(rest, {c.id: uris[c.id] for c in rest}, SelectionSpec(ids, C))
-    assert res.choice["parameters"]["k"] == 3.0
-    assert {g: i["candidate_id"] for g, i in res.choice["per_sweep"].items()}.keys() == {"alpha", "gamma"}
-    assert res.choice["parameters"]["alpha"] in (0.1, 0.3, 0.7)
+    assert res.choice.as_dict()["parameters"]["k"] == 3.0
+    assert {g: i["candidate_id"] for g, i in res.choice.as_dict()["per_sweep"].items()}.keys() == {
+        "alpha",
+        "gamma",
+    }
+    assert res.choice.as_dict()["parameters"]["alpha"] in (0.1, 0.3, 0.7)
 
 
 # -- the typed record and choice.json -------------------------------------------------------------
@@ -131,8 +134,8 @@ def test_choice_json_has_the_vote_keys_plus_a_schema_version_and_reads_back(tmp_
     assert back == res.choice  # no NaN here, so nothing became None on the way
     assert isinstance(back.per_sweep["alpha"], SweepChoice) and back.subset.size == len(ids)
     # the mapping view is the document itself, for readers written against the JSON
-    assert dict(back) == json.loads(json.dumps(back.as_dict())) == doc
-    assert back["per_sweep"]["alpha"]["candidate_id"] == back.per_sweep["alpha"].candidate_id
+    assert back.as_dict() == json.loads(json.dumps(back.as_dict())) == doc
+    assert back.as_dict()["per_sweep"]["alpha"]["candidate_id"] == back.per_sweep["alpha"].candidate_id
 
 
 def test_a_choice_without_a_vote_keeps_only_its_keys():
@@ -142,7 +145,7 @@ def test_a_choice_without_a_vote_keeps_only_its_keys():
     }  # fmt: skip
     job = dataclasses.replace(c, failed=[], provisional=False, finished=1, total=3)
     assert list(job.as_dict())[-4:] == ["failed", "provisional", "finished", "total"]
-    assert "unfinished" not in job and job["failed"] == []
+    assert "unfinished" not in job.as_dict() and job.failed == []
 
 
 def test_nan_scores_are_written_as_null_and_read_back_as_none(tmp_path):
@@ -190,10 +193,10 @@ def test_early_stopping_record_round_trips(tmp_path):
         failed=[],
         early_stop=EarlyStopRecord(after_round=1, keep=0.5, stopped=["alpha=0.1"]),
     )
-    assert c["early_stop"] == {"after_round": 1, "keep": 0.5, "stopped": ["alpha=0.1"]}
+    assert c.as_dict()["early_stop"] == {"after_round": 1, "keep": 0.5, "stopped": ["alpha=0.1"]}
     c.write(tmp_path / "choice.json")
     assert load_choice(tmp_path / "choice.json") == c
-    assert "early_stop" not in Choice.no_vote(["x"])  # absent when early stopping did not run
+    assert "early_stop" not in Choice.no_vote(["x"]).as_dict()  # absent when early stopping did not run
 
 
 def test_source_val_round_trips(tmp_path):
@@ -204,7 +207,7 @@ def test_source_val_round_trips(tmp_path):
             origin="held out of data.source", images=499, record="source_val_holdout.json"
         ),
     )
-    assert c["source_val"] == {
+    assert c.as_dict()["source_val"] == {
         "origin": "held out of data.source",
         "images": 499,
         "record": "source_val_holdout.json",

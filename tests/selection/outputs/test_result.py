@@ -43,13 +43,13 @@ def test_artefacts_are_written_atomically_and_valid(tmp_path):
     ):
         assert col in alpha.columns, col
     assert alpha.loc[alpha["picked"], "candidate_id"].tolist() == [
-        res.choice["per_sweep"]["alpha"]["candidate_id"]
+        res.choice.as_dict()["per_sweep"]["alpha"]["candidate_id"]
     ]
     assert alpha.loc[alpha["picked"], "rule__rank"].tolist() == [1.0]
     text = (tmp_path / "out" / "choice.json").read_text()
     assert "NaN" not in text
     choice = json.loads(text)
-    assert choice["parameters"] == res.choice["parameters"]
+    assert choice["parameters"] == res.choice.as_dict()["parameters"]
     assert choice["subset"]["size"] == len(ids)
     back = pq.read_table(paths["candidates"]).to_pandas()
     assert back["candidate_id"].tolist() == res.table["candidate_id"].tolist()

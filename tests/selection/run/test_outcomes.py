@@ -101,7 +101,7 @@ def test_without_a_vote_the_choice_says_why(sweep):
         job.choice.notes[1]
         == "The default candidate did not finish; a sweep needs it (every sweep holds it)."
     )
-    assert "mode" not in job.choice and job.table["f_miou"].isna().all()
+    assert "mode" not in job.choice.as_dict() and job.table["f_miou"].isna().all()
     assert job.table["true_miou"].isna().all()  # the column is there, saying "not measured"
 
 

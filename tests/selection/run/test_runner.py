@@ -84,7 +84,7 @@ def test_table_columns_and_choice(tmp_path):
     assert d.loc["alpha=0.1", "agreement__gamma=2"] == d.loc["gamma=2", "agreement__alpha=0.1"]
     assert (t["replicates"] == 2).all() and t["seed_agreement"].between(0, 1).all()
     assert d.loc["default", "custom"] == 1.0 and np.isnan(d.loc["gamma=2", "custom"])
-    ch = res.choice
+    ch = res.choice.as_dict()
     assert set(ch) >= {"parameters", "f_miou", "mode", "per_sweep", "centre_bound", "degenerate", "notes"}
     assert ch["mode"] == "sweep" and set(ch["per_sweep"]) == {"alpha", "gamma"}
     for g, info in ch["per_sweep"].items():
@@ -143,7 +143,7 @@ def test_fan_out_and_merge_equals_one_pass(tmp_path):
     )
     # without per-half counts the confidence says noise was not measured
     blind = score_from_accumulators(plan, first, second)
-    assert any("not measured" in r for r in blind.choice["confidence"]["reasons"])
+    assert any("not measured" in r for r in blind.choice.as_dict()["confidence"]["reasons"])
     with pytest.raises(SelectionError, match="pass-2 accumulator"):
         score_from_accumulators(plan, first, None)
 

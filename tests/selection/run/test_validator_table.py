@@ -82,11 +82,11 @@ def test_a_rule_on_evidence_picks_and_every_pick_is_recorded(tmp_path):
     for g, table in res.validators.items():
         prefer = next(c.id for c in cands if c.is_default)
         eligible = table.drop(index="default")
-        assert res.choice["per_sweep"][g]["candidate_id"] == parsed.pick(eligible, prefer)
-        picks = res.choice["picks"][g]
+        assert res.choice.as_dict()["per_sweep"][g]["candidate_id"] == parsed.pick(eligible, prefer)
+        picks = res.choice.as_dict()["picks"][g]
         assert "default" not in picks.values()
         assert set(picks) == set(VALIDATORS) - {"seed_agreement"} | {"rule"}
-        assert picks["f_miou"] == res.choice["per_sweep"][g]["untrimmed_pick"]
+        assert picks["f_miou"] == res.choice.as_dict()["per_sweep"][g]["untrimmed_pick"]
         sweep = res.sweeps[g]
         assert sweep.loc[sweep["picked"], "candidate_id"].tolist() == [picks["rule"]]
         assert (
@@ -95,7 +95,7 @@ def test_a_rule_on_evidence_picks_and_every_pick_is_recorded(tmp_path):
             .dropna()
             .is_monotonic_increasing
         )
-    assert res.choice["score_used"] == parsed.text
+    assert res.choice.as_dict()["score_used"] == parsed.text
 
 
 def test_candidates_without_evidence_score_nan_and_extra_scores_cannot_shadow_it(tmp_path):
@@ -104,7 +104,7 @@ def test_candidates_without_evidence_score_nan_and_extra_scores_cannot_shadow_it
     res = run_selection(cands, preds, SelectionSpec(ids, C, rule="atc"), evidence_uris=some)
     a = res.validators["alpha"]
     assert a.loc["alpha=0.9", list(EVIDENCE_VALIDATORS)].isna().all() and a.loc["alpha=0.1", "atc"] > 0
-    assert res.choice["per_sweep"]["alpha"]["candidate_id"] != "alpha=0.9"
+    assert res.choice.as_dict()["per_sweep"]["alpha"]["candidate_id"] != "alpha=0.9"
     with pytest.raises(SelectionError, match="'atc' is computed by the selection itself"):
         run_selection(
             cands,
@@ -117,7 +117,9 @@ def test_candidates_without_evidence_score_nan_and_extra_scores_cannot_shadow_it
     given = {c.id: float(k) for k, c in enumerate(cands)}
     res = run_selection(cands, preds, SelectionSpec(ids, C, rule="atc"), extra_scores={"atc": given})
     assert res.validators["alpha"]["atc"].to_dict() == {i: given[i] for i in vote_groups(cands)["alpha"]}
-    assert res.choice["per_sweep"]["alpha"]["candidate_id"] == "alpha=0.9"  # the largest given value
+    assert (
+        res.choice.as_dict()["per_sweep"]["alpha"]["candidate_id"] == "alpha=0.9"
+    )  # the largest given value
     # no evidence: a rule needing it is refused before any file is read
     nowhere = {cid: str(tmp_path / "nowhere.parquet") for cid in preds}
     with pytest.raises(SelectionError, match="rule ensv uses ensv, which this selection cannot compute"):
@@ -142,7 +144,7 @@ def test_noise_between_halves_lowers_the_confidence(tmp_path):
     res = run_selection(
         cands, write_family(tmp_path, cands, maps, ids, C), SelectionSpec(ids, C, trim_outliers=False)
     )
-    g = res.choice["confidence"]["groups"]["alpha"]
+    g = res.choice.as_dict()["confidence"]["groups"]["alpha"]
     assert g["half_picks"] == ["alpha=0.1", "alpha=0.9"]
     assert g["level"] == "low" and any(r.startswith("within noise") for r in g["reasons"])
     # the same candidate best on every image: the halves agree with the whole
@@ -152,5 +154,5 @@ def test_noise_between_halves_lowers_the_confidence(tmp_path):
         write_family(tmp_path, cands, steady, ids, C, tag="s-"),
         SelectionSpec(ids, C, trim_outliers=False),
     )
-    g = res.choice["confidence"]["groups"]["alpha"]
+    g = res.choice.as_dict()["confidence"]["groups"]["alpha"]
     assert g["half_picks"] == ["alpha=0.1", "alpha=0.1"] and not any("noise" in r for r in g["reasons"])
