@@ -1,6 +1,6 @@
 """GPU benchmark: our real HIAST self-training step against the anchor's HIAST-like step, same run.
 
-"Ours" is the project's own round loop, ``hiast.selftrain._train_one_round``, timed from the outside:
+"Ours" is the project's own round loop, ``hiast.selftrain.train_one_round``, timed from the outside:
 the DataLoader (with workers) over ``TargetTrainingSet`` — pseudo-label PNG reads, HPLA copy-paste,
 weak/strong augmentation — then on the device normalisation, the EMA teacher's forward on the weak
 view, the student's forward + backward on the strong view, ``hiast_losses``, Adam and the EMA
@@ -58,8 +58,8 @@ from hiast.data.synthscape import PERSON, POLE, SIGN, SYNTHSCAPE_CLASSES, Synths
 from hiast.ema import EMATeacher  # noqa: E402
 from hiast.hpla import ClassIndex  # noqa: E402
 from hiast.models import build_model  # noqa: E402
-from hiast.pseudo_labels import _FORMAT, PseudoLabels, generate_pseudo_labels, load_pseudo_labels  # noqa: E402
-from hiast.selftrain import TargetTrainingSet, _train_one_round  # noqa: E402
+from hiast.pseudo_labels import PSEUDO_LABEL_FORMAT, PseudoLabels, generate_pseudo_labels, load_pseudo_labels  # noqa: E402
+from hiast.selftrain import TargetTrainingSet, train_one_round  # noqa: E402
 
 TARGET_RATIO = 0.95
 NUM_CLASSES = 19
@@ -160,7 +160,7 @@ def oracle_pseudo_labels(
     for c in SYNTHSCAPE_CLASSES:
         thresholds[c] = rng.uniform(0.45, 0.65) if c in (POLE, SIGN, PERSON) else rng.uniform(0.8, 0.95)
     meta = {
-        "format": _FORMAT,
+        "format": PSEUDO_LABEL_FORMAT,
         "key": "bench-oracle",
         "ids": [ids[int(i)] for i in order],
         "thresholds": thresholds.tolist(),
@@ -242,7 +242,7 @@ def time_ours(
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
     start = time.perf_counter()
-    metrics = _train_one_round(student, teacher, data, cfg, dev, 0, 1, False)
+    metrics = train_one_round(student, teacher, data, cfg, dev, 0, 1, False)
     total = time.perf_counter() - start
     stamps = teacher.stamps
     n_steps = cfg.selftrain.iters_per_round

@@ -31,9 +31,15 @@ from hiast.ias import IAS
 from hiast.models import segment
 from hiast.training import resize_pair
 
-__all__ = ["PseudoLabels", "generate_pseudo_labels", "pseudo_label_key", "load_pseudo_labels"]
+__all__ = [
+    "PSEUDO_LABEL_FORMAT",
+    "PseudoLabels",
+    "generate_pseudo_labels",
+    "pseudo_label_key",
+    "load_pseudo_labels",
+]
 
-_FORMAT = "hiast-pseudo-labels/1"
+PSEUDO_LABEL_FORMAT = "hiast-pseudo-labels/1"
 
 
 @dataclass
@@ -64,7 +70,7 @@ def pseudo_label_key(cfg: HIASTConfig, generator_digest: str, order_seed: int) -
         else None,
         "eval_size": cfg.data.eval_size,
         "order_seed": order_seed,
-        "format": _FORMAT,
+        "format": PSEUDO_LABEL_FORMAT,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
@@ -83,8 +89,10 @@ def load_pseudo_labels(folder: str | Path) -> PseudoLabels:
     if not meta_path.is_file():
         raise FileNotFoundError(f"{folder}: not a pseudo-label folder (no meta.json)")
     meta = json.loads(meta_path.read_text())
-    if meta.get("format") != _FORMAT:
-        raise ValueError(f"{meta_path}: unknown format {meta.get('format')!r}, expected {_FORMAT!r}")
+    if meta.get("format") != PSEUDO_LABEL_FORMAT:
+        raise ValueError(
+            f"{meta_path}: unknown format {meta.get('format')!r}, expected {PSEUDO_LABEL_FORMAT!r}"
+        )
     return PseudoLabels(
         folder=folder,
         ids=meta["ids"],
@@ -144,7 +152,7 @@ def generate_pseudo_labels(
         index = ClassIndex.from_labels(labels, c)
         del labels
         meta = {
-            "format": _FORMAT,
+            "format": PSEUDO_LABEL_FORMAT,
             "key": key,
             "ids": [dataset.ids[int(i)] for i in order],
             "thresholds": ias.thresholds.tolist(),

@@ -39,7 +39,7 @@ from hiast.training import (
     seed_everything,
 )
 
-__all__ = ["RoundResult", "train_rounds", "TargetTrainingSet"]
+__all__ = ["RoundResult", "train_rounds", "train_one_round", "TargetTrainingSet"]
 
 
 @dataclass
@@ -105,7 +105,7 @@ def _cosine(base: float, step: int, total: int) -> float:
     return eta_min + (base - eta_min) * (1 + math.cos(math.pi * step / max(total, 1))) / 2
 
 
-def _train_one_round(
+def train_one_round(
     student: nn.Module,
     teacher: EMATeacher,
     data: TargetTrainingSet,
@@ -291,7 +291,7 @@ def _train_rounds(
         )
         teacher = EMATeacher(unwrap_model(model), cfg.selftrain.tau)
         data = TargetTrainingSet(target, pseudo, cfg, seed, r)
-        metrics = _train_one_round(model, teacher, data, cfg, dev, rank, world_size, progress)
+        metrics = train_one_round(model, teacher, data, cfg, dev, rank, world_size, progress)
         generator = teacher.model
         metrics["pseudo_kept_ratio"] = pseudo.stats["kept_ratio"]
         metrics["round_seconds"] = time.perf_counter() - start

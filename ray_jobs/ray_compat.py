@@ -15,6 +15,8 @@ What is private here, and why it is used:
 * Ray's logger names under ``_internal``/``_private`` that :mod:`ray_jobs.console.logs` quiets.
 * ``tune_controller.search_alg``: the scheduler frees a paused trial's search slot through it
   (:mod:`ray_jobs.search.early_stop`); ``TuneController`` is not public API.
+* ``ray._private.runtime_env.packaging._get_excludes``: how ``ray job submit`` matches a
+  working_dir upload's ``excludes``; the test of docs/cluster.md's submit command applies it.
 * Environment variables Ray reads but does not document as settings: Train's health-check interval
   and preemption watcher, Tune's classic console output and slow-loop warning threshold.
 """
@@ -44,6 +46,7 @@ __all__ = [
     "tune_new_output_env",
     "tune_warn_threshold_env",
     "release_search_slot",
+    "upload_excludes",
 ]
 
 RAY_VERSION: str = ray.__version__
@@ -209,6 +212,20 @@ def release_search_slot(tune_controller: Any, trial_id: str) -> None:
     _attr(search_alg, "on_trial_complete", type(search_alg).__name__)(trial_id)
 
 
+# -- How a job's working_dir upload is filtered (docs/cluster.md) -----------------------------------
+
+
+def _resolve_excludes() -> Callable[..., Callable[[Any], bool]]:
+    module = "ray._private.runtime_env.packaging"
+    return _attr(_module(module), "_get_excludes", module)
+
+
+def upload_excludes(root: os.PathLike[str], patterns: list[str]) -> Callable[[Any], bool]:
+    """Ray's matcher for a working_dir upload's ``excludes``: path -> whether ``ray job submit``
+    leaves it out."""
+    return _resolve_excludes()(root, patterns)
+
+
 # Name -> a check that the item resolves on the installed Ray (raises RayCompatError otherwise).
 RESOLVERS: dict[str, Callable[[], object]] = {
     "train session and its Train-to-Tune queue": _resolve_train_session,
@@ -221,6 +238,7 @@ RESOLVERS: dict[str, Callable[[], object]] = {
     "RAY_AIR_NEW_OUTPUT": tune_new_output_env,
     "TUNE_WARN_THRESHOLD_S": tune_warn_threshold_env,
     "TuneController.search_alg": _resolve_search_alg,
+    "working_dir upload excludes": _resolve_excludes,
 }
 
 

@@ -21,7 +21,7 @@ from ray_jobs.cluster.placement_groups import remove_leaked_placement_groups
 from ray_jobs.cluster.resources import DRIVER_RESOURCE
 from ray_jobs.ray_compat import RayCompatError, autoscaler_cluster_config
 
-__all__ = ["ClusterInfo", "local_node_resources", "ray_cluster", "node_resources"]
+__all__ = ["ClusterInfo", "local_node_resources", "ray_cluster", "node_resources", "scalable_nodes"]
 
 log = logging.getLogger("ray_jobs")
 
@@ -71,14 +71,14 @@ def node_resources() -> list[dict[str, float]]:
     """Total resources of every node the job may use: the live ones, plus those the autoscaler
     may still add (so a GPU job on a cluster whose GPU workers start on demand is not refused)."""
     live = [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
-    return live + _scalable_nodes(live)
+    return live + scalable_nodes(live)
 
 
 # Node groups of an unbounded autoscaler (max_count -1) count as this many nodes when sizing.
 _UNBOUNDED_GROUP = 16
 
 
-def _scalable_nodes(live: list[dict[str, float]]) -> list[dict[str, float]]:
+def scalable_nodes(live: list[dict[str, float]]) -> list[dict[str, float]]:
     # The autoscaler (v2, the default of `ray up` in 2.60) publishes its node groups in the GCS;
     # Ray Data reads them the same way. No public API yet (see ray_compat): a Ray without it
     # stops the job; a read that fails (a local or fixed-size cluster) means only live nodes count.

@@ -46,7 +46,7 @@ from selection.run import (
 )
 from selection.validators import EvidenceSettings
 
-__all__ = ["VoteActor", "vote_actor_name"]
+__all__ = ["Vote", "VoteActor", "vote_actor_name"]
 
 log = logging.getLogger("ray_jobs")
 
@@ -67,7 +67,7 @@ def _ray_map(plan: VotePlan, chunks: Sequence[tuple[int, int]]) -> list[ChunkCou
     return ray.get([_accumulate_chunk.remote(plan, a, b) for a, b in chunks])
 
 
-class _Vote:
+class Vote:
     """The actor's logic, kept as a plain class so it can be exercised without a cluster."""
 
     def __init__(
@@ -257,7 +257,7 @@ _RUNG_WAITERS = 256
 
 
 @ray.remote(num_cpus=0, concurrency_groups={"rung": _RUNG_WAITERS})
-class VoteActor(_Vote):
+class VoteActor(Vote):
     """Holds the search's candidates and subset; votes when asked (one request at a time).
 
     No CPU reserved: it must not take a slot a candidate's worker needs. The final vote's heavy

@@ -216,13 +216,13 @@ def test_file_mount_keeps_every_source_file(raw: dict[str, Any]) -> None:
 
 def test_documented_job_excludes_keep_every_source_file() -> None:
     """The --runtime-env-json excludes in docs/cluster.md, applied the way Ray applies them."""
-    from ray._private.runtime_env.packaging import _get_excludes
+    from ray_jobs.ray_compat import upload_excludes
 
     doc = (ROOT / "docs" / "cluster.md").read_text()
     m = re.search(r"--runtime-env-json '([^']+)'", doc)
     assert m, "docs/cluster.md lost its ray job submit excludes"
     excludes = json.loads(m[1])["excludes"]
-    excluded = _get_excludes(ROOT, excludes)
+    excluded = upload_excludes(ROOT, excludes)
     dropped = [f for f in _tracked_files() if excluded(ROOT / f)]
     assert not dropped, f"job upload excludes drop tracked files: {dropped[:5]}"
     for heavy in ("data/GTA5/x.png", "results/exp/candidates.parquet", "runs/x", ".git/HEAD", "w.pt"):

@@ -10,7 +10,7 @@ from jobtools import write_config
 
 from ray_jobs.config import load_job_config
 from ray_jobs.storage import ExperimentPaths
-from ray_jobs.vote.actor import _Vote
+from ray_jobs.vote.actor import Vote
 from selection import build_candidates
 from selection.store import PredictionWriter
 
@@ -49,6 +49,6 @@ def vote_with_two_replicates(tmp_path: Path) -> tuple[ExperimentPaths, list]:
                 {"candidate_id": c.id, "replicate": r, "params": {}, "status": "done", "metrics": metrics,
                  "error": None, "trial_dir": None}
             )  # fmt: skip
-    _Vote(cfg.model_dump(mode="json"), paths, SUBSET, candidates).vote(outcomes, provisional=False)
+    Vote(cfg.model_dump(mode="json"), paths, SUBSET, candidates).vote(outcomes, provisional=False)
     Path(paths.root, "job_config.json").write_text(json.dumps(cfg.model_dump(mode="json")))
     return paths, candidates

@@ -17,7 +17,7 @@ def test_nodes_the_autoscaler_may_add_count(monkeypatch: pytest.MonkeyPatch) -> 
     from ray._private.state import state
     from ray.core.generated import autoscaler_pb2
 
-    from ray_jobs.cluster.connect import _scalable_nodes
+    from ray_jobs.cluster.connect import scalable_nodes
 
     config = autoscaler_pb2.ClusterConfig(
         node_group_configs=[
@@ -27,7 +27,7 @@ def test_nodes_the_autoscaler_may_add_count(monkeypatch: pytest.MonkeyPatch) -> 
     )
     monkeypatch.setattr(state, "get_cluster_config", lambda: config)
     head = {"CPU": 8.0, "memory": 3e10}
-    nodes = [head, *_scalable_nodes([head])]
+    nodes = [head, *scalable_nodes([head])]
     assert nodes[1:] == [{"CPU": 4.0, "GPU": 1.0}] * 3  # the head is up already; 3 GPU nodes may come
     plan = plan_resources(RayConfig(use_gpu=True, gpus_per_worker=1, cpus_per_worker=4), nodes, 11)
     assert plan.max_concurrent_trials == 3

@@ -12,7 +12,7 @@ from jobtools import write_config
 
 from ray_jobs.config import load_job_config
 from ray_jobs.storage import ExperimentPaths
-from ray_jobs.vote.actor import _Vote
+from ray_jobs.vote.actor import Vote
 from selection.candidates import build_candidates
 from selection.run.outcomes import voting_candidates
 from selection.store.predictions_writer import PredictionWriter
@@ -20,7 +20,7 @@ from selection.store.predictions_writer import PredictionWriter
 SUBSET = [f"img{i:02d}" for i in range(6)]
 
 
-def make_vote(tmp_path: Path, replicates: int = 1) -> tuple[_Vote, list, ExperimentPaths]:
+def make_vote(tmp_path: Path, replicates: int = 1) -> tuple[Vote, list, ExperimentPaths]:
     """Four alpha candidates with stored predictions; candidate j is wrong on ~j/10 of the pixels."""
     cfg = load_job_config(
         write_config(
@@ -44,11 +44,11 @@ def make_vote(tmp_path: Path, replicates: int = 1) -> tuple[_Vote, list, Experim
                     noisy = t.copy()
                     noisy[rng.random(t.shape) < j / 10] = 5
                     w.write(image_id, noisy)
-    return _Vote(cfg.model_dump(mode="json"), paths, SUBSET, candidates), candidates, paths
+    return Vote(cfg.model_dump(mode="json"), paths, SUBSET, candidates), candidates, paths
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> tuple[_Vote, list, ExperimentPaths]:
+def setup(tmp_path: Path) -> tuple[Vote, list, ExperimentPaths]:
     return make_vote(tmp_path)
 
 
@@ -170,7 +170,7 @@ def test_the_job_vote_computes_every_validator_and_picks_by_the_rule(tmp_path: P
             for image_id in SUBSET:
                 w.write(image_id, rng.integers(0, 3 + j, (32, 64), dtype=np.uint8))
     _write_evidence(paths, candidates)
-    vote = _Vote(cfg.model_dump(mode="json"), paths, SUBSET, candidates)
+    vote = Vote(cfg.model_dump(mode="json"), paths, SUBSET, candidates)
     ids = [c.id for c in candidates]  # default (0.5), alpha=0.1, alpha=0.3, alpha=0.7
     # a provisional vote finds replicate 0's evidence without the record naming it
     early = vote.vote([outcome(ids[0]), outcome(ids[1])], provisional=True)
