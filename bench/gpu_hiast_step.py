@@ -199,7 +199,6 @@ def make_config(
             "selftrain.channels_last": True,
             "selftrain.freeze_bn": True,
             "selftrain.tau": 0.999,
-            "selection.parameters": {},
         },
     )
 
