@@ -19,7 +19,16 @@ import numpy as np
 
 from selection.decision.rules import parse_rule
 
-__all__ = ["CHOSEN_BY_LOOKING", "LORO_FRACTIONS", "LORO_PAIRS", "LORO_RANK_SETS", "family", "loro_regret"]
+__all__ = [
+    "CHOSEN_BY_LOOKING",
+    "FAMILIES",
+    "LORO_AGREE_NEEDS",
+    "LORO_FRACTIONS",
+    "LORO_PAIRS",
+    "LORO_RANK_SETS",
+    "family",
+    "loro_regret",
+]
 
 # Declared with the LORO column (issue 16), before it was computed on any table. The family each
 # post-hoc rule was in effect chosen from: the two-stage fractions a user could have set, times
@@ -35,11 +44,21 @@ LORO_RANK_SETS = (("ensv", "mixval"), ("f_miou", "ensv", "mixval", "atc"), ("f_m
 CHOSEN_BY_LOOKING = {
     "two_stage[f_miou_trimmed 0.5 -> bnm]": "two_stage",
     "rank_average[f_miou_trimmed,bnm]": "rank_average",
+    # Declared with them (before the per-candidate table was scored): how many families must agree.
+    "agree[2 of source,information,consensus]": "agree",
+    "agree[3 of source,information,consensus]": "agree",
 }
+LORO_AGREE_NEEDS = (2, 3)
+# The agree rules' families (issue 17's grouping): source-side, information-based, consensus.
+FAMILIES = [
+    {"rank_average": ["source_val_miou", "atc", "dev"]},
+    {"rank_average": ["im", "bnm"]},
+    {"rank_average": ["f_miou", "ensv"]},
+]
 
 
 def family(kind: str, feasible: Callable[[Any], bool]) -> dict[str, Any]:
-    """The declared family ``kind`` ("two_stage" or "rank_average"), label -> rule, feasible only."""
+    """The declared family ``kind`` ("two_stage", "rank_average", "agree"), label -> rule, feasible only."""
     # Labelled as BENCH_RULES labels its rules, so the rule under test is a member by its own label.
     if kind == "two_stage":
         rules = {
@@ -48,8 +67,13 @@ def family(kind: str, feasible: Callable[[Any], bool]) -> dict[str, Any]:
         }
     elif kind == "rank_average":
         rules = {f"rank_average[{','.join(s)}]": {"rank_average": list(s)} for s in LORO_RANK_SETS}
+    elif kind == "agree":
+        rules = {
+            f"agree[{n} of source,information,consensus]": {"agree": {"families": FAMILIES, "need": n}}
+            for n in LORO_AGREE_NEEDS
+        }
     else:
-        raise ValueError(f"no declared LORO family {kind!r}; known: two_stage, rank_average")
+        raise ValueError(f"no declared LORO family {kind!r}; known: two_stage, rank_average, agree")
     return {label: r for label, r in rules.items() if feasible(parse_rule(r))}
 
 

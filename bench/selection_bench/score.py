@@ -35,6 +35,7 @@ from selection.run.runner import run_selection
 from selection.store.subset import select_subset
 from selection.validators import VALIDATORS
 from selection_bench.layout import FinishedCandidate, finished_candidates, read_json, write_json
+from selection_bench.loro import FAMILIES
 from selection_bench.score_rows import group_rows, target_counts
 from selection_bench.scores_table import ScoresTable
 from selection_bench.target_images import TargetImages
@@ -72,6 +73,11 @@ BENCH_RULES: dict[str, Any] = {
         "two_stage": {"drop": "f_miou_trimmed", "fraction": 0.5, "pick": "bnm"}
     },
     "rank_average[f_miou_trimmed,bnm]": {"rank_average": ["f_miou_trimmed", "bnm"]},
+    # Registered before the per-candidate table (issue 16) was scored, after the six-regime
+    # aggregates and issue 17's held-out figures had been read: leave the default only when
+    # independent families agree (source-side, information, consensus; issue 17's grouping).
+    "agree[2 of source,information,consensus]": {"agree": {"families": FAMILIES, "need": 2}},
+    "agree[3 of source,information,consensus]": {"agree": {"families": FAMILIES, "need": 3}},
 }
 
 PREDICTIONS = "predictions.parquet"

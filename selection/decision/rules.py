@@ -18,7 +18,13 @@ Syntax of ``selection.rule`` (YAML; a string or a one-key mapping, nested freely
         fraction: 0.5                    # ... (a number in [0, 1)) is dropped,
         pick: source_val_miou            # then this rule picks among the rest
 
-Items of ``rank_average`` and ``drop``/``pick`` may themselves be mappings, e.g.
+    rule:
+      agree:                             # stay at the default setting unless at least `need`
+        families: [{rank_average: [source_val_miou, atc, dev]}, {rank_average: [im, bnm]},
+                   {rank_average: [f_miou, ensv]}]
+        need: 2                          # ... of these rules pick the same other candidate
+
+Items of ``rank_average``, ``drop``/``pick`` and ``families`` may themselves be mappings, e.g.
 ``{two_stage: {drop: f_miou, fraction: 0.4, pick: {rank_average: [atc, snd]}}}``. On the command
 line: ``--set 'selection.rule={rank_average: [ensv, atc]}'``.
 
@@ -33,6 +39,11 @@ Semantics, all deterministic and independent of anything but the table:
   dropped when at least n - k others score strictly better by ``drop``; so candidates tied at the
   boundary all stay, and a group without any finite ``drop`` score keeps everyone. ``pick`` then
   scores the remaining candidates among themselves (ranks too); dropped ones get NaN.
+* ``agree``: each family rule picks (ties to ``prefer``); the candidate picked by the most
+  families wins if at least ``need`` of them pick it (a tie between such candidates: ``prefer`` if
+  among them, else the better mean family rank); otherwise ``prefer``, the setting one has no
+  evidence to leave. Without ``prefer`` in the group, the best score wins: family votes, the mean
+  family rank breaking ties. Its :meth:`Rule.scores` cannot know the anchor: they are those votes.
 * Ranking: :meth:`Rule.order` lists every candidate best first (the pick first; NaN last) and
   :meth:`Rule.ranks` gives rank numbers (1 = best, ties share the best rank, NaN has none).
 * Picking: the highest score wins. Ties (exactly equal scores) go to ``prefer`` (the job passes
@@ -67,6 +78,7 @@ __all__ = [
     "Single",
     "RankAverage",
     "TwoStage",
+    "Agree",
     "parse_rule",
     "rule_needs",
     "check_rule",
@@ -254,6 +266,62 @@ class TwoStage(Rule):
         return inner.reindex(table.index)
 
 
+@dataclass(frozen=True)
+class Agree(Rule):
+    families: tuple[Rule, ...]
+    need: int
+
+    @property
+    def requires(self) -> frozenset[str]:
+        return frozenset().union(*(r.requires for r in self.families))
+
+    @property
+    def text(self) -> str:
+        return f"agree({self.need} of: {'; '.join(r.text for r in self.families)})"
+
+    def to_config(self) -> dict[str, Any]:
+        return {"agree": {"families": [r.to_config() for r in self.families], "need": self.need}}
+
+    @property
+    def description(self) -> str:
+        return (
+            f"the default setting, unless at least {self.need} of {len(self.families)} independent rules "
+            f"({'; '.join(r.text for r in self.families)}) pick the same other candidate"
+        )
+
+    def _votes(self, table: pd.DataFrame, prefer: str | None) -> pd.Series:
+        votes = pd.Series(0.0, index=table.index)
+        for r in self.families:
+            p = r.pick(table, prefer)
+            if p is not None:
+                votes[p] += 1
+        return votes
+
+    def scores(self, table: pd.DataFrame) -> pd.Series:
+        _check_table(table, self.requires)
+        # Family votes, the mean family rank (in [1, n]) breaking ties within a vote count.
+        rank = RankAverage(self.families).scores(table)
+        return (self._votes(table, None) + rank / (len(table) + 1)).where(rank.notna())
+
+    def pick(self, table: pd.DataFrame, prefer: str | None = None) -> str | None:
+        _check_table(table, self.requires)
+        if prefer is None or prefer not in table.index:
+            return _best(self.scores(table), None)
+        votes = self._votes(table, prefer)
+        if votes.max() < self.need:
+            return prefer
+        winners = votes[votes == votes.max()]
+        if prefer in winners.index:
+            return prefer
+        # Mean family rank within the whole group.
+        return _best(RankAverage(self.families).scores(table).loc[winners.index], None)
+
+    def order(self, table: pd.DataFrame, prefer: str | None = None) -> list[str]:
+        first = self.pick(table, prefer)
+        rest = [c for c in super().order(table, prefer) if c != first]
+        return rest if first is None else [first, *rest]
+
+
 def parse_rule(value: Any, field: str = FIELD) -> Rule:
     """A :class:`Rule` from a config value (string or one-key mapping); errors name ``field``."""
     if isinstance(value, Rule):
@@ -268,8 +336,8 @@ def parse_rule(value: Any, field: str = FIELD) -> Rule:
         return Single(name)
     if not isinstance(value, Mapping) or len(value) != 1:
         raise SelectionError(
-            f"{field}: expected a validator name or a mapping with one key, rank_average or two_stage; "
-            f"got {value!r}"
+            f"{field}: expected a validator name or a mapping with one key (rank_average, two_stage, "
+            f"agree); got {value!r}"
         )
     ((kind, arg),) = value.items()
     if kind == "rank_average":
@@ -292,7 +360,21 @@ def parse_rule(value: Any, field: str = FIELD) -> Rule:
         return TwoStage(
             parse_rule(arg["drop"], f"{where}.drop"), float(frac), parse_rule(arg["pick"], f"{where}.pick")
         )
-    raise SelectionError(f"{field}: unknown rule kind {kind!r}; expected rank_average or two_stage")
+    if kind == "agree":
+        where = f"{field}.agree"
+        if not isinstance(arg, Mapping) or set(arg) != {"families", "need"}:
+            raise SelectionError(f"{where}: expected a mapping with exactly families and need; got {arg!r}")
+        fams = arg["families"]
+        if isinstance(fams, (str, bytes)) or not isinstance(fams, (list, tuple)) or len(fams) < 2:
+            raise SelectionError(f"{where}.families: expected a list of at least two rules, got {fams!r}")
+        families = tuple(parse_rule(a, f"{where}.families[{i}]") for i, a in enumerate(fams))
+        if len(set(families)) != len(families):
+            raise SelectionError(f"{where}.families: lists a rule twice: {[r.text for r in families]}")
+        need = arg["need"]
+        if isinstance(need, bool) or not isinstance(need, int) or not 1 <= need <= len(families):
+            raise SelectionError(f"{where}.need: expected an integer in [1, {len(families)}], got {need!r}")
+        return Agree(families, need)
+    raise SelectionError(f"{field}: unknown rule kind {kind!r}; expected rank_average, two_stage or agree")
 
 
 def rule_needs(rule: Rule) -> frozenset[str]:

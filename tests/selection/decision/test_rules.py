@@ -272,3 +272,78 @@ def test_descriptions_say_what_the_rule_does():
     assert parse_rule({"two_stage": {"drop": "f_miou", "fraction": 0.5, "pick": "atc"}}).description == (
         "drop the bottom 50% of the group by f_miou, then the best by atc among the rest"
     )
+
+
+# ---------------------------------------------------------------- agree
+AGREE = {"agree": {"families": ["source_val_miou", "bnm", "f_miou"], "need": 2}}
+
+
+def _three() -> pd.DataFrame:
+    # c1 is the default. By hand: source_val_miou picks c2, bnm picks c2, f_miou picks c0.
+    return _table(source_val_miou=[0.5, 0.6, 0.7], bnm=[0.1, 0.2, 0.3], f_miou=[0.9, 0.8, 0.7])
+
+
+def test_agree_parses_and_round_trips() -> None:
+    rule = parse_rule(AGREE)
+    assert rule.requires == {"source_val_miou", "bnm", "f_miou"}
+    assert rule.to_config() == AGREE and parse_rule(rule.to_config()) == rule
+    assert rule.text == "agree(2 of: source_val_miou; bnm; f_miou)"
+
+
+def test_agree_leaves_the_default_when_two_families_pick_the_same_other() -> None:
+    assert parse_rule(AGREE).pick(_three(), prefer="c1") == "c2"
+
+
+def test_agree_stays_at_the_default_without_enough_agreement() -> None:
+    t = _three()
+    t.loc["c0", "bnm"] = 0.4  # now: source c2, bnm c0, f_miou c0 -> c0 has two votes
+    assert parse_rule(AGREE).pick(t, prefer="c1") == "c0"
+    t.loc["c1", "bnm"] = 0.9  # source c2, bnm c1, f_miou c0: one vote each
+    assert parse_rule(AGREE).pick(t, prefer="c1") == "c1"
+    need3 = {"agree": {"families": ["source_val_miou", "bnm", "f_miou"], "need": 3}}
+    assert parse_rule(need3).pick(_three(), prefer="c1") == "c1"  # only two of three agree
+
+
+def test_agree_counts_the_default_as_a_family_pick() -> None:
+    t = _table(source_val_miou=[0.5, 0.9, 0.7], bnm=[0.1, 0.5, 0.3], f_miou=[0.9, 0.8, 0.7])
+    assert parse_rule(AGREE).pick(t, prefer="c1") == "c1"
+
+
+def test_agree_tie_between_winners_goes_to_the_better_mean_family_rank() -> None:
+    # Four families, need 2: c0 and c2 get two votes each.
+    t = _table(
+        source_val_miou=[0.9, 0.1, 0.5],
+        atc=[0.9, 0.1, 0.5],
+        bnm=[0.1, 0.2, 0.9],
+        f_miou=[0.2, 0.1, 0.9],
+    )
+    rule = parse_rule({"agree": {"families": ["source_val_miou", "atc", "bnm", "f_miou"], "need": 2}})
+    # ranks (1 worst): c0 3,3,1,2 -> 2.25; c2 2,2,3,3 -> 2.5: c2 wins the tie
+    assert rule.pick(t, prefer="c1") == "c2"
+
+
+def test_agree_without_a_default_in_the_group_takes_the_most_votes() -> None:
+    rule = parse_rule(AGREE)
+    assert rule.pick(_three(), prefer=None) == "c2"
+    assert rule.pick(_three(), prefer="elsewhere") == "c2"
+    assert rule.order(_three(), prefer="c1")[0] == "c2"
+    assert rule.order(_three(), prefer=None) == ["c2", "c0", "c1"]
+
+
+@pytest.mark.parametrize(
+    ("value", "pattern"),
+    [
+        ({"agree": {"families": ["bnm"], "need": 1}}, r"agree\.families: expected a list of at least two"),
+        ({"agree": {"families": ["bnm", "bnm"], "need": 1}}, r"agree\.families: lists a rule twice"),
+        ({"agree": {"families": ["bnm", "atc"], "need": 3}}, r"agree\.need: expected an integer in \[1, 2\]"),
+        ({"agree": {"families": ["bnm", "atc"], "need": True}}, r"agree\.need"),
+        ({"agree": {"families": ["bnm", "nope"], "need": 1}}, r"agree\.families\[1\]: unknown rule 'nope'"),
+        (
+            {"agree": {"families": ["bnm", "atc"]}},
+            r"agree: expected a mapping with exactly families and need",
+        ),
+    ],
+)
+def test_agree_errors_name_the_field(value: object, pattern: str) -> None:
+    with pytest.raises(SelectionError, match=r"selection\.rule\." + pattern):
+        parse_rule(value)
