@@ -16,8 +16,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from selection_bench.calibration import calibration_picks, calibration_table  # noqa: E402
 from selection_bench.limits import ORACLE, few_label_draws, few_label_label  # noqa: E402
-from selection_bench.loro import loro_regret  # noqa: E402
-from selection_bench.rules_stage import run_rules  # noqa: E402
+from selection_bench.loro import family, loro_regret  # noqa: E402
+from selection_bench.rules_stage import feasible_rule, run_rules  # noqa: E402
 from selection_bench.rules_table import choose_default, rule_costs, rules_table  # noqa: E402
 from selection_bench.scores_table import (  # noqa: E402
     ScoresTable,
@@ -274,3 +274,11 @@ def test_costs_count_shared_passes_once() -> None:
     assert rule_costs({"rank_average": ["atc", "source_val_miou"]}, 1) == (1, 0)
     assert rule_costs({"rank_average": ["mixval", "atc"]}, 1) == (2, 0)
     assert rule_costs("seed_agreement", 3) == (2, 2)
+
+
+def test_feasible_rules_are_those_one_replicate_can_feed() -> None:
+    assert feasible_rule("atc") and feasible_rule("source_val_miou") and feasible_rule("dev")
+    assert not feasible_rule("seed_agreement")
+    assert not feasible_rule({"rank_average": ["f_miou", "seed_agreement"]})
+    agree = family("agree", feasible_rule)
+    assert sorted(agree) == [f"agree[{n} of source,information,consensus]" for n in (2, 3)]
