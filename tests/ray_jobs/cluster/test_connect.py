@@ -14,10 +14,9 @@ from ray_jobs.config import RayConfig
 
 def test_nodes_the_autoscaler_may_add_count(monkeypatch: pytest.MonkeyPatch) -> None:
     """A head-only cluster whose GPU workers start on demand: GPU jobs are sized, not refused."""
-    from ray._private.state import state
     from ray.core.generated import autoscaler_pb2
 
-    from ray_jobs.cluster.connect import scalable_nodes
+    from ray_jobs.cluster import connect
 
     config = autoscaler_pb2.ClusterConfig(
         node_group_configs=[
@@ -25,9 +24,10 @@ def test_nodes_the_autoscaler_may_add_count(monkeypatch: pytest.MonkeyPatch) -> 
             autoscaler_pb2.NodeGroupConfig(name="gpu", resources={"CPU": 4, "GPU": 1}, max_count=3),
         ]
     )
-    monkeypatch.setattr(state, "get_cluster_config", lambda: config)
+    # What ray_compat's accessor returns on such a cluster (the accessor itself: test_ray_compat).
+    monkeypatch.setattr(connect, "autoscaler_cluster_config", lambda: config)
     head = {"CPU": 8.0, "memory": 3e10}
-    nodes = [head, *scalable_nodes([head])]
+    nodes = [head, *connect.scalable_nodes([head])]
     assert nodes[1:] == [{"CPU": 4.0, "GPU": 1.0}] * 3  # the head is up already; 3 GPU nodes may come
     plan = plan_resources(RayConfig(use_gpu=True, gpus_per_worker=1, cpus_per_worker=4), nodes, 11)
     assert plan.max_concurrent_trials == 3
