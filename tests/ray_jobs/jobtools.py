@@ -96,6 +96,16 @@ def reports_settled(marker_dir: Path, seconds: float = 1.5) -> bool:
 
 PARAMETER_COLUMNS = ["alpha", "gamma", "lambda_i", "lambda_c", "lambda_cst", "k"]
 TINY_IDS = {"default", "alpha=0.3", "alpha=0.7"}
+# A model and data small enough for unit tests of the worker's outputs (no training).
+TINY_MODEL = {
+    "data.synthscape.image_size": [32, 64],
+    "data.synthscape.n_source_train": 4,
+    "data.synthscape.n_target_train": 6,
+    "data.synthscape.n_source_val": 3,
+    "data.synthscape.n_target_val": 2,
+    "model.width": 8,
+    "selection.parameters": {},
+}
 
 
 def file_names(fs: Any, folder: str) -> list[str]:

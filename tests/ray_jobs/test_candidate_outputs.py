@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from jobtools import TINY_MODEL
 
 from hiast.data import build_dataset
 from hiast.data.holdout import build_split
@@ -24,22 +25,13 @@ from selection.store.predictions_reader import read_predictions
 from selection.validators import mixval_counts
 from selection.validators.evidence import EvidenceSettings, mixval_pairs, read_evidence
 
-TINY = {
-    "data.synthscape.image_size": [32, 64],
-    "data.synthscape.n_source_train": 4,
-    "data.synthscape.n_target_train": 6,
-    "data.synthscape.n_source_val": 3,
-    "data.synthscape.n_target_val": 2,
-    "model.width": 8,
-    "selection.parameters": {},
-}
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = EvidenceSettings(n_pix=50, source_images=2, mixval_seed=3)
 
 
 @pytest.fixture(scope="module")
 def cfg():
-    return load_job_config(None, TINY)
+    return load_job_config(None, TINY_MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +121,7 @@ def _outputs_on_two_images(model, cfg, tmp_path):
 
 
 def test_without_source_val(cfg, model, tmp_path):
-    no_src = load_job_config(None, {**TINY, "data.source_val": None, "data.source_val_holdout": None})
+    no_src = load_job_config(None, {**TINY_MODEL, "data.source_val": None, "data.source_val_holdout": None})
     scalars, ev = _outputs_on_two_images(model, no_src, tmp_path)
     assert scalars == {} and not ev.has_source and ev.has_mixval
 
@@ -137,7 +129,7 @@ def test_without_source_val(cfg, model, tmp_path):
 def test_held_out_source_val(model, tmp_path):
     """Without data.source_val the source-val pass reads the split held out of data.source."""
     held = load_job_config(
-        None, {**TINY, "data.source_val": None, "data.source_val_holdout": {"fraction": 0.5, "seed": 3}}
+        None, {**TINY_MODEL, "data.source_val": None, "data.source_val_holdout": {"fraction": 0.5, "seed": 3}}
     )
     source_val = build_split(held.data, "source_val")
     assert source_val is not None and len(source_val) == 2  # half of the 4 source images

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import ray.train
 import torch
+from jobtools import TINY_MODEL
 
 from hiast.data import build_dataset
 from hiast.models import build_model
@@ -18,20 +19,10 @@ from ray_jobs.config import load_job_config
 from ray_jobs.worker import checkpoint_round, write_outputs
 from selection.store import read_predictions
 
-TINY = {
-    "data.synthscape.image_size": [32, 64],
-    "data.synthscape.n_source_train": 4,
-    "data.synthscape.n_target_train": 6,
-    "data.synthscape.n_source_val": 3,
-    "data.synthscape.n_target_val": 2,
-    "model.width": 8,
-    "selection.parameters": {},
-}
-
 
 @pytest.fixture(scope="module")
 def cfg():
-    return load_job_config(None, TINY)
+    return load_job_config(None, TINY_MODEL)
 
 
 @pytest.fixture(scope="module")
