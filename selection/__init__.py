@@ -23,7 +23,14 @@ from selection.candidates import Candidate, Line, build_candidates, format_value
 from selection.config import DEFAULT_RULE, EarlyStopConfig, SelectionConfig, default_rule
 from selection.decision.rules import PAPER_RULE, Rule, check_rule, parse_rule, rule_needs
 from selection.errors import PredictionStoreError, SelectionError
-from selection.filesystem import atomic_output, exists, read_bytes, resolve, write_bytes_atomic
+from selection.filesystem import (
+    atomic_output,
+    exists,
+    read_bytes,
+    read_json_document,
+    resolve,
+    write_bytes_atomic,
+)
 from selection.outputs.choice import (
     CHOICE_SCHEMA_VERSION,
     Choice,
@@ -61,6 +68,7 @@ __all__ = [
     "load_choice",
     "parse_rule",
     "read_bytes",
+    "read_json_document",
     "resolve",
     "rule_needs",
     "run_selection",

@@ -8,11 +8,13 @@ once it is complete, since object uploads are all-or-nothing). A failed write de
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -22,6 +24,7 @@ __all__ = [
     "atomic_output",
     "write_bytes_atomic",
     "read_bytes",
+    "read_json_document",
     "exists",
     "temp_path",
     "move",
@@ -92,3 +95,17 @@ def read_bytes(uri: str | os.PathLike[str]) -> bytes:
     fs, path = resolve(uri)
     with fs.open_input_stream(path) as f:
         return f.read()
+
+
+def read_json_document(uri: str | os.PathLike[str], where: str, error: type[Exception]) -> dict[str, Any]:
+    """The JSON object stored at ``uri``; ``error`` naming ``where`` when the file is missing,
+    unreadable, not JSON or not an object (the owners of the job's JSON records share this)."""
+    try:
+        doc = json.loads(read_bytes(uri))
+    except FileNotFoundError:
+        raise error(f"{where} not found") from None
+    except (OSError, ValueError) as e:
+        raise error(f"{where} is unreadable: {e}") from None
+    if not isinstance(doc, dict):
+        raise error(f"{where}: expected a JSON object, got {type(doc).__name__}")
+    return doc

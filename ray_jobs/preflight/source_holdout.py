@@ -17,7 +17,8 @@ from hiast.config import HIASTConfig, SourceValHoldout
 from hiast.data import build_dataset
 from hiast.data.holdout import source_split
 from ray_jobs.preflight.checks import JobError
-from ray_jobs.storage import exists, read_bytes, write_bytes_atomic
+from ray_jobs.storage import exists, write_bytes_atomic
+from selection import read_json_document
 
 __all__ = [
     "HOLDOUT_FORMAT",
@@ -65,13 +66,8 @@ def write_holdout(uri: str | os.PathLike[str], record: HoldoutRecord) -> None:
 
 def read_holdout(uri: str | os.PathLike[str]) -> HoldoutRecord:
     where = f"source-val hold-out file {os.fspath(uri)}"
-    try:
-        doc = json.loads(read_bytes(uri))
-    except FileNotFoundError:
-        raise HoldoutError(f"{where} not found") from None
-    except (OSError, ValueError) as e:
-        raise HoldoutError(f"{where} is unreadable: {e}") from None
-    if not isinstance(doc, dict) or doc.get("format") != HOLDOUT_FORMAT:
+    doc = read_json_document(uri, where, HoldoutError)
+    if doc.get("format") != HOLDOUT_FORMAT:
         raise HoldoutError(f"{where}: not a {HOLDOUT_FORMAT} document")
     ids = doc.get("held_out")
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):

@@ -36,7 +36,6 @@ one). No release has written a version before 4.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,7 +50,7 @@ from selection.decision.confidence import Confidence, overall_confidence
 from selection.decision.rules import Rule
 from selection.decision.trimming import TrimRule
 from selection.errors import SelectionError
-from selection.filesystem import read_bytes
+from selection.filesystem import read_json_document
 from selection.store.subset import subset_hash
 from selection.tables import GroupScores, write_json
 
@@ -254,14 +253,7 @@ _ADAPTER = TypeAdapter(Choice)
 def load_choice(uri: str | os.PathLike[str]) -> Choice:
     """Read and validate a stored ``choice.json``; SelectionError naming the file and the field."""
     where = f"choice file {os.fspath(uri)}"
-    try:
-        doc = json.loads(read_bytes(uri))
-    except FileNotFoundError:
-        raise SelectionError(f"{where} not found") from None
-    except (OSError, ValueError) as e:
-        raise SelectionError(f"{where} is unreadable: {e}") from None
-    if not isinstance(doc, dict):
-        raise SelectionError(f"{where}: expected a JSON object, got {type(doc).__name__}")
+    doc = read_json_document(uri, where, SelectionError)
     version = doc.get("schema_version")
     if version not in READABLE_VERSIONS:
         raise SelectionError(

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from selection.errors import SelectionError
-from selection.filesystem import read_bytes, write_bytes_atomic
+from selection.filesystem import read_json_document, write_bytes_atomic
 
 __all__ = ["select_subset", "subset_hash", "save_subset", "load_subset", "SUBSET_FORMAT"]
 
@@ -77,13 +77,8 @@ def save_subset(
 
 def load_subset(uri: str | os.PathLike[str]) -> list[str]:
     """Read a subset written by :func:`save_subset`; checks format, size and hash."""
-    try:
-        doc = json.loads(read_bytes(uri))
-    except FileNotFoundError:
-        raise SelectionError(f"subset file {os.fspath(uri)} not found") from None
-    except (OSError, ValueError) as e:
-        raise SelectionError(f"subset file {os.fspath(uri)} is unreadable: {e}") from None
-    if not isinstance(doc, dict) or doc.get("format") != SUBSET_FORMAT:
+    doc = read_json_document(uri, f"subset file {os.fspath(uri)}", SelectionError)
+    if doc.get("format") != SUBSET_FORMAT:
         raise SelectionError(f"subset file {os.fspath(uri)}: not a {SUBSET_FORMAT} document")
     ids = doc.get("image_ids")
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
