@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
+from threadpoolctl import threadpool_limits
 
 from selection.errors import SelectionError
 from selection.fusion.majority import IGNORE_INDEX
@@ -115,6 +116,14 @@ def iwcv_risk(weights: np.ndarray, losses: np.ndarray) -> float:
 
 def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
     """Weights (intercept last) of an L2-regularised logistic regression of y (0/1) on x."""
+    # L-BFGS makes hundreds of products of a (pixels x features) matrix with a vector: too small
+    # for BLAS threads, which cost 6x the CPU beside a busy trainer (bench/results/dev_cost.json),
+    # and one thread sums in one order on every machine, so the fit does not depend on core count.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit_logistic_1thread(x, y, l2)
+
+
+def _fit_logistic_1thread(x: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
     xb = np.hstack([x, np.ones((len(x), 1))])
     n = len(x)
 
@@ -146,9 +155,12 @@ def density_ratios(
     features: (n_s / n_t) * d / (1 - d), as the reference computes it."""
     x = np.vstack([source_fit, target_fit])
     y = np.concatenate([np.zeros(len(source_fit)), np.ones(len(target_fit))])
-    beta = _fit_logistic(x, y, l2)
+    return _ratios(_fit_logistic(x, y, l2), len(source_fit), len(target_fit), source_eval)
+
+
+def _ratios(beta: np.ndarray, n_source: int, n_target: int, at: np.ndarray) -> np.ndarray:
     # d / (1 - d) = exp(logit): no division by a probability that rounds to 0.
-    return len(source_fit) / len(target_fit) * np.exp(_logit(source_eval, beta))
+    return n_source / n_target * np.exp(_logit(at, beta))
 
 
 def _features(probs: np.ndarray) -> np.ndarray:
@@ -208,13 +220,16 @@ def dev_from_pixels(
         return np.vstack([s_x[s_rows], t_x[t_rows]]), np.r_[np.zeros(len(s_rows)), np.ones(len(t_rows))]
 
     # The L2 strength with the lowest held-out log-loss, each fold predicting the other.
-    scores = []
+    # The fits of the chosen strength are the ones that weight the source pixels (density_ratios'
+    # classifier on the same rows), so each is fitted once.
+    scores, fits = [], {}
     for l2 in L2_GRID:
         held_out = 0.0
         for k in (0, 1):
             x, y = fold_xy(k)
             xo, yo = fold_xy(1 - k)
-            held_out += _log_loss(xo, yo, _fit_logistic(x, y, l2))
+            fits[l2, k] = _fit_logistic(x, y, l2)
+            held_out += _log_loss(xo, yo, fits[l2, k])
         scores.append(held_out)
     l2 = L2_GRID[int(np.argmin(scores))]
 
@@ -222,7 +237,7 @@ def dev_from_pixels(
     for k in (0, 1):
         s_fit, t_fit = folds[k]
         s_eval = folds[1 - k][0]
-        weights.append(density_ratios(s_x[s_fit], t_x[t_fit], s_x[s_eval], l2))
+        weights.append(_ratios(fits[l2, k], len(s_fit), len(t_fit), s_x[s_eval]))
         p_true = sp.reshape(-1, c)[s_eval, flat[s_eval]].astype(np.float64)
         if error == "cross_entropy":
             losses.append(-np.log(np.clip(p_true, _EPS, 1.0)))

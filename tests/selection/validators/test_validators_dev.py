@@ -148,3 +148,24 @@ def test_a_label_beyond_the_classes_is_refused() -> None:
     sl[0, 0] = 3  # 3 classes: 0..2, or the ignore label
     with pytest.raises(SelectionError, match="class >= 3 that is not the ignore index"):
         dev_from_pixels(sp, sl, sp)
+
+
+def test_the_fit_runs_blas_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Beside a busy trainer, BLAS threads made the fit cost 6x the CPU (bench/README.md), and a
+    # thread count that depends on the machine would change the sums' order.
+    import importlib
+
+    import threadpoolctl
+
+    dev_module = importlib.import_module("selection.validators.dev")  # the package face's dev is the function
+    seen, real = [], dev_module.minimize
+
+    def spy(*args, **kwargs):
+        seen.extend(p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dev_module, "minimize", spy)
+    rng = np.random.default_rng(0)
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        density_ratios(rng.normal(size=(50, 3)), rng.normal(1.0, 1.0, (50, 3)), rng.normal(size=(5, 3)), 1e-3)
+    assert seen and set(seen) == {1}
