@@ -21,7 +21,6 @@ from selection_bench.limits import FEW_LABEL_DRAWS, FEW_LABEL_N, FEW_LABEL_SEED,
 from selection_bench.loro import CHOSEN_BY_LOOKING, family, loro_regret
 from selection_bench.rules_table import (
     BASELINES,
-    choose_default,
     limit_labels,
     rules_markdown,
     rules_table,
@@ -30,6 +29,7 @@ from selection_bench.rules_table import (
 from selection_bench.score import BENCH_RULES
 from selection_bench.scores_table import ScoresTable
 from selection_bench.target_images import TargetImages
+from selection_bench.verdict import choose_default, verdict_markdown
 
 __all__ = ["compare_tables", "feasible_rule", "run_rules"]
 
@@ -71,7 +71,6 @@ def run_rules(
     extra = {k: v for k, v in (extra_rules or {}).items() if k not in BENCH_RULES}
     rules = {**BENCH_RULES, **extra}
     table = rules_table(scores, rules, images)
-    verdict = choose_default(table, {lab for lab, r in BENCH_RULES.items() if feasible_rule(r)})
     loro: dict[str, Any] = {}
     for label, kind in CHOSEN_BY_LOOKING.items():
         members = family(kind, feasible_rule)
@@ -82,6 +81,8 @@ def run_rules(
         for label, m in row.items():
             if "unavailable" not in m and label not in BASELINES:
                 m["loro_regret"] = loro[label]["per_regime"][regime]["regret"] if label in loro else None
+    feasible = {lab for lab, r in BENCH_RULES.items() if feasible_rule(r)}
+    verdict = choose_default(table, feasible, loro=loro)
     cal = calibration_table(calibration_picks(scores))
     regimes = sorted(table)
     default, oracle = verdict["default"], [table[r].get(ORACLE, {}).get("regret") for r in regimes]
@@ -112,13 +113,9 @@ def run_rules(
         summary_markdown(table, verdict, rows, loro),
         "\n## Per regime\n\n",
         rules_markdown(table, verdict, rows),
-        "\nLowest mean regret among the rules every packaged config can run (one replicate, no "
-        f"source-val labels): **{default}** ({verdict['mean_regret'][default]:.2f}); meets the target "
-        "(regret <= 1.0 in every regime, below centre and random, no broken pick): "
-        + ("yes" if verdict["meets_target"][default] else "no")
-        + "."
-        + (f" Its mean regret is {ratio:.2f} x the per-seed oracle's." if ratio is not None else "")
-        + "\n",
+        "\n",
+        verdict_markdown(table, verdict),
+        f"\nIts in-sample mean regret is {ratio:.2f} x the per-seed oracle's.\n" if ratio is not None else "",
     ]
     if loro:
         md.append("\n## Leave one regime out\n\n")

@@ -49,7 +49,6 @@ from selection_bench.target_images import TargetImages
 
 __all__ = [
     "BASELINES",
-    "choose_default",
     "limit_labels",
     "rule_costs",
     "rules_markdown",
@@ -208,37 +207,6 @@ def rules_table(
             table[label] = {"unavailable": f"the regime has {n_images} target-val images, fewer than N"}
         out[regime] = table
     return out
-
-
-def choose_default(
-    table: Mapping[str, Mapping[str, Mapping[str, float]]],
-    feasible: set[str],
-    rules: Mapping[str, Any] = BENCH_RULES,
-) -> dict[str, Any]:
-    """The feasible label-free rule with the lowest mean regret over the regimes, and the target's verdict.
-
-    ``feasible``: rule labels the default config can run (one replicate: no seed agreement).
-    Target (issue): regret <= 1.0 in every regime, below centre and random in each, no broken pick.
-    """
-    regimes = sorted(table)
-    labels = [lab for lab in rules if lab in feasible and all(lab in table[r] for r in regimes)]
-    mean = {lab: float(np.mean([table[r][lab]["regret"] for r in regimes])) for lab in labels}
-    best = min(labels, key=lambda lab: (mean[lab], list(rules).index(lab)))
-
-    def meets(lab: str) -> bool:
-        return all(
-            table[r][lab]["regret"] <= 1.0
-            and table[r][lab]["regret"] < min(table[r]["centre"]["regret"], table[r]["random"]["regret"])
-            and table[r][lab]["broken"] == 0
-            for r in regimes
-        )
-
-    return {
-        "default": best,
-        "rule": rules[best],
-        "mean_regret": mean,
-        "meets_target": {lab: meets(lab) for lab in labels},
-    }
 
 
 def _available(m: Mapping[str, Any] | None) -> bool:

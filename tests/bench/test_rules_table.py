@@ -18,7 +18,7 @@ from selection_bench.calibration import calibration_picks, calibration_table  # 
 from selection_bench.limits import ORACLE, few_label_draws, few_label_label  # noqa: E402
 from selection_bench.loro import family, loro_regret  # noqa: E402
 from selection_bench.rules_stage import feasible_rule, run_rules  # noqa: E402
-from selection_bench.rules_table import choose_default, rule_costs, rules_table  # noqa: E402
+from selection_bench.rules_table import rule_costs, rules_table  # noqa: E402
 from selection_bench.scores_table import (  # noqa: E402
     ScoresTable,
     read_scores_table,
@@ -254,19 +254,6 @@ def test_rules_stage_runs_from_the_files_alone(tmp_path) -> None:
     assert ORACLE in md and "mean regret, LORO" in md and "Confidence calibration" in md
     assert "n/a" in md  # r2's few-label rows
     assert json.loads((tmp_path / "selection_rules.json").read_text().replace("NaN", "null"))["scored"]
-
-
-def test_default_is_the_lowest_mean_regret_and_the_target_is_checked_per_regime() -> None:
-    def m(regret: float, broken: float = 0) -> dict:
-        return {"regret": regret, "broken": broken}
-
-    table = {
-        "r1": {"centre": m(2.0), "random": m(2.5), "f_miou": m(0.5), "im": m(0.2, broken=1)},
-        "r2": {"centre": m(1.0), "random": m(2.0), "f_miou": m(0.9), "im": m(0.3)},
-    }
-    v = choose_default(table, {"f_miou", "im"})
-    assert v["default"] == "im"  # lowest mean regret wins, even though it picked a broken one...
-    assert v["meets_target"] == {"f_miou": True, "im": False}  # ...which fails the target
 
 
 def test_costs_count_shared_passes_once() -> None:
