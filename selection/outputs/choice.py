@@ -8,10 +8,9 @@ sweep moved off the default (noted). Every validator's own pick is kept beside t
 (``picks``), the paper's F-mIoU pick among them, and ``confidence`` says when the pick is weak
 (:mod:`selection.decision.confidence`).
 
-:class:`Choice` is also a read-only mapping of its document
-(``choice["per_sweep"]["alpha"]["candidate_id"]``), so readers written against the JSON (the
-dashboard) take either. In memory, undefined scores are NaN; the file writes them as null, and
-:func:`load_choice` reads null back as None.
+:meth:`Choice.as_dict` gives its document (``["per_sweep"]["alpha"]["candidate_id"]``), the form
+readers written against the JSON (the dashboard) take. In memory, undefined scores are NaN; the
+file writes them as null, and :func:`load_choice` reads null back as None.
 
 Which keys a document has (schema version 4):
 
