@@ -6,6 +6,11 @@ Per (regime, seed, sweep), the scores table records the confidence the job repor
 regret against the truth averaged over the regime's seeds (as in :mod:`selection_bench.rules_table`),
 and the picks are summarised per level and per kind of reason. "high" is useful when its picks'
 regret is lower than that of "low" picks; "low" is right to be low when those picks' regret is high.
+
+A candidate signal is calibrated beside it, from the table alone and for any rule (the verdict's
+default): how many independent families (source-side, information-based, consensus:
+:data:`selection_bench.loro.FAMILIES`) pick the same candidate as the rule (:func:`agreement_picks`).
+If picks that more families share have lower regret, the job's confidence can say so.
 """
 
 from __future__ import annotations
@@ -16,9 +21,19 @@ from typing import Any
 
 import numpy as np
 
+from selection.decision.rules import parse_rule
 from selection_bench.scores_table import ScoresTable
 
-__all__ = ["GOOD_REGRET", "REASON_KINDS", "calibration_markdown", "calibration_picks", "calibration_table"]
+__all__ = [
+    "GOOD_REGRET",
+    "REASON_KINDS",
+    "agreement_markdown",
+    "agreement_picks",
+    "agreement_table",
+    "calibration_markdown",
+    "calibration_picks",
+    "calibration_table",
+]
 
 GOOD_REGRET = 1.0  # the benchmark's target per regime, used here per pick
 # Reason kinds, matched on the sentences of selection.decision.confidence.group_confidence (in its order).
@@ -125,4 +140,62 @@ def calibration_markdown(table: dict[str, Any]) -> str:
             f"Mean regret of 'high' picks {'below' if hi['mean'] < lo['mean'] else 'not below'} that of "
             f"'low' picks ({hi['mean']:.2f} vs {lo['mean']:.2f}).",
         ]
+    return "\n".join(lines) + "\n"
+
+
+def agreement_picks(scores: ScoresTable, rule: Any, families: Sequence[Any]) -> list[dict[str, Any]]:
+    """Per (regime, seed, sweep) where ``rule`` picks: how many of ``families`` (rules) pick the same
+    candidate, whether the pick left the default, and its regret against the seed-mean truth."""
+    r, fams = parse_rule(rule), [parse_rule(f) for f in families]
+    out = []
+    for regime in scores.regimes:
+        truth = scores.mean_truth(regime)
+        for g in scores.groups(regime):
+            cols = set(g.validators.columns)
+            pick = r.pick(g.validators, prefer="default") if r.requires <= cols else None
+            if pick is None:
+                continue
+            same = [f.requires <= cols and f.pick(g.validators, prefer="default") == pick for f in fams]
+            out.append(
+                {
+                    "regime": g.regime,
+                    "seed": g.seed,
+                    "sweep": g.sweep,
+                    "pick": pick,
+                    "agreeing": int(sum(same)),
+                    "moved": pick != "default",
+                    "regret": float(max(truth[i] for i in g.ids) - truth[pick]),
+                }
+            )
+    return out
+
+
+def agreement_table(picks: Sequence[dict[str, Any]], families: int) -> dict[str, Any]:
+    """Regret summaries per number of agreeing families, for all picks and for those off the default."""
+    return {
+        "families": families,
+        "all": {n: _summary([p["regret"] for p in picks if p["agreeing"] == n]) for n in range(families + 1)},
+        "moved": {
+            n: _summary([p["regret"] for p in picks if p["agreeing"] == n and p["moved"]])
+            for n in range(families + 1)
+        },
+    }
+
+
+def agreement_markdown(table: dict[str, Any], rule_text: str) -> str:
+    head = f"| families agreeing | picks | mean regret | median regret | share <= {GOOD_REGRET:g} | max |"
+    lines = [
+        f"Picks of {rule_text} by how many of the {table['families']} families (source-side, "
+        "information-based, consensus) pick the same candidate.",
+        "",
+        head,
+        "|---|---|---|---|---|---|",
+        *(_row(str(n), s) for n, s in table["all"].items()),
+        "",
+        "The same, for the picks that left the default:",
+        "",
+        head,
+        "|---|---|---|---|---|---|",
+        *(_row(str(n), s) for n, s in table["moved"].items()),
+    ]
     return "\n".join(lines) + "\n"

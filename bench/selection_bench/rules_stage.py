@@ -15,10 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from selection.decision.rules import parse_rule, rule_needs
-from selection_bench.calibration import calibration_markdown, calibration_picks, calibration_table
+from selection_bench.calibration import (
+    agreement_markdown,
+    agreement_picks,
+    agreement_table,
+    calibration_markdown,
+    calibration_picks,
+    calibration_table,
+)
 from selection_bench.layout import write_json
 from selection_bench.limits import FEW_LABEL_DRAWS, FEW_LABEL_N, FEW_LABEL_SEED, ORACLE
-from selection_bench.loro import CHOSEN_BY_LOOKING, family, loro_regret
+from selection_bench.loro import CHOSEN_BY_LOOKING, FAMILIES, family, loro_regret
 from selection_bench.rules_table import (
     BASELINES,
     limit_labels,
@@ -84,6 +91,7 @@ def run_rules(
     feasible = {lab for lab, r in BENCH_RULES.items() if feasible_rule(r)}
     verdict = choose_default(table, feasible, loro=loro)
     cal = calibration_table(calibration_picks(scores))
+    agreement = agreement_table(agreement_picks(scores, verdict["rule"], FAMILIES), len(FAMILIES))
     regimes = sorted(table)
     default, oracle = verdict["default"], [table[r].get(ORACLE, {}).get("regret") for r in regimes]
     ratio = None
@@ -97,6 +105,7 @@ def run_rules(
         "default_to_oracle_ratio": ratio,
         "few_label": {"n": list(FEW_LABEL_N), "draws": FEW_LABEL_DRAWS, "seed": FEW_LABEL_SEED},
         "calibration": cal,
+        "calibration_agreement": agreement,
         "extra_rules": {k: parse_rule(v).to_config() for k, v in extra.items()},
     }
     write_json(prefix.with_suffix(".json"), out)
@@ -127,6 +136,11 @@ def run_rules(
                 f"- {label}: mean held-out regret {res['mean']:.2f}; chosen from "
                 f"{len(res['family'])} declared members; per held-out regime: {chosen}.\n"
             )
-    md += ["\n## Confidence calibration\n\n", calibration_markdown(cal)]
+    md += [
+        "\n## Confidence calibration\n\n",
+        calibration_markdown(cal),
+        "\n",
+        agreement_markdown(agreement, parse_rule(verdict["rule"]).text),
+    ]
     prefix.with_suffix(".md").write_text("".join(md))
     return out

@@ -14,7 +14,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from selection_bench.calibration import calibration_picks, calibration_table  # noqa: E402
+from selection_bench.calibration import (  # noqa: E402
+    agreement_picks,
+    agreement_table,
+    calibration_picks,
+    calibration_table,
+)
 from selection_bench.limits import ORACLE, few_label_draws, few_label_label  # noqa: E402
 from selection_bench.loro import family, loro_regret  # noqa: E402
 from selection_bench.rules_stage import feasible_rule, run_rules  # noqa: E402
@@ -222,6 +227,24 @@ def test_calibration_table_reads_the_confidence_columns() -> None:
     assert cal["reasons"]["within noise"]["mean"] == pytest.approx(8.0)
 
 
+def test_agreement_calibration_counts_the_families_that_share_the_pick() -> None:
+    fam = {"rank_average": ["f_miou", "bnm"]}
+    picks = agreement_picks(fixture_scores(), "f_miou", [fam])
+    # f_miou picks default, alpha=0.1, default, default. The rank average (ties to the default):
+    # r1 s1 default (2, 2, 2), r1 s2 default (1.5 vs 2, 2.5), r2 s1 and s2 alpha=0.1 (1.5).
+    # Regrets against the seed-mean truth (r1: 57 / 59, r2: 41 / 33): 0, 2, 8, 8.
+    assert [(p["agreeing"], p["moved"], p["regret"]) for p in picks] == [
+        (1, False, 0.0),
+        (0, True, 2.0),
+        (0, False, 8.0),
+        (0, False, 8.0),
+    ]
+    t = agreement_table(picks, 1)
+    assert t["all"][0]["picks"] == 3 and t["all"][0]["mean"] == pytest.approx(6.0)
+    assert t["all"][1]["mean"] == pytest.approx(0.0) and t["moved"][0]["mean"] == pytest.approx(2.0)
+    assert t["moved"][1]["picks"] == 0
+
+
 def test_rules_stage_runs_from_the_files_alone(tmp_path) -> None:
     write_scores_table(fixture_scores(), tmp_path / "selection_scores.parquet")
     write_target_images(fixture_images(), tmp_path / "selection_target_images.parquet")
@@ -235,7 +258,7 @@ def test_rules_stage_runs_from_the_files_alone(tmp_path) -> None:
     assert t["r1"]["f_miou"]["regret"] == pytest.approx(1.0)
     assert t["r1"]["f_miou"]["loro_regret"] is None  # a published validator: no LORO figure
     # LORO of the two-stage rule, by hand. Its feasible family here: fractions 0.25 / 0.5 / 0.75 of
-    # f_miou_trimmed -> bnm (the f_miou -> mixval members lack mixval; source_val_miou is infeasible).
+    # f_miou_trimmed -> bnm (the f_miou -> mixval and source_val_miou members lack their validators here).
     # r1 regret per fraction: seed 1 44 / 2 / 0, seed 2 0 / 0 / 2: means 22 / 1 / 1; r2: 0 / 0 / 8.
     # Held out r1: chosen on r2, 0.25 and 0.5 tie at 0, the family's order gives 0.25: regret 22.
     # Held out r2: chosen on r1, 0.5 and 0.75 tie at 1, 0.5 first: regret 0. LORO mean 11.
@@ -252,6 +275,7 @@ def test_rules_stage_runs_from_the_files_alone(tmp_path) -> None:
     assert "rank_average[f_miou,bnm]" in t["r1"]  # a rule given on the command line is evaluated
     md = (tmp_path / "selection_rules.md").read_text()
     assert ORACLE in md and "mean regret, LORO" in md and "Confidence calibration" in md
+    assert "families agreeing" in md and "Default: the feasible rule" in md
     assert "n/a" in md  # r2's few-label rows
     assert json.loads((tmp_path / "selection_rules.json").read_text().replace("NaN", "null"))["scored"]
 
