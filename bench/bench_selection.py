@@ -171,7 +171,9 @@ def main() -> None:
     # landscapes it reports are not the ones the regimes were picked for.
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--workers", type=int, default=2, help="parallel training processes")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch threads per process (train and score: the same)"
+    )
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "work" / "selection")
     ap.add_argument(
         "--out",
@@ -205,7 +207,7 @@ def main() -> None:
         from selection_bench.score import score_all, tables_of
 
         names = [Path(p).stem for p in args.regimes]
-        scores, images = tables_of(score_all(args.work, names, args.seeds))
+        scores, images = tables_of(score_all(args.work, names, args.seeds, args.threads))
         write_scores_table(scores, args.scores)
         write_target_images(images, args.images)
         rules_stage(args.scores, args.images, args.out.with_name("selection_rules"), args.rule)
