@@ -151,11 +151,11 @@ def agreement_picks(scores: ScoresTable, rule: Any, families: Sequence[Any]) -> 
     for regime in scores.regimes:
         truth = scores.mean_truth(regime)
         for g in scores.groups(regime):
-            cols = set(g.validators.columns)
-            pick = r.pick(g.validators, prefer="default") if r.requires <= cols else None
+            cols, table = set(g.validators.columns), g.eligible
+            pick = r.pick(table, prefer="default") if r.requires <= cols else None
             if pick is None:
                 continue
-            same = [f.requires <= cols and f.pick(g.validators, prefer="default") == pick for f in fams]
+            same = [f.requires <= cols and f.pick(table, prefer="default") == pick for f in fams]
             out.append(
                 {
                     "regime": g.regime,

@@ -3,8 +3,9 @@
 Reads ``selection_scores.parquet`` (and ``selection_target_images.parquet`` for the few-label
 oracles), evaluates the benchmarked rules (:data:`selection_bench.score.BENCH_RULES`) plus any
 other rule ``selection.decision.rules`` parses, the limits (:mod:`selection_bench.limits`), the
-leave-one-regime-out figures (:mod:`selection_bench.loro`) and the confidence calibration
-(:mod:`selection_bench.calibration`), and writes ``selection_rules.{json,md}``.
+leave-one-regime-out figures (:mod:`selection_bench.loro`), the verdict on the default
+(:mod:`selection_bench.verdict`), the guard's record (:mod:`selection_bench.guard_check`) and the
+confidence calibration (:mod:`selection_bench.calibration`), and writes ``selection_rules.{json,md}``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from selection_bench.calibration import (
     calibration_picks,
     calibration_table,
 )
+from selection_bench.guard_check import guard_check, guard_markdown
 from selection_bench.layout import write_json
 from selection_bench.limits import FEW_LABEL_DRAWS, FEW_LABEL_N, FEW_LABEL_SEED, ORACLE
 from selection_bench.loro import CHOSEN_BY_LOOKING, FAMILIES, family, loro_regret
@@ -91,6 +93,7 @@ def run_rules(
     feasible = {lab for lab, r in BENCH_RULES.items() if feasible_rule(r)}
     verdict = choose_default(table, feasible, loro=loro)
     cal = calibration_table(calibration_picks(scores))
+    guard = guard_check(scores)
     agreement = agreement_table(agreement_picks(scores, verdict["rule"], FAMILIES), len(FAMILIES))
     regimes = sorted(table)
     default, oracle = verdict["default"], [table[r].get(ORACLE, {}).get("regret") for r in regimes]
@@ -106,6 +109,7 @@ def run_rules(
         "few_label": {"n": list(FEW_LABEL_N), "draws": FEW_LABEL_DRAWS, "seed": FEW_LABEL_SEED},
         "calibration": cal,
         "calibration_agreement": agreement,
+        "guard": guard,
         "extra_rules": {k: parse_rule(v).to_config() for k, v in extra.items()},
     }
     write_json(prefix.with_suffix(".json"), out)
@@ -137,6 +141,8 @@ def run_rules(
                 f"{len(res['family'])} declared members; per held-out regime: {chosen}.\n"
             )
     md += [
+        "\n## Broken-candidate guard\n\n",
+        guard_markdown(guard),
         "\n## Confidence calibration\n\n",
         calibration_markdown(cal),
         "\n",

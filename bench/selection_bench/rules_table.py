@@ -139,7 +139,7 @@ def group_metrics(
         if not r.requires <= set(group.validators.columns):
             continue  # the group's table lacks a validator the rule reads (as the score stage skipped it)
         table = group.validators
-        pick = r.pick(table, prefer="default")
+        pick = r.pick(group.eligible, prefer="default")  # scores still rank every candidate
         if pick is None:
             continue
         scores = r.scores(table)

@@ -63,6 +63,7 @@ def group_rows(
                 "candidate_sweeps": ",".join(fc.sweeps),
                 "broken": fc.broken,
                 "is_default": cid == "default",
+                "guard_reason": result.choice.broken.get(cid, ""),
                 "group_validators": ",".join(table.columns),
                 "target_val_miou": 100 * fc.truth,
                 "round1_target_val_miou": round1_truth(fc),

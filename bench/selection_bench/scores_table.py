@@ -16,6 +16,9 @@ position                    the candidate's place in the group (the order rules 
 candidate                   the candidate id (``default``, ``alpha=0.3``, ``broken:...``)
 candidate_sweeps            the sweeps the candidate is a point of, comma-joined ("" if broken)
 broken, is_default          the broken marker (the rules never see it) and the centre
+guard_reason                why the job's broken-candidate guard (``selection.decision.guard``)
+                            flagged the candidate ("" if it did not): the job never picks it,
+                            in any group of the seed, and neither does the rules stage
 param.<name>                every tunable parameter's value
 val.<validator>             every validator the group's table had (NaN: not computed there)
 group_validators            the columns the group's validator table had, comma-joined (a rule
@@ -85,6 +88,7 @@ BASE_COLUMNS = (
     "candidate_sweeps",
     "broken",
     "is_default",
+    "guard_reason",
     "group_validators",
     "target_val_miou",
     "round1_target_val_miou",
@@ -136,8 +140,14 @@ class Group:
     rung: pd.DataFrame  # the same of the round-1 models (all-NaN columns where none)
     seed_truth: dict[str, float]  # this seed's target-val mIoU per candidate
     broken: frozenset[str]
+    guarded: dict[str, str]  # the guard's flags of this seed: candidate -> reason (never picked)
     replicates: int
     confidence: dict[str, object]  # the per-group confidence fields of the table
+
+    @property
+    def eligible(self) -> pd.DataFrame:
+        """The validator table a rule picks from, as in the job: without the guard's flagged candidates."""
+        return self.validators.drop(index=list(self.guarded), errors="ignore")
 
 
 @dataclass(frozen=True)
@@ -186,6 +196,7 @@ class ScoresTable:
                 rung=rung,
                 seed_truth=dict(zip(ids, rows["target_val_miou"].astype(float), strict=True)),
                 broken=frozenset(i for i, b in zip(ids, rows["broken"], strict=True) if bool(b)),
+                guarded={i: str(r) for i, r in zip(ids, rows["guard_reason"], strict=True) if r},
                 replicates=int(first["replicates"]),
                 confidence={k: first[k] for k in CONFIDENCE_COLUMNS},
             )

@@ -20,6 +20,7 @@ from selection_bench.calibration import (  # noqa: E402
     calibration_picks,
     calibration_table,
 )
+from selection_bench.guard_check import guard_check, guard_markdown  # noqa: E402
 from selection_bench.limits import ORACLE, few_label_draws, few_label_label  # noqa: E402
 from selection_bench.loro import family, loro_regret  # noqa: E402
 from selection_bench.rules_stage import feasible_rule, run_rules  # noqa: E402
@@ -81,7 +82,9 @@ COUNTS = {
 }
 
 
-def fixture_scores() -> ScoresTable:
+def fixture_scores(guarded: dict | None = None) -> ScoresTable:
+    """``guarded``: (regime, seed) -> {candidate: reason} the job's guard flagged (default: none)."""
+    guarded = guarded or {}
     rows = []
     for regime, seeds in VALUES.items():
         for seed, cands in seeds.items():
@@ -98,6 +101,7 @@ def fixture_scores() -> ScoresTable:
                         "candidate_sweeps": "" if cid.startswith("broken") else "alpha",
                         "broken": cid.startswith("broken"),
                         "is_default": cid == "default",
+                        "guard_reason": guarded.get((regime, seed), {}).get(cid, ""),
                         "group_validators": "f_miou,f_miou_trimmed,bnm",
                         "target_val_miou": truth,
                         "round1_target_val_miou": truth - 1,
@@ -225,6 +229,40 @@ def test_calibration_table_reads_the_confidence_columns() -> None:
     assert cal["levels"]["low"]["mean"] == pytest.approx(5.0) and cal["levels"]["low"]["good"] == 0.0
     assert cal["reasons"]["validators disagree"]["mean"] == pytest.approx(2.0)
     assert cal["reasons"]["within noise"]["mean"] == pytest.approx(8.0)
+
+
+def test_the_guards_flags_are_never_picked_as_in_the_job() -> None:
+    rules = {"bnm": "bnm"}
+    # Unguarded, BNM picks broken:x in r1 seed 1 (0.9): regret 59 - 15 = 44.
+    plain = rules_table(fixture_scores(), rules, None, few_label=())
+    assert plain["r1"]["bnm"]["broken"] == 1
+    # Flagged there, BNM picks among the rest: alpha=0.1 (0.2 > 0.1), regret 59 - 57 = 2.
+    flags = {("r1", 1): {"broken:x": "one class takes 95% of the pixels"}}
+    guarded = rules_table(fixture_scores(flags), rules, None, few_label=())
+    assert guarded["r1"]["bnm"]["broken"] == 0
+    # r1's picks: seed 1 regret 44 -> 2; seed 2 (BNM: default, 0) unchanged.
+    assert plain["r1"]["bnm"]["regret"] == pytest.approx(22.0)
+    assert guarded["r1"]["bnm"]["regret"] == pytest.approx(1.0)
+
+
+def test_guard_check_counts_each_candidate_once_and_lists_every_good_one_flagged() -> None:
+    flags = {("r1", 1): {"broken:x": "collapse"}, ("r2", 2): {"alpha=0.1": "classes vanish"}}
+    check = guard_check(fixture_scores(flags))
+    assert check["per_regime"]["r1"] == {"broken": 2, "broken_flagged": 1, "good": 4, "good_flagged": 0}
+    assert check["per_regime"]["r2"] == {"broken": 2, "broken_flagged": 0, "good": 4, "good_flagged": 1}
+    # r2's alpha=0.1: seed-mean truth 41, the sweep's best (itself) 41.
+    assert check["good_flagged"] == [
+        {
+            "regime": "r2",
+            "seed": 2,
+            "candidate": "alpha=0.1",
+            "reason": "classes vanish",
+            "truth": 41.0,
+            "best_in_sweep": 41.0,
+            "sweep": "alpha",
+        }
+    ]
+    assert "r2 seed 2 alpha=0.1 (alpha): classes vanish" in guard_markdown(check)
 
 
 def test_agreement_calibration_counts_the_families_that_share_the_pick() -> None:
