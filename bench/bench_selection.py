@@ -28,7 +28,7 @@ Stages:
 
     nice -n 10 python bench/bench_selection.py train [--regimes ...] [--seeds 1 2 3] [--workers 2]
     python bench/bench_selection.py score        # or: --rescore
-    python bench/bench_selection.py rules [--rule '{rank_average: [bnm, atc]}' ...]
+    python bench/bench_selection.py rules [--rule '{rank_average: [bnm, atc]}' ...] [--no-guard --out DIR/x]
     python bench/bench_selection.py report
     python bench/bench_selection.py draw --n 2
 
@@ -129,11 +129,15 @@ def parse_rule_specs(specs: list[str]) -> dict[str, object]:
     return out
 
 
-def rules_stage(scores_path: Path, images_path: Path, prefix: Path, specs: list[str]) -> None:
+def rules_stage(
+    scores_path: Path, images_path: Path, prefix: Path, specs: list[str], *, guard: bool = True
+) -> None:
     """The ``rules`` stage: the committed tables -> ``<prefix>.{json,md}``; prints what changed."""
     if not scores_path.is_file():
         raise SystemExit(f"{scores_path}: no scores table; run the score stage first (it needs checkpoints)")
     scores = read_scores_table(scores_path)
+    if not guard:
+        scores = scores.without_guard()
     images = read_target_images(images_path) if images_path.is_file() else None
     if images is None:
         logging.warning("%s: missing, so no few-label oracle rows", images_path)
@@ -164,6 +168,12 @@ def main() -> None:
     ap.add_argument("--distribution", type=Path, default=ROOT / "bench" / "drawn_regimes.yaml")
     ap.add_argument(
         "--keep", type=float, default=0.5, help="early-stop: share of each sweep kept at the rung"
+    )
+    ap.add_argument(
+        "--no-guard",
+        action="store_true",
+        help="rules: as if the job had no broken-candidate guard (to compare with tables made before it; "
+        "write them elsewhere with --out)",
     )
     ap.add_argument("--rescore", action="store_true", help="the score stage (stored outputs, no training)")
     ap.add_argument("--regimes", nargs="+", default=DEFAULT_REGIMES, help="regime config files")
@@ -213,7 +223,13 @@ def main() -> None:
         rules_stage(args.scores, args.images, args.out.with_name("selection_rules"), args.rule)
         return
     if args.stage == "rules":
-        rules_stage(args.scores, args.images, args.out.with_name("selection_rules"), args.rule)
+        rules_stage(
+            args.scores,
+            args.images,
+            args.out.with_name("selection_rules"),
+            args.rule,
+            guard=not args.no_guard,
+        )
         return
     if args.stage == "draw":
         from selection_bench.drawn import write_drawn

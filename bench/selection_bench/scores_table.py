@@ -173,6 +173,11 @@ class ScoresTable:
         rows = self.frame[self.frame["regime"] == regime].drop_duplicates(["seed", "candidate"])
         return {str(k): float(v) for k, v in rows.groupby("candidate")["target_val_miou"].mean().items()}
 
+    def without_guard(self) -> ScoresTable:
+        """The same table as if the job had no broken-candidate guard (every ``guard_reason`` empty):
+        what the rule figures were before it, to tell its effect from the rest."""
+        return ScoresTable(self.frame.assign(guard_reason=""))
+
     def groups(self, regime: str | None = None) -> Iterator[Group]:
         """Every (regime, seed, vote group), sorted; the validator frames keep the group's order."""
         frame = self.frame if regime is None else self.frame[self.frame["regime"] == regime]

@@ -243,6 +243,9 @@ def test_the_guards_flags_are_never_picked_as_in_the_job() -> None:
     # r1's picks: seed 1 regret 44 -> 2; seed 2 (BNM: default, 0) unchanged.
     assert plain["r1"]["bnm"]["regret"] == pytest.approx(22.0)
     assert guarded["r1"]["bnm"]["regret"] == pytest.approx(1.0)
+    # The table without the guard gives the unguarded figures back (the comparison with old tables).
+    again = rules_table(fixture_scores(flags).without_guard(), rules, None, few_label=())
+    assert again["r1"]["bnm"] == plain["r1"]["bnm"]
 
 
 def test_guard_check_counts_each_candidate_once_and_lists_every_good_one_flagged() -> None:
