@@ -21,7 +21,16 @@ import yaml
 from selection.filesystem import write_bytes_atomic
 from selection_bench.layout import load_regime
 
-__all__ = ["DistributionError", "draw_knobs", "drawn_config", "read_distribution", "write_drawn"]
+__all__ = [
+    "DRAWN_PREFIX",
+    "DistributionError",
+    "draw_knobs",
+    "drawn_config",
+    "read_distribution",
+    "write_drawn",
+]
+
+DRAWN_PREFIX = "drawn_"  # a drawn regime is bench/regimes/drawn_<i>.yaml
 
 _ROOT = Path(__file__).resolve().parents[2]
 _KINDS = ("uniform", "log_uniform", "integer")
@@ -79,7 +88,7 @@ def drawn_config(dist: Mapping[str, Any], index: int) -> tuple[str, str]:
     base = _ROOT / dist["base"]
     raw = yaml.safe_load(base.read_text())
     knobs = draw_knobs(dist, index)
-    name = f"drawn_{index}"
+    name = f"{DRAWN_PREFIX}{index}"
     raw["experiment"] = f"regime-{name}"
     raw["data"]["synthscape"].update(knobs)
     settings = ", ".join(f"{k} {v}" for k, v in knobs.items())

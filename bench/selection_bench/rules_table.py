@@ -33,6 +33,7 @@ from scipy.stats import rankdata
 
 from selection.decision.rules import parse_rule
 from selection.validators import VALIDATORS
+from selection_bench.drawn import DRAWN_PREFIX
 from selection_bench.limits import (
     FEW_LABEL_DRAWS,
     FEW_LABEL_N,
@@ -249,6 +250,13 @@ def rules_markdown(
     return "\n".join(lines) + "\n"
 
 
+def _mean_over(
+    table: Mapping[str, Mapping[str, Mapping[str, Any]]], label: str, regimes: Sequence[str]
+) -> str:
+    vals = [table[r][label]["regret"] for r in regimes if _available(table[r].get(label))]
+    return f"{np.mean(vals):.2f}" if len(vals) == len(regimes) else "n/a"
+
+
 def summary_markdown(
     table: Mapping[str, Mapping[str, Mapping[str, Any]]],
     verdict: Mapping[str, Any],
@@ -256,14 +264,18 @@ def summary_markdown(
     loro: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     """The README's table: per rule, regret per regime, then the leave-one-regime-out mean regret
-    (rules chosen by looking; "—" for the others), Spearman, top-1 and centre-pick rates averaged
-    over the regimes, broken picks summed, and the extra passes."""
+    (rules chosen by looking; "—" for the others), the mean over the drawn regimes (if any),
+    Spearman, top-1 and centre-pick rates averaged over the regimes, broken picks summed, and the
+    extra passes."""
     regimes = sorted(table)
+    # Drawn at random after every rule above was registered: their mean is out of sample for all.
+    drawn = [r for r in regimes if r.startswith(DRAWN_PREFIX)]
     head = (
         "| rule | "
         + " | ".join(f"regret, {r}" for r in regimes)
-        + " | mean regret | mean regret, LORO | Spearman | top-1 | centre picks | broken picks"
-        + " | extra passes |"
+        + " | mean regret | mean regret, LORO"
+        + (" | mean regret, drawn regimes" if drawn else "")
+        + " | Spearman | top-1 | centre picks | broken picks | extra passes |"
     )
     names = {"centre": "pick the default (centre)", "random": "random pick (expected)"}
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -284,6 +296,7 @@ def summary_markdown(
             f"{np.mean([m['regret'] for m in ok]):.2f}"
             + ("" if len(ok) == len(ms) else " (available regimes)"),
             f"{lo['mean']:.2f}" if lo else "—",
+            *([_mean_over(table, lab, drawn)] if drawn else []),
             f"{np.mean(rho):+.2f}" if rho and lab != "random" else "–",
             f"{np.mean([m['top1'] for m in ok]):.2f}",
             f"{np.mean([m['centre'] for m in ok]):.2f}",

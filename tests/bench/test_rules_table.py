@@ -24,7 +24,7 @@ from selection_bench.guard_check import guard_check, guard_markdown  # noqa: E40
 from selection_bench.limits import ORACLE, few_label_draws, few_label_label  # noqa: E402
 from selection_bench.loro import family, loro_regret  # noqa: E402
 from selection_bench.rules_stage import feasible_rule, run_rules  # noqa: E402
-from selection_bench.rules_table import rule_costs, rules_table  # noqa: E402
+from selection_bench.rules_table import rule_costs, rules_table, summary_markdown  # noqa: E402
 from selection_bench.scores_table import (  # noqa: E402
     ScoresTable,
     read_scores_table,
@@ -246,6 +246,21 @@ def test_the_guards_flags_are_never_picked_as_in_the_job() -> None:
     # The table without the guard gives the unguarded figures back (the comparison with old tables).
     again = rules_table(fixture_scores(flags).without_guard(), rules, None, few_label=())
     assert again["r1"]["bnm"] == plain["r1"]["bnm"]
+
+
+def test_the_summary_gives_the_drawn_regimes_their_own_mean() -> None:
+    frame = fixture_scores().frame.replace({"regime": {"r2": "drawn_1"}})
+    table = rules_table(ScoresTable(frame), {"f_miou": "f_miou"}, None, few_label=())
+    md = summary_markdown(table, {"default": "f_miou"}, ["f_miou"])
+    head, _, row = md.splitlines()
+    assert head.split(" | ")[-6] == "mean regret, drawn regimes"
+    assert row.split(" | ")[-6] == f"{table['drawn_1']['f_miou']['regret']:.2f}"
+    plain = summary_markdown(
+        rules_table(fixture_scores(), {"f_miou": "f_miou"}, None, few_label=()),
+        {"default": "f_miou"},
+        ["f_miou"],
+    )
+    assert "drawn" not in plain
 
 
 def test_guard_check_counts_each_candidate_once_and_lists_every_good_one_flagged() -> None:
