@@ -40,8 +40,11 @@ def test_targets_by_hand() -> None:
         "moonshot": False,  # 0.425 > 2 x 0.15
     }
     assert targets_met(t, "im")["no_broken_pick"] is False
-    # source_val_miou is the reference itself: its mean target is only <= 0.6 (0.85: missed).
+    # The mean target asks for less than source_val_miou alone, which that rule itself cannot be,
+    # even with a mean regret <= 0.6.
     assert targets_met(t, "source_val_miou")["mean_at_most_0.6"] is False
+    low = {r: {**row, "source_val_miou": m(0.1)} for r, row in t.items()}
+    assert targets_met(low, "source_val_miou")["mean_at_most_0.6"] is False
     # On given (held-out) regrets the broken count is not known.
     held = targets_met(t, "agree", {"r1": 1.2, "r2": 0.1})
     assert held["no_broken_pick"] is None and held["regret_at_most_1"] is False
