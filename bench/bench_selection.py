@@ -11,13 +11,13 @@ Stages:
   the MixVal and source-val passes; written once next to the checkpoint), then the job's selection
   sequence per regime and seed with every validator, the round-1 (rung) validators, the job's
   confidence for its default rule, and every candidate's per-image target-val counts. Writes the
-  committed tables ``bench/results/selection_scores.parquet`` (``selection_bench.scores_table``)
-  and ``bench/results/selection_target_images.parquet`` (``selection_bench.target_images``), then
+  committed tables ``bench/results/selection_scores.parquet`` (``selection_bench.tables.scores``)
+  and ``bench/results/selection_target_images.parquet`` (``selection_bench.tables.target_images``), then
   runs the ``rules`` stage on them. ``--rescore`` is the same stage: it reuses the stored outputs
   and retrains nothing.
 * ``rules``: from the committed tables only (no checkpoint): every benchmarked rule, any rule
   given with ``--rule SPEC`` (YAML, as ``selection.rule``), the per-seed and few-label oracles, the
-  leave-one-regime-out figures and the confidence calibration (``selection_bench.rules_stage``);
+  leave-one-regime-out figures and the confidence calibration (``selection_bench.rules.stage``);
   writes ``bench/results/selection_rules.{json,md}`` in seconds.
 * ``early-stop``: ``selection.early_stop`` replayed on the trained candidates (their round-1
   checkpoints, the job's own rung decision, the rule's pick among the survivors): candidate-rounds
@@ -53,13 +53,22 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import yaml  # noqa: E402
-from selection_bench.checks import check_requirements, requirements_markdown  # noqa: E402
+from selection_bench.landscapes import (  # noqa: E402  # noqa: E402
+    check_requirements,
+    markdown,
+    plot,
+    requirements_markdown,
+    summarise,
+    train_all,  # noqa: E402
+)
 from selection_bench.layout import finished_candidates, load_regime, read_json, write_json  # noqa: E402
-from selection_bench.report import markdown, plot, summarise  # noqa: E402
-from selection_bench.rules_stage import compare_tables, run_rules  # noqa: E402
-from selection_bench.scores_table import read_scores_table, write_scores_table  # noqa: E402
-from selection_bench.target_images import read_target_images, write_target_images  # noqa: E402
-from selection_bench.train import train_all  # noqa: E402
+from selection_bench.rules import compare_tables, run_rules  # noqa: E402
+from selection_bench.tables import (  # noqa: E402  # noqa: E402
+    read_scores_table,
+    read_target_images,
+    write_scores_table,
+    write_target_images,
+)
 
 from selection.decision.rules import parse_rule  # noqa: E402
 from selection.errors import SelectionError  # noqa: E402
@@ -204,7 +213,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.stage == "early-stop":
         from selection_bench.early_stop import run_early_stop
-        from selection_bench.score import read_scores
+        from selection_bench.scoring import read_scores
 
         rules = read_json(args.out.with_name("selection_rules.json"))
         rule = args.rule[-1] if args.rule else rules["verdict"]["default"]
@@ -214,7 +223,7 @@ def main() -> None:
         print(prefix.with_suffix(".md").read_text())
         return
     if args.stage == "score":
-        from selection_bench.score import score_all, tables_of
+        from selection_bench.scoring import score_all, tables_of
 
         names = [Path(p).stem for p in args.regimes]
         scores, images = tables_of(score_all(args.work, names, args.seeds, args.threads))
@@ -232,7 +241,7 @@ def main() -> None:
         )
         return
     if args.stage == "draw":
-        from selection_bench.drawn import write_drawn
+        from selection_bench.landscapes import write_drawn
 
         for path in write_drawn(args.distribution, args.n, ROOT / "bench" / "regimes"):
             print(path)

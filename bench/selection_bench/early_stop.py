@@ -5,7 +5,7 @@ candidate's model after ``after_round`` (the benchmark keeps that checkpoint) pr
 and leaves its evidence, :func:`selection.run.early_stop.rung_selection` (the job's own decision)
 stops the bottom of each sweep by the rule, and the rule then picks among the survivors'
 final models, scored in a vote of the survivors only, as the job would. Regret is against the
-truth averaged over the regime's seeds, as in :mod:`selection_bench.rules_table`; the full-run pick
+truth averaged over the regime's seeds, as in :mod:`selection_bench.rules.table`; the full-run pick
 (no early stopping, every candidate in the vote) is beside it.
 """
 
@@ -22,7 +22,8 @@ from selection.run import SelectionSpec
 from selection.run.early_stop import rung_selection
 from selection.run.runner import run_selection
 from selection_bench.layout import write_json
-from selection_bench.score import BENCH_RULES, rule_tables, seed_candidates, subset_of, write_outputs
+from selection_bench.rules import BENCH_RULES
+from selection_bench.scoring import rule_tables, seed_candidates, subset_of, write_outputs
 
 __all__ = ["simulate_seed", "early_stop_table", "early_stop_markdown", "mean_truth"]
 

@@ -39,6 +39,7 @@ __all__ = [
     "BROKEN",
     "BrokenCandidate",
     "CandidateSpec",
+    "DRAWN_PREFIX",
     "FinishedCandidate",
     "Regime",
     "candidate_config",
@@ -52,6 +53,8 @@ __all__ = [
     "warmup_result",
     "write_json",
 ]
+
+DRAWN_PREFIX = "drawn_"  # a regime drawn at random is bench/regimes/drawn_<i>.yaml (the draw stage)
 
 
 @dataclass(frozen=True)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
+from selection_bench.rules import BENCH_RULES
+
+from selection.config import DEFAULT_RULE
+from selection.decision.rules import parse_rule
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-
-from selection_bench.score import BENCH_RULES  # noqa: E402
-
-from selection.config import DEFAULT_RULE  # noqa: E402
-from selection.decision.rules import parse_rule  # noqa: E402
 
 
 def test_configured_default_is_the_benchmarks_verdict() -> None:

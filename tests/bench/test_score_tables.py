@@ -1,26 +1,31 @@
 """The score stage writes the committed tables from real (tiny) trained candidates, and the rules
-stage reads them back (bench/selection_bench/score.py, score_rows.py): the data path end to end."""
+stage reads them back (bench/selection_bench/scoring/): the data path end to end."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 import yaml
+from selection_bench.landscapes import check_regime_folder, run_candidate_job, run_warmup_job
+from selection_bench.layout import load_regime, regime_candidates
+from selection_bench.rules import (
+    BENCH_RULES,
+    run_rules,
+)
+from selection_bench.scoring import score_all, tables_of
+from selection_bench.tables import (
+    read_scores_table,
+    read_target_images,
+    subset_miou,
+    write_scores_table,
+    write_target_images,
+)
+
+from selection.decision.rules import parse_rule
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-
-from selection_bench.layout import load_regime, regime_candidates  # noqa: E402
-from selection_bench.rules_stage import run_rules  # noqa: E402
-from selection_bench.score import BENCH_RULES, score_all, tables_of  # noqa: E402
-from selection_bench.scores_table import read_scores_table, write_scores_table  # noqa: E402
-from selection_bench.target_images import read_target_images, subset_miou, write_target_images  # noqa: E402
-from selection_bench.train import check_regime_folder, run_candidate_job, run_warmup_job  # noqa: E402
-
-from selection.decision.rules import parse_rule  # noqa: E402
 
 
 def _tiny_regime(tmp_path: Path):

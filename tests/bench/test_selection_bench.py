@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-
-from selection_bench.layout import (  # noqa: E402
+from selection_bench.landscapes import (
+    check_regime_folder,
+    run_candidate_job,
+    run_warmup_job,
+    summarise_regime,
+    summarise_sweep,
+)
+from selection_bench.layout import (
     BROKEN,
     FinishedCandidate,
     candidate_config,
@@ -22,15 +24,11 @@ from selection_bench.layout import (  # noqa: E402
     regime_candidates,
     regime_config,
 )
-from selection_bench.report import summarise_regime, summarise_sweep  # noqa: E402
-from selection_bench.train import (  # noqa: E402
-    check_regime_folder,
-    run_candidate_job,
-    run_warmup_job,
-)
 
-from hiast.config import ConfigError  # noqa: E402
-from ray_jobs.config import load_job_config  # noqa: E402
+from hiast.config import ConfigError
+from ray_jobs.config import load_job_config
+
+ROOT = Path(__file__).resolve().parents[2]
 
 REGIMES = sorted((ROOT / "bench" / "regimes").glob("*.yaml"))
 
@@ -235,7 +233,7 @@ def test_lost_round_one_checkpoint_comes_back_only_if_reproduced(tmp_path) -> No
 
 
 def test_requirement_checks_read_the_summary() -> None:
-    from selection_bench.checks import check_requirements
+    from selection_bench.landscapes import check_requirements
 
     warm = {s: {"target_val_miou": 0.40, "source_val_miou": 0.6} for s in (0, 1)}
     helps = _sweep({0.1: [0.41, 0.42], 0.5: [0.43, 0.44], 0.9: [0.46, 0.47]})

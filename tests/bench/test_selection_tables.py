@@ -1,31 +1,29 @@
 """The selection benchmark's committed tables and drawn regimes: their owners
-(bench/selection_bench/scores_table.py, target_images.py, drawn.py)."""
+(bench/selection_bench/tables/scores.py, target_images.py, drawn.py)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(Path(__file__).parent))
-
-from selection_bench.drawn import DistributionError, draw_knobs, read_distribution, write_drawn  # noqa: E402
-from selection_bench.scores_table import TableError, read_scores_table, write_scores_table  # noqa: E402
-from selection_bench.target_images import (  # noqa: E402
+from rules_fixtures import fixture_images, fixture_scores
+from selection_bench.landscapes import DistributionError, draw_knobs, read_distribution, write_drawn
+from selection_bench.tables import (
+    TableError,
     image_counts,
+    read_scores_table,
     read_target_images,
     subset_miou,
+    write_scores_table,
     write_target_images,
 )
-from test_rules_table import fixture_images, fixture_scores  # noqa: E402
 
-from hiast.metrics import confusion_matrix, mean_iou  # noqa: E402
+from hiast.metrics import confusion_matrix, mean_iou
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_scores_table_round_trips(tmp_path) -> None:

@@ -1,17 +1,16 @@
-"""The shipped default's choice and its targets (bench/selection_bench/verdict.py), on hand-made tables."""
+"""The shipped default's choice and its targets (bench/selection_bench/rules/verdict.py), on
+hand-made tables."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-
-from selection_bench.limits import ORACLE  # noqa: E402
-from selection_bench.verdict import TARGETS, choose_default, targets_met, verdict_markdown  # noqa: E402
+from selection_bench.rules import (
+    ORACLE,
+    TARGETS,
+    choose_default,
+    targets_met,
+    verdict_markdown,
+)
 
 RULES = {"f_miou": "f_miou", "im": "im", "source_val_miou": "source_val_miou", "agree": "f_miou"}
 

@@ -1,7 +1,7 @@
 """The rule x regime table: how far each rule's pick falls below the best candidate, per regime.
 
-Input: the scores table (:mod:`selection_bench.scores_table`), and the per-image target-val counts
-(:mod:`selection_bench.target_images`) for the few-label oracles; no checkpoint. Every rule picks
+Input: the scores table (:mod:`selection_bench.tables.scores`), and the per-image target-val counts
+(:mod:`selection_bench.tables.target_images`) for the few-label oracles; no checkpoint. Every rule picks
 again from each group's validator table (:func:`selection.decision.rules.parse_rule`, ties to the default),
 so any rule ``selection.decision.rules`` can parse is evaluated in seconds. The truth of a candidate is
 its target-val mIoU averaged over the regime's seeds (the broken ones included: a rule that picks
@@ -19,7 +19,7 @@ one pays for it). Per regime, over every (seed, sweep) pick:
 
 Baselines: ``centre`` always picks the default; ``random`` is the expectation of a uniform pick
 among the sweep's candidates (its top-1 and broken figures are expectations too). Limits: the
-oracles of :mod:`selection_bench.limits` (few-label figures are averages over their draws).
+oracles of :mod:`selection_bench.rules.limits` (few-label figures are averages over their draws).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from scipy.stats import rankdata
 
 from selection.decision.rules import parse_rule
 from selection.validators import VALIDATORS
-from selection_bench.drawn import DRAWN_PREFIX
-from selection_bench.limits import (
+from selection_bench.layout import DRAWN_PREFIX
+from selection_bench.rules.limits import (
     FEW_LABEL_DRAWS,
     FEW_LABEL_N,
     ORACLE,
@@ -44,9 +44,8 @@ from selection_bench.limits import (
     few_label_scores,
     per_seed_oracle_scores,
 )
-from selection_bench.score import BENCH_RULES
-from selection_bench.scores_table import Group, ScoresTable
-from selection_bench.target_images import TargetImages
+from selection_bench.rules.registry import BENCH_RULES
+from selection_bench.tables import Group, ScoresTable, TargetImages
 
 __all__ = [
     "BASELINES",

@@ -3,13 +3,14 @@
 Per (regime, seed, sweep), the scores table records the confidence the job reports
 (:mod:`selection.decision.confidence`) for the pick of its configured default rule (``confidence_rule``,
 ``job_pick``, ``confidence_level``, ``confidence_reasons``). Here each such pick gets its realised
-regret against the truth averaged over the regime's seeds (as in :mod:`selection_bench.rules_table`),
+regret against the truth averaged over the regime's seeds (as in :mod:`selection_bench.rules.table`),
 and the picks are summarised per level and per kind of reason. "high" is useful when its picks'
 regret is lower than that of "low" picks; "low" is right to be low when those picks' regret is high.
 
 A candidate signal is calibrated beside it, from the table alone and for any rule (the verdict's
 default): how many independent families (source-side, information-based, consensus:
-:data:`selection_bench.loro.FAMILIES`) pick the same candidate as the rule (:func:`agreement_picks`).
+:data:`selection_bench.rules.registry.FAMILIES`) pick the same candidate as the rule
+(:func:`agreement_picks`).
 If picks that more families share have lower regret, the job's confidence can say so.
 """
 
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from selection.decision.rules import parse_rule
-from selection_bench.scores_table import ScoresTable
+from selection_bench.tables import ScoresTable
 
 __all__ = [
     "GOOD_REGRET",

@@ -19,8 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from selection_bench.scores_table import Group
-from selection_bench.target_images import subset_miou
+from selection_bench.tables import Group, subset_miou
 
 __all__ = [
     "FEW_LABEL_DRAWS",

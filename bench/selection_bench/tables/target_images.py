@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from selection_bench.scores_table import TableError, read_parquet_checked, write_parquet_atomic
+from selection_bench.tables.scores import TableError, read_parquet_checked, write_parquet_atomic
 
 __all__ = [
     "COLUMNS",

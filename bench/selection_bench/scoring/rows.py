@@ -1,8 +1,8 @@
 """What the score stage adds to the committed tables for one regime and seed.
 
-:func:`group_rows`: the rows of ``selection_scores.parquet`` (:mod:`selection_bench.scores_table`)
+:func:`group_rows`: the rows of ``selection_scores.parquet`` (:mod:`selection_bench.tables.scores`)
 from the job's own selection result (its validator tables and its confidence). :func:`target_counts`:
-the rows of ``selection_target_images.parquet`` (:mod:`selection_bench.target_images`) of one
+the rows of ``selection_target_images.parquet`` (:mod:`selection_bench.tables.target_images`) of one
 candidate, predicted again on target-val image by image, and refused unless they add up to the
 candidate's recorded truth.
 """
@@ -20,8 +20,7 @@ import pandas as pd
 
 from selection.outputs.result import SelectionResult
 from selection_bench.layout import FinishedCandidate
-from selection_bench.scores_table import PARAM, ROUND1, VAL
-from selection_bench.target_images import image_counts, subset_miou
+from selection_bench.tables import PARAM, ROUND1, VAL, image_counts, subset_miou
 
 log = logging.getLogger(__name__)
 

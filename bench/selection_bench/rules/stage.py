@@ -1,11 +1,11 @@
 """Stage ``rules``: the rule x regime table from the committed tables, no checkpoint needed.
 
 Reads ``selection_scores.parquet`` (and ``selection_target_images.parquet`` for the few-label
-oracles), evaluates the benchmarked rules (:data:`selection_bench.score.BENCH_RULES`) plus any
-other rule ``selection.decision.rules`` parses, the limits (:mod:`selection_bench.limits`), the
-leave-one-regime-out figures (:mod:`selection_bench.loro`), the verdict on the default
-(:mod:`selection_bench.verdict`), the guard's record (:mod:`selection_bench.guard_check`) and the
-confidence calibration (:mod:`selection_bench.calibration`), and writes ``selection_rules.{json,md}``.
+oracles), evaluates the benchmarked rules (:data:`selection_bench.rules.registry.BENCH_RULES`) plus any
+other rule ``selection.decision.rules`` parses, the limits (:mod:`selection_bench.rules.limits`), the
+leave-one-regime-out figures (:mod:`selection_bench.rules.loro`), the verdict on the default
+(:mod:`selection_bench.rules.verdict`), the guard's record (:mod:`selection_bench.rules.guard_check`) and the
+confidence calibration (:mod:`selection_bench.rules.calibration`), and writes ``selection_rules.{json,md}``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from selection.decision.rules import parse_rule, rule_needs
-from selection_bench.calibration import (
+from selection_bench.layout import write_json
+from selection_bench.rules.calibration import (
     agreement_markdown,
     agreement_picks,
     agreement_table,
@@ -24,21 +25,19 @@ from selection_bench.calibration import (
     calibration_picks,
     calibration_table,
 )
-from selection_bench.guard_check import guard_check, guard_markdown
-from selection_bench.layout import write_json
-from selection_bench.limits import FEW_LABEL_DRAWS, FEW_LABEL_N, FEW_LABEL_SEED, ORACLE
-from selection_bench.loro import CHOSEN_BY_LOOKING, FAMILIES, family, loro_regret
-from selection_bench.rules_table import (
+from selection_bench.rules.guard_check import guard_check, guard_markdown
+from selection_bench.rules.limits import FEW_LABEL_DRAWS, FEW_LABEL_N, FEW_LABEL_SEED, ORACLE
+from selection_bench.rules.loro import CHOSEN_BY_LOOKING, family, loro_regret
+from selection_bench.rules.registry import BENCH_RULES, FAMILIES
+from selection_bench.rules.table import (
     BASELINES,
     limit_labels,
     rules_markdown,
     rules_table,
     summary_markdown,
 )
-from selection_bench.score import BENCH_RULES
-from selection_bench.scores_table import ScoresTable
-from selection_bench.target_images import TargetImages
-from selection_bench.verdict import choose_default, verdict_markdown
+from selection_bench.rules.verdict import choose_default, verdict_markdown
+from selection_bench.tables import ScoresTable, TargetImages
 
 __all__ = ["compare_tables", "feasible_rule", "run_rules"]
 
@@ -121,7 +120,8 @@ def run_rules(
         "truth averaged over seeds; Spearman, top-1 and centre-pick rates averaged over regimes. Limits: "
         f"'{ORACLE}' picks by the seed's own target-val mIoU; 'oracle: N labels' by the mIoU on N "
         f"target-val images drawn at random ({FEW_LABEL_DRAWS} draws, seed {FEW_LABEL_SEED}, averaged). "
-        "LORO: leave-one-regime-out regret of the rules chosen by looking (bench/selection_bench/loro.py); "
+        "LORO: leave-one-regime-out regret of the rules chosen by looking "
+        "(bench/selection_bench/rules/loro.py); "
         "'—' for rules fixed in advance.\n\n",
         summary_markdown(table, verdict, rows, loro),
         "\n## Per regime\n\n",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from selection_bench.scores_table import ScoresTable
+from selection_bench.tables import ScoresTable
 
 __all__ = ["guard_check", "guard_markdown"]
 

@@ -10,8 +10,8 @@ of every sweep, with the other seeds' label maps as replicates (so ``seed_agreem
 benchmarked rule's table per sweep is kept in ``scores.json`` per seed (the early-stop stage reads
 it). The committed tables come from the same run: every candidate's validator values per vote
 group, the round-1 (rung) validators, the confidence the job reports for its default rule
-(:mod:`selection_bench.score_rows`, :mod:`selection_bench.scores_table`) and the per-image target-val
-counts (:mod:`selection_bench.target_images`); :mod:`selection_bench.rules_table` reads those.
+(:mod:`selection_bench.scoring.rows`, :mod:`selection_bench.tables.scores`) and the per-image target-val
+counts (:mod:`selection_bench.tables.target_images`); :mod:`selection_bench.rules.table` reads those.
 """
 
 from __future__ import annotations
@@ -33,17 +33,14 @@ from selection.decision.rules import parse_rule
 from selection.run import SelectionSpec
 from selection.run.runner import run_selection
 from selection.store.subset import select_subset
-from selection.validators import VALIDATORS
 from selection_bench.layout import FinishedCandidate, finished_candidates, read_json, write_json
-from selection_bench.loro import FAMILIES
-from selection_bench.score_rows import group_rows, target_counts
-from selection_bench.scores_table import ScoresTable
-from selection_bench.target_images import TargetImages
+from selection_bench.rules import BENCH_RULES
+from selection_bench.scoring.rows import group_rows, target_counts
+from selection_bench.tables import ScoresTable, TargetImages
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "BENCH_RULES",
     "Scored",
     "rule_tables",
     "score_all",
@@ -53,32 +50,6 @@ __all__ = [
     "tables_of",
     "write_outputs",
 ]
-
-# The rules the benchmark compares, fixed before any benchmark seed was scored: every validator
-# alone (VALIDATORS), plus combinations from the literature's own suggestions (agreement with the
-# ensemble and a source-side check), not fitted to these regimes.
-BENCH_RULES: dict[str, Any] = {
-    **{name: name for name in VALIDATORS},
-    "rank_average[ensv,mixval]": {"rank_average": ["ensv", "mixval"]},
-    "rank_average[f_miou,ensv,mixval,atc]": {"rank_average": ["f_miou", "ensv", "mixval", "atc"]},
-    "two_stage[source_val_miou 0.5 -> ensv]": {
-        "two_stage": {"drop": "source_val_miou", "fraction": 0.5, "pick": "ensv"}
-    },
-    "two_stage[f_miou 0.5 -> mixval]": {"two_stage": {"drop": "f_miou", "fraction": 0.5, "pick": "mixval"}},
-    # Added after the four-regime table (so in-sample there), before dim_camera and grainy_camera
-    # were piloted or trained: the two best single scores fail in opposite regimes (BNM where
-    # self-training hurts and the vote does not, the vote where self-training helps), and BNM
-    # alone picks broken candidates. Those two regimes are their held-out check.
-    "two_stage[f_miou_trimmed 0.5 -> bnm]": {
-        "two_stage": {"drop": "f_miou_trimmed", "fraction": 0.5, "pick": "bnm"}
-    },
-    "rank_average[f_miou_trimmed,bnm]": {"rank_average": ["f_miou_trimmed", "bnm"]},
-    # Registered before the per-candidate table (issue 16) was scored, after the six-regime
-    # aggregates and issue 17's held-out figures had been read: leave the default only when
-    # independent families agree (source-side, information, consensus; issue 17's grouping).
-    "agree[2 of source,information,consensus]": {"agree": {"families": FAMILIES, "need": 2}},
-    "agree[3 of source,information,consensus]": {"agree": {"families": FAMILIES, "need": 3}},
-}
 
 PREDICTIONS = "predictions.parquet"
 EVIDENCE = "evidence.npz"

@@ -1,8 +1,9 @@
 """Which benchmarked rule the job ships as its default, and which of the default's targets it meets.
 
 The choice is made on the figure a rule can honestly claim: the leave-one-regime-out mean regret
-for a rule whose form was chosen by looking at the table (:data:`selection_bench.loro.CHOSEN_BY_LOOKING`),
-the in-sample mean for a rule fixed in advance. The targets (issue 17) are checked per rule:
+for a rule whose form was chosen by looking at the table
+(:data:`selection_bench.rules.loro.CHOSEN_BY_LOOKING`), the in-sample mean for a rule fixed in
+advance. The targets (issue 17) are checked per rule:
 
 * ``no_broken_pick``: no pick of a broken candidate in any regime;
 * ``within_centre``: regret <= the centre rule's + 0.1 in every regime (never worse than not searching);
@@ -21,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from selection_bench.limits import ORACLE
-from selection_bench.score import BENCH_RULES
+from selection_bench.rules.limits import ORACLE
+from selection_bench.rules.registry import BENCH_RULES
 
 __all__ = ["TARGETS", "choose_default", "targets_met", "verdict_markdown"]
 
@@ -71,7 +72,8 @@ def choose_default(
     with every rule's targets.
 
     ``feasible``: rule labels every packaged config can run (one replicate: no seed agreement).
-    ``loro``: label -> :func:`selection_bench.loro.loro_regret`'s result, for the rules chosen by looking.
+    ``loro``: label -> :func:`selection_bench.rules.loro.loro_regret`'s result, for the rules chosen
+    by looking.
     """
     loro = loro or {}
     regimes = sorted(table)

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from selection.decision.rules import parse_rule
+from selection_bench.rules.registry import FAMILIES
 
 __all__ = [
     "CHOSEN_BY_LOOKING",
-    "FAMILIES",
     "LORO_AGREE_NEEDS",
     "LORO_FRACTIONS",
     "LORO_PAIRS",
@@ -40,7 +40,7 @@ LORO_PAIRS = (("source_val_miou", "ensv"), ("f_miou", "mixval"), ("f_miou_trimme
 LORO_RANK_SETS = (("ensv", "mixval"), ("f_miou", "ensv", "mixval", "atc"), ("f_miou_trimmed", "bnm"))
 
 # Rule label -> the family its form was chosen from. Both were added after four of the six
-# regimes had been seen (bench/selection_bench/score.py says so).
+# regimes had been seen (bench/selection_bench/rules/registry.py says so).
 CHOSEN_BY_LOOKING = {
     "two_stage[f_miou_trimmed 0.5 -> bnm]": "two_stage",
     "rank_average[f_miou_trimmed,bnm]": "rank_average",
@@ -49,12 +49,6 @@ CHOSEN_BY_LOOKING = {
     "agree[3 of source,information,consensus]": "agree",
 }
 LORO_AGREE_NEEDS = (2, 3)
-# The agree rules' families (issue 17's grouping): source-side, information-based, consensus.
-FAMILIES = [
-    {"rank_average": ["source_val_miou", "atc", "dev"]},
-    {"rank_average": ["im", "bnm"]},
-    {"rank_average": ["f_miou", "ensv"]},
-]
 
 
 def family(kind: str, feasible: Callable[[Any], bool]) -> dict[str, Any]:

@@ -19,10 +19,9 @@ import numpy as np
 import yaml
 
 from selection.filesystem import write_bytes_atomic
-from selection_bench.layout import load_regime
+from selection_bench.layout import DRAWN_PREFIX, load_regime
 
 __all__ = [
-    "DRAWN_PREFIX",
     "DistributionError",
     "draw_knobs",
     "drawn_config",
@@ -30,9 +29,7 @@ __all__ = [
     "write_drawn",
 ]
 
-DRAWN_PREFIX = "drawn_"  # a drawn regime is bench/regimes/drawn_<i>.yaml
-
-_ROOT = Path(__file__).resolve().parents[2]
+_ROOT = Path(__file__).resolve().parents[3]
 _KINDS = ("uniform", "log_uniform", "integer")
 
 

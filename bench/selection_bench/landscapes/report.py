@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .layout import FinishedCandidate, read_json
+from selection_bench.layout import FinishedCandidate, read_json
 
-__all__ = ["summarise_regime", "summarise", "markdown", "plot"]
+__all__ = ["markdown", "plot", "summarise", "summarise_regime", "summarise_sweep"]
 
 PARAM_LABEL = {"alpha": "α", "gamma": "γ", "lambda_i": "λ_i", "k": "k"}
 

@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .layout import (
+from selection_bench.layout import (
     CandidateSpec,
     Regime,
     candidate_config,
@@ -32,7 +32,7 @@ from .layout import (
     write_json,
 )
 
-__all__ = ["train_all", "run_warmup_job", "run_candidate_job"]
+__all__ = ["check_regime_folder", "run_candidate_job", "run_warmup_job", "train_all"]
 
 log = logging.getLogger("bench.selection")
 
