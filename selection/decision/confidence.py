@@ -4,10 +4,13 @@ A group's confidence is ``low`` when any of these holds, ``high`` otherwise (eac
 holds is listed, in this order):
 
 1. **No pick**: the rule has no finite value for any candidate of the group.
-2. **The validators disagree**: of the validators with a finite value for at least one candidate
-   of the group (every column of its validator table, :mod:`selection.run.validator_table`), fewer
-   than half pick the rule's pick (each validator's pick by :func:`selection.decision.rules.all_picks`,
-   ties going to the default candidate as the rule's do). Exactly half agreeing is not low.
+2. **The families disagree**: of the independent families of validators
+   (:mod:`selection.decision.families`: source-side, information-based, consensus) that could pick
+   in the group, no more than half pick the rule's pick (two of three must agree; ties going to the
+   default candidate as the rule's do). Every validator's own pick is still counted (``agreeing``
+   of ``validators``) but is no reason: the registry holds scores that rank the wrong way round
+   (MixVal, SND, entropy), so "fewer than half of the validators agree" held for every pick of the
+   selection benchmark and said nothing.
 3. **Centre-bound**: the centre-bias diagnostic (:mod:`selection.decision.centre_bias`) marked the group's
    parameter centre-bound (a grid: any of its parameters), so the F-mIoU vote did not
    discriminate between its values.
@@ -51,6 +54,8 @@ class GroupConfidence:
     validators: int
     centre_bound: bool | None
     half_picks: list[str | None]
+    family_picks: dict[str, str | None] = field(default_factory=dict)
+    families_agreeing: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,19 +78,24 @@ def group_confidence(
     centre_bound: bool | None,
     half_picks: Sequence[str | None] | None,
     images: int,
+    family_picks: Mapping[str, str | None] | None = None,
 ) -> GroupConfidence:
     """The confidence of one group's pick (module docstring). ``picks``: validator -> its pick
     (None: no finite value in the group); ``half_picks``: the rule's pick on each half (None: the
-    halves were not counted, which is then a reason)."""
+    halves were not counted, which is then a reason); ``family_picks``: family -> its pick
+    (:func:`selection.decision.families.family_picks`; families that could not pick are left out)."""
     reasons = []
     judged = {v: p for v, p in picks.items() if p is not None}
     agreeing = sum(p == pick for p in judged.values()) if pick is not None else 0
+    families = {f: p for f, p in (family_picks or {}).items() if p is not None}
+    with_pick = sorted(f for f, p in families.items() if p == pick) if pick is not None else []
     if pick is None:
         reasons.append(f"the rule {rule.text} has no finite value for any candidate: no pick")
-    if pick is not None and 2 * agreeing < len(judged):
+    if pick is not None and families and 2 * len(with_pick) <= len(families):
+        others = ", ".join(f"{f} {p}" for f, p in sorted(families.items()) if p != pick)
         reasons.append(
-            f"the validators disagree: {agreeing} of the {len(judged)} with a value pick {pick} "
-            "(fewer than half)"
+            f"the families disagree: {len(with_pick)} of the {len(families)} families pick {pick} "
+            f"(not more than half; {others})"
         )
     if centre_bound:
         what = "a parameter of the grid is" if group == GRID_GROUP else "the sweep is"
@@ -107,6 +117,8 @@ def group_confidence(
         validators=len(judged),
         centre_bound=centre_bound,
         half_picks=list(half_picks or []),
+        family_picks=dict(family_picks or {}),
+        families_agreeing=len(with_pick),
     )
 
 

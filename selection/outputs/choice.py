@@ -20,7 +20,9 @@ Which keys a document has (schema version 4):
   ``per_sweep``, ``centre_bound``, ``centre_bias``, ``degenerate``, ``trim_rule``, ``subset``,
   ``num_classes``, ``rule`` (``config``: the rule as configured, normalised; ``text``;
   ``description``), ``picks`` (group -> validator -> its pick, and ``rule`` -> the rule's pick),
-  ``confidence`` (``level`` "high"/"low", ``reasons``, and the same per group under ``groups``),
+  ``confidence`` (``level`` "high"/"low", ``reasons``, and the same per group under ``groups``,
+  each with what it was judged on: validators agreeing, the halves' picks, the centre-bias verdict,
+  and, since version 5, the families' picks and how many agree),
   ``broken`` (candidate -> why it is broken, :mod:`selection.decision.guard`: never picked);
 * written by the Ray job only (None: absent): ``unfinished`` (provisional) or ``failed`` (final),
   ``provisional``, ``finished``, ``total``, ``early_stop`` (label-free early stopping:
@@ -29,7 +31,8 @@ Which keys a document has (schema version 4):
 
 Adding a field: give it a default, list it above and bump :data:`CHOICE_SCHEMA_VERSION`; a version
 a release has written stays in :data:`READABLE_VERSIONS` (with the default, every older document is
-one). No release has written a version before 4.
+one). No release has written a version before 4. Version 5 added the families' picks to each
+group's confidence (a version-4 document reads with none).
 """
 
 from __future__ import annotations
@@ -70,8 +73,8 @@ __all__ = [
     "default_parameters",
 ]
 
-CHOICE_SCHEMA_VERSION = 4
-READABLE_VERSIONS = (4,)
+CHOICE_SCHEMA_VERSION = 5
+READABLE_VERSIONS = (4, 5)
 
 _STRICT = ConfigDict(extra="forbid")
 _CORE_VOTE_FIELDS = (

@@ -19,6 +19,7 @@ import pandas as pd
 from selection.candidates import GRID_GROUP, Candidate
 from selection.decision.centre_bias import CentreBias
 from selection.decision.confidence import group_confidence
+from selection.decision.families import family_picks
 from selection.decision.guard import broken_reasons, class_shares
 from selection.decision.rules import Rule, all_picks
 from selection.decision.trimming import TrimRule, find_degenerate
@@ -166,6 +167,7 @@ def group_scores(
                     rule.pick(h[g].drop(index=list(anywhere), errors="ignore"), prefer) for h in half_tables
                 ],
                 images=len(plan.subset_ids),
+                family_picks=family_picks(eligible, prefer),
             ),
         )
     return groups

@@ -44,7 +44,7 @@ CONFIDENCE = {
     ("r1", 2): (
         "alpha=0.1",
         "low",
-        ["the validators disagree: 1 of the 3 with a value pick alpha=0.1 (fewer than half)"],
+        ["the families disagree: 1 of the 3 families pick alpha=0.1 (not more than half; consensus default)"],
     ),
     ("r2", 1): (
         "default",

@@ -103,7 +103,7 @@ def test_calibration_table_reads_the_confidence_columns() -> None:
     # Regrets: r1 s1 default 0; r1 s2 alpha=0.1 2; r2 s1 default (41 - 33) 8; r2 s2 alpha=0.1 0.
     assert cal["levels"]["high"]["mean"] == pytest.approx(0.0) and cal["levels"]["high"]["picks"] == 2
     assert cal["levels"]["low"]["mean"] == pytest.approx(5.0) and cal["levels"]["low"]["good"] == 0.0
-    assert cal["reasons"]["validators disagree"]["mean"] == pytest.approx(2.0)
+    assert cal["reasons"]["families disagree"]["mean"] == pytest.approx(2.0)
     assert cal["reasons"]["within noise"]["mean"] == pytest.approx(8.0)
 
 

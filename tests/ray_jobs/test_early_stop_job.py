@@ -79,7 +79,7 @@ def test_bottom_of_the_sweep_stops_after_round_one(early_stopped: dict) -> None:
     assert table.loc[sorted(stopped), "f_miou"].isna().all()  # not in the final vote
 
     choice = json.loads((experiment / "choice.json").read_text())
-    assert choice["schema_version"] == 4
+    assert choice["schema_version"] == 5
     assert choice["early_stop"] == {"after_round": 1, "keep": 0.5, "stopped": decision["stopped"]}
     assert choice["candidate_id"] in TINY_IDS - stopped
     assert choice["failed"] == [] and choice["finished"] == 2 and choice["total"] == 3

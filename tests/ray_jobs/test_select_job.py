@@ -27,7 +27,7 @@ def test_job_writes_table_choice_and_dashboard(submitted: dict) -> None:
     assert evidence == sorted(f"{cid}.npz" for cid in TINY_IDS)
     expected = set(VALIDATORS) - {"seed_agreement"}
     assert expected <= set(table.columns) and table.loc[:, sorted(expected)].notna().all().all()
-    assert choice["schema_version"] == 4 and choice["rule"]["config"] == DEFAULT_RULE
+    assert choice["schema_version"] == 5 and choice["rule"]["config"] == DEFAULT_RULE
     assert set(choice["picks"]["alpha"]) == expected | {"rule"}
     assert choice["picks"]["alpha"]["rule"] == choice["per_sweep"]["alpha"]["candidate_id"]
     assert choice["confidence"]["level"] in ("high", "low")

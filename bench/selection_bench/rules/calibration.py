@@ -40,7 +40,8 @@ GOOD_REGRET = 1.0  # the benchmark's target per regime, used here per pick
 # Reason kinds, matched on the sentences of selection.decision.confidence.group_confidence (in its order).
 REASON_KINDS = (
     ("no pick", "no pick"),
-    ("validators disagree", "the validators disagree"),
+    ("families disagree", "the families disagree"),
+    ("validators disagree", "the validators disagree"),  # the job's reason before the families
     ("centre-bound", "centre-bound"),
     ("within noise", "within noise"),
     ("too few subset images", "fewer than 2 images"),

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from selection.decision.families import FAMILIES as FAMILY_RULES
 from selection.validators import VALIDATORS
 
 __all__ = ["BENCH_RULES", "FAMILIES"]
 
-# The agree rules' families (issue 17's grouping): source-side, information-based, consensus.
-FAMILIES = [
-    {"rank_average": ["source_val_miou", "atc", "dev"]},
-    {"rank_average": ["im", "bnm"]},
-    {"rank_average": ["f_miou", "ensv"]},
-]
+# The agree rules' families: the product's (selection.decision.families), in its order.
+FAMILIES = list(FAMILY_RULES.values())
 
 # The rules the benchmark compares, fixed before any benchmark seed was scored: every validator
 # alone (VALIDATORS), plus combinations from the literature's own suggestions (agreement with the

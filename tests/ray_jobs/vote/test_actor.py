@@ -181,7 +181,7 @@ def test_the_job_vote_computes_every_validator_and_picks_by_the_rule(tmp_path: P
     ]
     choice = vote.vote(done, provisional=False)
     saved = json.loads(Path(paths.choice).read_text())
-    assert saved["schema_version"] == 4 and saved["rule"]["config"] == {
+    assert saved["schema_version"] == 5 and saved["rule"]["config"] == {
         "rank_average": ["mixval", "mean_confidence"]
     }
     # candidate 0 (the default) is the surest and the best on the MixVal probe: the rule's pick

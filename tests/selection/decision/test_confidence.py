@@ -8,9 +8,21 @@ from selection.decision.rules import parse_rule
 RULE = parse_rule("f_miou")
 
 
-def conf(pick="a", picks=None, centre=False, halves=("a", "a"), images=10, group="alpha"):
+FAMILIES = {"source-side": "a", "information": "b", "consensus": "a"}
+
+
+def conf(pick="a", picks=None, centre=False, halves=("a", "a"), images=10, group="alpha", families=None):
     picks = {"f_miou": "a", "ensv": "a", "atc": "b", "snd": None} if picks is None else picks
-    return group_confidence(group, RULE, pick, picks, centre_bound=centre, half_picks=halves, images=images)
+    return group_confidence(
+        group,
+        RULE,
+        pick,
+        picks,
+        centre_bound=centre,
+        half_picks=halves,
+        images=images,
+        family_picks=FAMILIES if families is None else families,
+    )
 
 
 def test_high_when_nothing_holds():
@@ -18,14 +30,24 @@ def test_high_when_nothing_holds():
     assert c.level == "high" and c.reasons == []
     # snd has no value in the group: it is not counted
     assert (c.agreeing, c.validators) == (2, 3) and c.half_picks == ["a", "a"]
+    assert c.families_agreeing == 2 and c.family_picks == FAMILIES
 
 
-def test_disagreement_is_fewer_than_half():
-    half = conf(picks={"f_miou": "a", "ensv": "b"})  # exactly half agree: not low
-    assert half.level == "high"
-    low = conf(picks={"f_miou": "a", "ensv": "b", "atc": "b"})
+def test_the_families_must_agree_by_more_than_half():
+    low = conf(families={"source-side": "a", "information": "b", "consensus": "c"})
     assert low.level == "low"
-    assert low.reasons == ["the validators disagree: 1 of the 3 with a value pick a (fewer than half)"]
+    assert low.reasons == [
+        "the families disagree: 1 of the 3 families pick a (not more than half; consensus c, information b)"
+    ]
+    # A family that could not pick (None) is not counted: 1 of 2 is not more than half, 2 of 2 is.
+    assert conf(families={"source-side": "a", "information": "b", "consensus": None}).level == "low"
+    assert conf(families={"source-side": "a", "information": "a", "consensus": None}).level == "high"
+    assert conf(families={}).level == "high"  # nothing to judge by is not a reason
+
+
+def test_the_validators_agreeing_is_recorded_but_no_reason():
+    c = conf(picks={"f_miou": "a", "ensv": "b", "atc": "b", "snd": "b"})
+    assert c.level == "high" and (c.agreeing, c.validators) == (1, 4)
 
 
 def test_centre_bound_and_noise_and_no_pick():
@@ -45,9 +67,9 @@ def test_centre_bound_and_noise_and_no_pick():
 
 
 def test_every_reason_is_listed_in_order():
-    c = conf(picks={"f_miou": "a", "ensv": "b", "atc": "b"}, centre=True, halves=("b", "a"))
+    c = conf(families={"information": "b"}, centre=True, halves=("b", "a"))
     assert [r.split(":")[0] for r in c.reasons] == [
-        "the validators disagree",
+        "the families disagree",
         "the sweep is centre-bound",
         "within noise",
     ]

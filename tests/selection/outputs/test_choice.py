@@ -110,7 +110,7 @@ def test_choice_json_has_the_vote_keys_plus_a_schema_version_and_reads_back(tmp_
     res.choice.write(uri)
     doc = json.loads(uri.read_text())
     assert list(doc) == ["schema_version", *VOTE_KEYS, *RULE_KEYS, *GUARD_KEYS]
-    assert doc["schema_version"] == CHOICE_SCHEMA_VERSION == 4
+    assert doc["schema_version"] == CHOICE_SCHEMA_VERSION == 5
     assert doc["broken"] == {}
     assert doc["rule"] == {
         "config": {"rank_average": ["f_miou", "f_miou_lno"]},
@@ -123,7 +123,8 @@ def test_choice_json_has_the_vote_keys_plus_a_schema_version_and_reads_back(tmp_
     assert doc["picks"]["alpha"]["rule"] == doc["per_sweep"]["alpha"]["candidate_id"]
     assert set(doc["confidence"]) == {"level", "reasons", "groups"}
     assert set(doc["confidence"]["groups"]["alpha"]) == {
-        "level", "reasons", "agreeing", "validators", "centre_bound", "half_picks"
+        "level", "reasons", "agreeing", "validators", "centre_bound", "half_picks", "family_picks",
+        "families_agreeing",
     }  # fmt: skip
     assert doc["confidence"]["groups"]["alpha"]["validators"] == 3
     assert set(doc["per_sweep"]["alpha"]) == {
@@ -141,7 +142,7 @@ def test_choice_json_has_the_vote_keys_plus_a_schema_version_and_reads_back(tmp_
 def test_a_choice_without_a_vote_keeps_only_its_keys():
     c = Choice.no_vote(["too few"])
     assert c.as_dict() == {
-        "schema_version": 4, "parameters": {}, "candidate_id": None, "f_miou": None, "notes": ["too few"],
+        "schema_version": 5, "parameters": {}, "candidate_id": None, "f_miou": None, "notes": ["too few"],
     }  # fmt: skip
     job = dataclasses.replace(c, failed=[], provisional=False, finished=1, total=3)
     assert list(job.as_dict())[-4:] == ["failed", "provisional", "finished", "total"]
@@ -162,8 +163,8 @@ def test_nan_scores_are_written_as_null_and_read_back_as_none(tmp_path):
         ("{not json", r"c\.json is unreadable"),
         ("[1, 2]", "expected a JSON object, got list"),
         ('{"parameters": {}, "candidate_id": null, "f_miou": null, "notes": []}', "schema_version is None"),
-        ('{"schema_version": 5, "parameters": {}}', "schema_version is 5, this version reads 4"),
-        ('{"schema_version": 3, "parameters": {}}', "schema_version is 3, this version reads 4"),
+        ('{"schema_version": 6, "parameters": {}}', "schema_version is 6, this version reads 4, 5"),
+        ('{"schema_version": 3, "parameters": {}}', "schema_version is 3, this version reads 4, 5"),
         (
             '{"schema_version": 4, "parameters": {"a": "x"}, "candidate_id": null, "f_miou": null}',
             r"parameters\.a:",
@@ -214,3 +215,26 @@ def test_source_val_round_trips(tmp_path):
     }
     c.write(tmp_path / "choice.json")
     assert load_choice(tmp_path / "choice.json") == c
+
+
+def test_a_version_4_document_reads_with_no_family_picks(tmp_path):
+    # Version 4 had no family fields in a group's confidence: they read as none.
+    group = {
+        "level": "high",
+        "reasons": [],
+        "agreeing": 1,
+        "validators": 2,
+        "centre_bound": None,
+        "half_picks": [],
+    }
+    doc = {
+        "schema_version": 4, "parameters": {}, "candidate_id": None, "f_miou": None, "notes": [],
+        "confidence": {"level": "high", "reasons": [], "groups": {"alpha": group}},
+    }  # fmt: skip
+    (tmp_path / "c.json").write_text(json.dumps(doc))
+    back = load_choice(tmp_path / "c.json")
+    assert back.schema_version == 4
+    assert (
+        back.confidence.groups["alpha"].family_picks == {}
+        and back.confidence.groups["alpha"].families_agreeing == 0
+    )

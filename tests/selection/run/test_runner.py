@@ -97,7 +97,7 @@ def test_table_columns_and_choice(tmp_path):
             "f_miou", "f_miou_trimmed", "f_miou_lno", "mean_confidence", "seed_agreement", "rule"
         }  # fmt: skip
     assert ch["parameters"]["k"] == 3
-    assert ch["schema_version"] == 4 and ch["rule"]["config"] == "f_miou" and ch["score_used"] == "f_miou"
+    assert ch["schema_version"] == 5 and ch["rule"]["config"] == "f_miou" and ch["score_used"] == "f_miou"
     assert ch["confidence"]["level"] in ("high", "low") and set(ch["confidence"]["groups"]) == {
         "alpha",
         "gamma",
