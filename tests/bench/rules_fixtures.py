@@ -94,6 +94,7 @@ def fixture_scores(guarded: dict | None = None) -> ScoresTable:
                         "confidence_validators": 3,
                         "centre_bound": 0.0,
                         "confidence_half_picks": json.dumps([pick, pick]),
+                        "confidence_family_picks": json.dumps({"consensus": pick}),
                         "param.alpha": {"alpha=0.1": 0.1, "default": 0.5, "broken:x": 1.0}[cid],
                         "val.f_miou": f,
                         "val.f_miou_trimmed": ft,

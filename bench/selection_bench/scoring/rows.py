@@ -80,6 +80,7 @@ def group_rows(
                 if gc is None or gc.centre_bound is None
                 else float(gc.centre_bound),
                 "confidence_half_picks": json.dumps(gc.half_picks if gc is not None else []),
+                "confidence_family_picks": json.dumps(gc.family_picks if gc is not None else {}),
             }
             row.update({PARAM + k: float(v) for k, v in fc.params.items()})
             row.update({VAL + v: float(table.at[cid, v]) for v in table.columns})

@@ -36,8 +36,9 @@ confidence_level            ``selection.decision.confidence``: "high" / "low" fo
 confidence_reasons          ... its reasons (JSON list), and its inputs: validators agreeing
 confidence_agreeing,        with the pick of those with a value, the centre-bound verdict
 confidence_validators,      (NaN when not judged), the rule's picks on the subset's two halves
-centre_bound,               (JSON list)
-confidence_half_picks
+centre_bound,               (JSON list), each validator family's pick (JSON object,
+confidence_half_picks,      ``selection.decision.families``)
+confidence_family_picks
 ==========================  ===================================================================
 
 The per-group fields (``group_validators``, ``confidence_*``, ``job_pick``, ``centre_bound``)
@@ -81,6 +82,7 @@ CONFIDENCE_COLUMNS = (
     "confidence_validators",
     "centre_bound",
     "confidence_half_picks",
+    "confidence_family_picks",
 )
 BASE_COLUMNS = (
     *KEY,
