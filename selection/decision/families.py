@@ -6,9 +6,9 @@
 * **consensus**: the candidate against the others' predictions (F-mIoU, EnsV).
 
 Within a family the validators' ranks are averaged (:class:`selection.decision.rules.RankAverage`).
-The families are issue 17's grouping, fixed before the selection benchmark's per-candidate table
-was scored. The ``agree`` rule reads them (as configured), and the pick's confidence asks whether
-most of them pick what the rule picks (:mod:`selection.decision.confidence`).
+The grouping was fixed before the selection benchmark's per-candidate table was scored. The
+``agree`` rule reads them (as configured), and the pick's confidence asks whether most of them pick
+what the rule picks (:mod:`selection.decision.confidence`).
 """
 
 from __future__ import annotations

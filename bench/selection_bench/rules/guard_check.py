@@ -1,5 +1,5 @@
 """How the job's broken-candidate guard did on the benchmark: broken candidates it caught, and every
-good candidate it flagged (issue 17 asks for each one), from the scores table alone.
+good candidate it flagged (each one, with its reason), from the scores table alone.
 
 The benchmark knows which candidates are broken (``broken``: trained with a setting known to
 break HIAST); the guard (:mod:`selection.decision.guard`) never sees that marker. A flagged good

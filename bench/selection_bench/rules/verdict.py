@@ -3,7 +3,7 @@
 The choice is made on the figure a rule can honestly claim: the leave-one-regime-out mean regret
 for a rule whose form was chosen by looking at the table
 (:data:`selection_bench.rules.loro.CHOSEN_BY_LOOKING`), the in-sample mean for a rule fixed in
-advance. The targets (issue 17) are checked per rule:
+advance. The default's targets are checked per rule:
 
 * ``no_broken_pick``: no pick of a broken candidate in any regime;
 * ``within_centre``: regret <= the centre rule's + 0.1 in every regime (never worse than not searching);
