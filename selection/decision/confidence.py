@@ -9,8 +9,8 @@ holds is listed, in this order):
    in the group, no more than half pick the rule's pick (two of three must agree; ties going to the
    default candidate as the rule's do). Every validator's own pick is still counted (``agreeing``
    of ``validators``) but is no reason: the registry holds scores that rank the wrong way round
-   (MixVal, SND, entropy), so "fewer than half of the validators agree" held for every pick of the
-   selection benchmark and said nothing.
+   (MixVal, SND, entropy), so "fewer than half of the validators agree" held for all 36 picks of
+   the first three selection-benchmark regimes scored and said nothing.
 3. **Centre-bound**: the centre-bias diagnostic (:mod:`selection.decision.centre_bias`) marked the group's
    parameter centre-bound (a grid: any of its parameters), so the F-mIoU vote did not
    discriminate between its values.

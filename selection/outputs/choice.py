@@ -12,7 +12,7 @@ sweep moved off the default (noted). Every validator's own pick is kept beside t
 readers written against the JSON (the dashboard) take. In memory, undefined scores are NaN; the
 file writes them as null, and :func:`load_choice` reads null back as None.
 
-Which keys a document has (schema version 4):
+Which keys a document has (schema version 5):
 
 * always: ``schema_version``, ``parameters``, ``candidate_id``, ``f_miou`` (the mean F-mIoU of the
   groups' picks), ``notes``;

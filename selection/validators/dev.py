@@ -117,7 +117,7 @@ def iwcv_risk(weights: np.ndarray, losses: np.ndarray) -> float:
 def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
     """Weights (intercept last) of an L2-regularised logistic regression of y (0/1) on x."""
     # L-BFGS makes hundreds of products of a (pixels x features) matrix with a vector: too small
-    # for BLAS threads, which cost 6x the CPU beside a busy trainer (bench/results/dev_cost.json),
+    # for BLAS threads, which cost 6x the CPU beside a busy trainer (bench/README.md, DEV's cost),
     # and one thread sums in one order on every machine, so the fit does not depend on core count.
     with threadpool_limits(limits=1, user_api="blas"):
         return _fit_logistic_1thread(x, y, l2)
