@@ -10,8 +10,9 @@ regret is lower than that of "low" picks; "low" is right to be low when those pi
 A candidate signal is calibrated beside it, from the table alone and for any rule (the verdict's
 default): how many independent families (source-side, information-based, consensus:
 :data:`selection_bench.rules.registry.FAMILIES`) pick the same candidate as the rule
-(:func:`agreement_picks`).
-If picks that more families share have lower regret, the job's confidence can say so.
+(:func:`agreement_picks`). If picks that more families share have lower regret, the job's
+confidence can say so. The job's own confidence is that of the rule configured when the table was
+scored (``confidence_rule``): after the default changes, rescore (outputs are cached: minutes).
 """
 
 from __future__ import annotations
