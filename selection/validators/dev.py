@@ -114,16 +114,14 @@ def iwcv_risk(weights: np.ndarray, losses: np.ndarray) -> float:
     return float((w * loss).mean())
 
 
+# DEV's BLAS work is products of a (pixels x features) matrix with a vector, hundreds per L-BFGS fit:
+# too small for BLAS threads, which cost 6x the CPU beside a busy trainer (bench/README.md, DEV's
+# cost), and one thread sums in one order on every machine, so DEV does not depend on core count.
+_ONE_BLAS_THREAD = threadpool_limits.wrap(limits=1, user_api="blas")
+
+
 def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
     """Weights (intercept last) of an L2-regularised logistic regression of y (0/1) on x."""
-    # L-BFGS makes hundreds of products of a (pixels x features) matrix with a vector: too small
-    # for BLAS threads, which cost 6x the CPU beside a busy trainer (bench/README.md, DEV's cost),
-    # and one thread sums in one order on every machine, so the fit does not depend on core count.
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _fit_logistic_1thread(x, y, l2)
-
-
-def _fit_logistic_1thread(x: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
     xb = np.hstack([x, np.ones((len(x), 1))])
     n = len(x)
 
@@ -148,6 +146,7 @@ def _log_loss(x: np.ndarray, y: np.ndarray, beta: np.ndarray) -> float:
     return float(-(y * log_expit(z) + (1 - y) * log_expit(-z)).mean())
 
 
+@_ONE_BLAS_THREAD
 def density_ratios(
     source_fit: np.ndarray, target_fit: np.ndarray, source_eval: np.ndarray, l2: float
 ) -> np.ndarray:
@@ -171,6 +170,7 @@ def _draw(rows: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
     return rows if len(rows) <= cap else np.sort(rng.choice(rows, cap, replace=False))
 
 
+@_ONE_BLAS_THREAD
 def dev_from_pixels(
     source_probs: np.ndarray,
     source_labels: np.ndarray,

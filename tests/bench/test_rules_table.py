@@ -119,6 +119,11 @@ def test_the_guards_flags_are_never_picked_as_in_the_job() -> None:
     # r1's picks: seed 1 regret 44 -> 2; seed 2 (BNM: default, 0) unchanged.
     assert plain["r1"]["bnm"]["regret"] == pytest.approx(22.0)
     assert guarded["r1"]["bnm"]["regret"] == pytest.approx(1.0)
+    # A random pick does not take it either: expected broken picks 1/3 + 1/3 -> 0 + 1/3; expected
+    # regret in seed 1, among alpha=0.1 and default: 59 - 58 = 1 (was 59 - 131/3); seed 2 unchanged.
+    assert plain["r1"]["random"]["broken"] == pytest.approx(2 / 3)
+    assert guarded["r1"]["random"]["broken"] == pytest.approx(1 / 3)
+    assert guarded["r1"]["random"]["regret"] == pytest.approx((1 + (59 - 131 / 3)) / 2)
     # The table without the guard gives the unguarded figures back (the comparison with old tables).
     again = rules_table(fixture_scores(flags).without_guard(), rules, None, few_label=())
     assert again["r1"]["bnm"] == plain["r1"]["bnm"]
@@ -152,11 +157,11 @@ def test_guard_check_counts_each_candidate_once_and_lists_every_good_one_flagged
             "candidate": "alpha=0.1",
             "reason": "classes vanish",
             "truth": 41.0,
-            "best_in_sweep": 41.0,
-            "sweep": "alpha",
+            "best_in_sweeps": {"alpha": 41.0},
         }
     ]
-    assert "r2 seed 2 alpha=0.1 (alpha): classes vanish" in guard_markdown(check)
+    line = "r2 seed 2 alpha=0.1: classes vanish; truth 41.00; best in its sweeps: alpha 41.00"
+    assert line in guard_markdown(check)
 
 
 def test_agreement_calibration_counts_the_families_that_share_the_pick() -> None:
@@ -171,7 +176,14 @@ def test_agreement_calibration_counts_the_families_that_share_the_pick() -> None
         (0, False, 8.0),
         (0, False, 8.0),
     ]
+    assert [p["available"] for p in picks] == [1, 1, 1, 1]
+    assert [p["families_disagree"] for p in picks] == [False, True, True, True]
+    # A family whose validator the table lacks cannot pick: left out, and then nothing is flagged.
+    lacking = agreement_picks(fixture_scores(), "f_miou", [{"rank_average": ["f_miou", "atc"]}])
+    assert {(p["available"], p["families_disagree"]) for p in lacking} == {(0, False)}
     t = agreement_table(picks, 1)
+    assert t["job_test"]["families disagree (low)"]["mean"] == pytest.approx(6.0)
+    assert t["job_test"]["not flagged"]["picks"] == 1
     assert t["all"][0]["picks"] == 3 and t["all"][0]["mean"] == pytest.approx(6.0)
     assert t["all"][1]["mean"] == pytest.approx(0.0) and t["moved"][0]["mean"] == pytest.approx(2.0)
     assert t["moved"][1]["picks"] == 0

@@ -72,3 +72,27 @@ def test_the_markdown_names_the_regimes_that_miss() -> None:
     md = verdict_markdown(t, choose_default(t, {"f_miou"}, RULES))
     assert "**f_miou**" in md
     assert "in every regime: **missed** (r2)" in md  # within the centre's + 0.1
+
+
+def test_members_of_one_family_share_its_figure_and_the_lower_in_sample_mean_ships() -> None:
+    t = table()
+    for r, row in t.items():
+        row["agree3"] = m(0.05 if r == "r1" else 0.1)  # in-sample mean 0.075 < agree's 0.15
+    rules = {**RULES, "agree3": "f_miou"}
+    held = {"r1": {"regret": 0.2}, "r2": {"regret": 0.2}}
+    loro = {"agree": {"mean": 0.2, "per_regime": held}, "agree3": {"mean": 0.2, "per_regime": held}}
+    v = choose_default(t, {"agree", "agree3"}, rules, loro=loro)
+    assert v["judged_regret"]["agree"] == v["judged_regret"]["agree3"] and v["default"] == "agree3"
+
+
+def test_a_rule_meets_the_targets_only_if_its_held_out_figures_do_too() -> None:
+    t = table()
+    loro = {"agree": {"mean": 0.9, "per_regime": {"r1": {"regret": 1.5}, "r2": {"regret": 0.3}}}}
+    v = choose_default(t, {"agree"}, RULES, loro=loro)
+    assert all(v["targets"]["agree"][k] for k in TARGETS)  # in-sample: every target met
+    assert v["meets_target"]["agree"] is False  # held out: 1.5 > 1.0 in r1
+
+
+def test_an_unmeasured_reference_is_not_met() -> None:
+    t = {r: {k: v for k, v in row.items() if k != "source_val_miou"} for r, row in table().items()}
+    assert targets_met(t, "agree")["mean_at_most_0.6"] is False

@@ -147,8 +147,10 @@ def calibration_markdown(table: dict[str, Any]) -> str:
 
 
 def agreement_picks(scores: ScoresTable, rule: Any, families: Sequence[Any]) -> list[dict[str, Any]]:
-    """Per (regime, seed, sweep) where ``rule`` picks: how many of ``families`` (rules) pick the same
-    candidate, whether the pick left the default, and its regret against the seed-mean truth."""
+    """Per (regime, seed, sweep) where ``rule`` picks: how many of ``families`` (rules) could pick
+    there and how many pick the same candidate, whether the job would call them disagreeing (no more
+    than half of those that could pick agree: :mod:`selection.decision.confidence`), whether the pick
+    left the default, and its regret against the seed-mean truth."""
     r, fams = parse_rule(rule), [parse_rule(f) for f in families]
     out = []
     for regime in scores.regimes:
@@ -158,14 +160,20 @@ def agreement_picks(scores: ScoresTable, rule: Any, families: Sequence[Any]) -> 
             pick = r.pick(table, prefer="default") if r.requires <= cols else None
             if pick is None:
                 continue
-            same = [f.requires <= cols and f.pick(table, prefer="default") == pick for f in fams]
+            # A family that cannot pick (a validator missing, or no finite score) is left out, as in the job.
+            picks = [f.pick(table, prefer="default") for f in fams if f.requires <= cols]
+            judged = [p for p in picks if p is not None]
+            agreeing = sum(p == pick for p in judged)
             out.append(
                 {
                     "regime": g.regime,
                     "seed": g.seed,
                     "sweep": g.sweep,
                     "pick": pick,
-                    "agreeing": int(sum(same)),
+                    "agreeing": agreeing,
+                    "available": len(judged),
+                    # The job's reason: low when no more than half of those that could pick agree.
+                    "families_disagree": bool(judged) and 2 * agreeing <= len(judged),
                     "moved": pick != "default",
                     "regret": float(max(truth[i] for i in g.ids) - truth[pick]),
                 }
@@ -174,9 +182,14 @@ def agreement_picks(scores: ScoresTable, rule: Any, families: Sequence[Any]) -> 
 
 
 def agreement_table(picks: Sequence[dict[str, Any]], families: int) -> dict[str, Any]:
-    """Regret summaries per number of agreeing families, for all picks and for those off the default."""
+    """Regret summaries per number of agreeing families, for all picks and for those off the default,
+    and by the job's test (most of the families that could pick agree, or not)."""
     return {
         "families": families,
+        "job_test": {
+            label: _summary([p["regret"] for p in picks if p["families_disagree"] is flagged])
+            for label, flagged in (("families disagree (low)", True), ("not flagged", False))
+        },
         "all": {n: _summary([p["regret"] for p in picks if p["agreeing"] == n]) for n in range(families + 1)},
         "moved": {
             n: _summary([p["regret"] for p in picks if p["agreeing"] == n and p["moved"]])
@@ -189,7 +202,12 @@ def agreement_markdown(table: dict[str, Any], rule_text: str) -> str:
     head = f"| families agreeing | picks | mean regret | median regret | share <= {GOOD_REGRET:g} | max |"
     lines = [
         f"Picks of {rule_text} by how many of the {table['families']} families (source-side, "
-        "information-based, consensus) pick the same candidate.",
+        "information-based, consensus) pick the same candidate; first by the job's test (more than half "
+        "of the families that could pick agree: otherwise its confidence is low), then by count.",
+        "",
+        head.replace("families agreeing", "the job's test"),
+        "|---|---|---|---|---|---|",
+        *(_row(k, s) for k, s in table["job_test"].items()),
         "",
         head,
         "|---|---|---|---|---|---|",

@@ -17,35 +17,37 @@ __all__ = ["guard_check", "guard_markdown"]
 
 def guard_check(scores: ScoresTable) -> dict[str, Any]:
     """Per regime: broken candidates (per seed) and how many the guard flagged; every flagged good
-    candidate with its reason, its seed-mean truth and its sweeps' best truth."""
+    candidate with its reason, its seed-mean truth and the best truth of each sweep it is in."""
     per_regime: dict[str, dict[str, int]] = {}
     wrong: list[dict[str, Any]] = []
     for regime in scores.regimes:
         truth = scores.mean_truth(regime)
-        seen: set[tuple[int, str]] = set()
-        counts = {"broken": 0, "broken_flagged": 0, "good": 0, "good_flagged": 0}
+        # A candidate is in several sweeps (the default, broken ones): count it once per seed.
+        seen: dict[tuple[int, str], dict[str, Any]] = {}
         for g in scores.groups(regime):
             for cid in g.ids:
-                if (g.seed, cid) in seen:
-                    continue  # a candidate is in several sweeps (the default, broken ones): count it once
-                seen.add((g.seed, cid))
-                kind = "broken" if cid in g.broken else "good"
-                counts[kind] += 1
-                if cid in g.guarded:
-                    counts[f"{kind}_flagged"] += 1
-                    if kind == "good":
-                        best = max(truth[i] for i in g.ids)
-                        wrong.append(
-                            {
-                                "regime": regime,
-                                "seed": g.seed,
-                                "candidate": cid,
-                                "reason": g.guarded[cid],
-                                "truth": truth[cid],
-                                "best_in_sweep": best,
-                                "sweep": g.sweep,
-                            }
-                        )
+                rec = seen.setdefault(
+                    (g.seed, cid),
+                    {"broken": cid in g.broken, "reason": g.guarded.get(cid, ""), "best_in_sweeps": {}},
+                )
+                rec["best_in_sweeps"][g.sweep] = max(truth[i] for i in g.ids)
+        counts = {"broken": 0, "broken_flagged": 0, "good": 0, "good_flagged": 0}
+        for (seed, cid), rec in sorted(seen.items()):
+            kind = "broken" if rec["broken"] else "good"
+            counts[kind] += 1
+            if rec["reason"]:
+                counts[f"{kind}_flagged"] += 1
+                if kind == "good":
+                    wrong.append(
+                        {
+                            "regime": regime,
+                            "seed": seed,
+                            "candidate": cid,
+                            "reason": rec["reason"],
+                            "truth": truth[cid],
+                            "best_in_sweeps": rec["best_in_sweeps"],
+                        }
+                    )
         per_regime[regime] = counts
     return {"per_regime": per_regime, "good_flagged": wrong}
 
@@ -63,8 +65,8 @@ def guard_markdown(check: dict[str, Any]) -> str:
     if wrong:
         lines += ["", "Every good candidate the guard flagged (never picked, so lost to the search):", ""]
         lines += [
-            f"- {w['regime']} seed {w['seed']} {w['candidate']} ({w['sweep']}): {w['reason']}; "
-            f"truth {w['truth']:.2f}, its sweep's best {w['best_in_sweep']:.2f}"
+            f"- {w['regime']} seed {w['seed']} {w['candidate']}: {w['reason']}; truth {w['truth']:.2f}; "
+            "best in its sweeps: " + ", ".join(f"{k} {v:.2f}" for k, v in w["best_in_sweeps"].items())
             for w in wrong
         ]
     else:

@@ -100,7 +100,9 @@ def pick_metrics(
 
 
 def _baselines(group: Group, truth: Mapping[str, float]) -> dict[str, Metrics]:
-    ids, best = group.ids, max(truth[i] for i in group.ids)
+    best = max(truth[i] for i in group.ids)
+    # A random pick, like every rule, never takes a candidate the job's guard flagged.
+    ids = [i for i in group.ids if i in group.eligible.index]
     top = [i for i in ids if truth[i] == best]
     return {
         "centre": (best - truth["default"], float("nan"), float("default" in top), 1.0, 0.0),

@@ -7,6 +7,7 @@ from __future__ import annotations
 from selection_bench.scoring.rows import COUNTS_FILE, group_rows, round1_truth, target_counts
 from selection_bench.scoring.score import (
     Scored,
+    read_scores,
     rule_tables,
     score_all,
     score_seed,
@@ -20,6 +21,7 @@ __all__ = [
     "COUNTS_FILE",
     "Scored",
     "group_rows",
+    "read_scores",
     "round1_truth",
     "rule_tables",
     "score_all",

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "Scored",
+    "read_scores",
     "rule_tables",
     "score_all",
     "score_seed",

@@ -168,4 +168,7 @@ def test_the_fit_runs_blas_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> Non
     rng = np.random.default_rng(0)
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
         density_ratios(rng.normal(size=(50, 3)), rng.normal(1.0, 1.0, (50, 3)), rng.normal(size=(5, 3)), 1e-3)
-    assert seen and set(seen) == {1}
+        fitted = len(seen)
+        probs = rng.dirichlet(np.ones(3), size=(4, 20))
+        dev_from_pixels(probs, rng.integers(0, 3, (4, 20)), rng.dirichlet(np.ones(3), size=(4, 20)))
+    assert fitted and len(seen) > fitted and set(seen) == {1}
