@@ -1,4 +1,4 @@
-"""Selection benchmark: synthscape regimes whose true-mIoU landscapes differ (issues 8 and 16).
+"""Selection benchmark: synthscape regimes whose true-mIoU landscapes differ, and rules picking there.
 
 Stages:
 
@@ -17,8 +17,10 @@ Stages:
   and retrains nothing.
 * ``rules``: from the committed tables only (no checkpoint): every benchmarked rule, any rule
   given with ``--rule SPEC`` (YAML, as ``selection.rule``), the per-seed and few-label oracles, the
-  leave-one-regime-out figures and the confidence calibration (``selection_bench.rules.stage``);
-  writes ``bench/results/selection_rules.{json,md}`` in seconds.
+  leave-one-regime-out figures, the verdict on the default and its targets, the guard's record and
+  the confidence calibration (``selection_bench.rules.stage``); no rule picks a candidate the job's
+  guard flagged (``--no-guard``: as if it had none); writes ``bench/results/selection_rules.{json,md}``
+  in seconds.
 * ``early-stop``: ``selection.early_stop`` replayed on the trained candidates (their round-1
   checkpoints, the job's own rung decision, the rule's pick among the survivors): candidate-rounds
   saved against regret (``selection_bench.early_stop``). Needs the score stage's results.
