@@ -1,4 +1,4 @@
-"""The issue's requirements on the landscapes (issue 8, part 1), checked on a summary.
+"""The benchmark's requirements on the landscapes, checked on a summary.
 
 Definitions (also written into the report):
 
@@ -68,7 +68,7 @@ def _yes(v: bool | None) -> str:
 
 def requirements_markdown(req: dict[str, Any]) -> list[str]:
     lines = [
-        "## Requirements (issue 8, part 1)",
+        "## Requirements on the landscapes",
         "",
         "Helps / hurts: the default candidate (paper settings) above / below the warm-up. Spread: max − min "
         f"of mean truth over the sweep candidates (>= {MIN_SPREAD:g} required). Gain: best sweep candidate − "
