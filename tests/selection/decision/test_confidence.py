@@ -50,12 +50,7 @@ def test_the_validators_agreeing_is_recorded_but_no_reason():
     assert c.level == "high" and (c.agreeing, c.validators) == (1, 4)
 
 
-def test_centre_bound_and_noise_and_no_pick():
-    assert conf(centre=True).reasons == [
-        "the sweep is centre-bound: the F-mIoU vote did not discriminate between its values"
-    ]
-    assert "a parameter of the grid is centre-bound" in conf(centre=True, group="grid").reasons[0]
-    assert conf(centre=None).level == "high"  # not assessed is not a reason
+def test_noise_and_no_pick():
     assert conf(halves=("a", "b")).reasons == [
         "within noise: on the subset's two halves the rule picks a and b, not a on both"
     ]
@@ -66,19 +61,22 @@ def test_centre_bound_and_noise_and_no_pick():
     assert none.reasons == ["the rule f_miou has no finite value for any candidate: no pick"]
 
 
+def test_centre_bound_is_recorded_but_no_reason():
+    c = conf(centre=True)
+    assert c.level == "high" and c.reasons == [] and c.centre_bound is True
+    assert conf(centre=True, group="grid").level == "high"
+
+
 def test_every_reason_is_listed_in_order():
     c = conf(families={"information": "b"}, centre=True, halves=("b", "a"))
-    assert [r.split(":")[0] for r in c.reasons] == [
-        "the families disagree",
-        "the sweep is centre-bound",
-        "within noise",
-    ]
+    assert [r.split(":")[0] for r in c.reasons] == ["the families disagree", "within noise"]
 
 
 def test_overall_is_low_when_any_group_is_and_names_the_group():
-    groups = {"alpha": conf(), "gamma": conf(centre=True), "grid": conf(halves=("b", "a"), group="grid")}
+    gamma = conf(families={"information": "b"})
+    groups = {"alpha": conf(), "gamma": gamma, "grid": conf(halves=("b", "a"), group="grid")}
     o = overall_confidence(groups)
     assert o.level == "low" and o.groups == groups
-    assert o.reasons[0].startswith("gamma: the sweep is centre-bound")
+    assert o.reasons[0].startswith("gamma: the families disagree")
     assert o.reasons[1].startswith("the grid: within noise")
     assert overall_confidence({"alpha": conf()}).level == "high"

@@ -131,7 +131,7 @@ def test_rule_and_confidence_are_shown_first(outputs: Outputs) -> None:
     chosen = section(page, "<h2>Chosen setting</h2>")
     rule, conf = outputs.choice["rule"], outputs.choice["confidence"]
     assert f"Rule: <b>{rule['text']}</b> — {html.escape(rule['description'])}." in chosen
-    # alpha is centre-bound in this scenario, so the confidence is low and says why
+    # a group is low in this scenario, so the confidence is low and says why
     assert conf["level"] == "low" and 'class="banner confidence low"' in chosen
     assert "<b>Confidence: LOW</b>" in chosen
     for reason in conf["reasons"]:
@@ -139,7 +139,10 @@ def test_rule_and_confidence_are_shown_first(outputs: Outputs) -> None:
         assert f"<li>{escaped}</li>" in chosen
     assert chosen.index("Confidence: LOW") < chosen.index("<table")  # above the parameters
     # each sweep card says its own
-    assert "Confidence: <b>low</b>" in card(page, "alpha") and "centre-bound" in card(page, "alpha")
+    for group, gc in conf["groups"].items():
+        shown = card(page, group)
+        assert f"Confidence: <b>{gc['level']}</b>" in shown
+        assert all(html.escape(r).replace("&#x27;", "&#39;") in shown for r in gc["reasons"])
     high = {**conf, "level": "high", "reasons": []}
     page = render_dashboard(outputs.table, {**outputs.choice, "confidence": high}, outputs.config)
     assert 'class="banner confidence high"' in page and "<b>Confidence: HIGH</b>" in page
