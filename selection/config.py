@@ -16,13 +16,14 @@ from selection.decision.rules import Rule, parse_rule
 __all__ = ["DEFAULT_RULE", "EarlyStopConfig", "SelectionConfig", "default_rule"]
 
 
-# The rule with the lowest mean regret on the selection benchmark among those every packaged config
-# can run (bench/README.md, "Which rule picks"): keep the half of each sweep that agrees most with
-# the trimmed vote, then pick by BNM. It does not meet the benchmark's target and was chosen after
-# four of the six regimes had been seen (bench/README.md). The paper's rule stays available:
-# rule: f_miou. (A function, so no config shares one mutable dict.)
-def default_rule() -> dict[str, Any]:
-    return {"two_stage": {"drop": "f_miou_trimmed", "fraction": 0.5, "pick": "bnm"}}
+# The selection benchmark's verdict (bench/README.md, "Which rule picks"): of the rules every
+# packaged config can run, source-val mIoU has the lowest mean regret it can honestly claim (fixed
+# in advance, so in-sample is its honest figure). It misses the benchmark's targets, and the README
+# names the misses. Every search has a source-val split (data.source_val, or the one held out of
+# data.source); with data.source_val_holdout: null and no data.source_val, set another rule. The
+# paper's rule stays available: rule: f_miou. (A function, so no config shares one mutable value.)
+def default_rule() -> Any:
+    return "source_val_miou"
 
 
 DEFAULT_RULE = default_rule()

@@ -23,6 +23,7 @@ from selection_bench.tables import (
     write_target_images,
 )
 
+from selection.config import DEFAULT_RULE
 from selection.decision.rules import parse_rule
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,9 +65,7 @@ def test_score_stage_tables_reproduce_the_scores_json_picks(tmp_path) -> None:
     # One row per (seed, group, candidate): the alpha sweep's 2 points and the 2 broken candidates.
     assert len(f) == 2 * 4 and set(f["sweep"]) == {"alpha"}
     assert f["confidence_level"].isin(["high", "low"]).all()
-    assert (
-        f["confidence_rule"] == parse_rule(BENCH_RULES["two_stage[f_miou_trimmed 0.5 -> bnm]"]).text
-    ).all()
+    assert (f["confidence_rule"] == parse_rule(DEFAULT_RULE).text).all()
     assert f["round1.f_miou"].notna().all()  # the rung's validators (round-1 checkpoints kept)
     # The per-image counts add up to each candidate's recorded truth (score_rows checks it too).
     for (seed, cid), rows in images.frame.groupby(["seed", "candidate"]):

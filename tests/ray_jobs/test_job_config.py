@@ -20,10 +20,12 @@ def test_the_job_config_is_the_methods_plus_two_sections() -> None:
 
 
 def test_the_rule_is_a_rule_in_memory_and_its_yaml_form_on_disk() -> None:
-    cfg = load_job_config(None)
+    assert load_job_config(None).selection.rule == parse_rule(DEFAULT_RULE)
+    assert load_job_config(None).model_dump(mode="json")["selection"]["rule"] == DEFAULT_RULE
+    two_stage = {"two_stage": {"drop": "f_miou_trimmed", "fraction": 0.5, "pick": "bnm"}}
+    cfg = load_job_config(None, {"selection.rule": two_stage})
     assert isinstance(cfg.selection.rule, TwoStage)
-    assert cfg.selection.rule == parse_rule(DEFAULT_RULE)
-    assert cfg.model_dump(mode="json")["selection"]["rule"] == DEFAULT_RULE
+    assert cfg.model_dump(mode="json")["selection"]["rule"] == two_stage
     assert JobConfig.model_validate(cfg.model_dump(mode="json")) == cfg
     assert load_job_config(None, {"selection.rule": "f_miou"}).selection.rule.text == "f_miou"
 

@@ -61,7 +61,7 @@ def test_the_voting_replicate_leaves_evidence_the_others_label_maps(tmp_path: Pa
     assert rep1.predictions_uri == paths.predictions("alpha=0.3", 1)
 
 
-@pytest.mark.parametrize(("rule", "evidence"), [("f_miou", False), (DEFAULT_RULE, True)])
+@pytest.mark.parametrize(("rule", "evidence"), [("f_miou", False), ("bnm", True), (DEFAULT_RULE, True)])
 def test_at_the_rung_replicate_0_writes_what_the_rule_reads(tmp_path: Path, rule, evidence: bool) -> None:
     spec = _spec(tmp_path, **{"selection.early_stop": {"after_round": 1}, "selection.rule": rule})
     rep0 = build_loop_config(spec, _trial())
