@@ -129,8 +129,13 @@ def verdict_markdown(table: Table, verdict: Mapping[str, Any]) -> str:
     lines = [
         f"Default: the feasible rule (one replicate; source-val labels allowed) with the lowest mean "
         f"regret it can honestly claim (leave-one-regime-out for a rule chosen by looking, in-sample "
-        f"otherwise): **{lab}**, {judged:.2f} {verdict['judged_by'][lab]} "
-        f"(in-sample {verdict['mean_regret'][lab]:.2f}).\n",
+        f"otherwise): **{lab}**, {judged:.2f} {verdict['judged_by'][lab]}"
+        + (
+            ""
+            if verdict["judged_by"][lab] == "in-sample"
+            else f" (in-sample {verdict['mean_regret'][lab]:.2f})"
+        )
+        + ".\n",
         "",
     ]
     for key, met in verdict["targets"][lab].items():
