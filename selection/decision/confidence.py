@@ -73,7 +73,6 @@ class Confidence:
 
 
 def group_confidence(
-    group: str,
     rule: Rule,
     pick: str | None,
     picks: Mapping[str, str | None],

@@ -156,7 +156,6 @@ def group_scores(
             picks=picks,
             broken=broken,
             confidence=group_confidence(
-                g,
                 rule,
                 chosen,
                 {v: p for v, p in picks.items() if v != "rule"},

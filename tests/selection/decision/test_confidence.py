@@ -11,10 +11,9 @@ RULE = parse_rule("f_miou")
 FAMILIES = {"source-side": "a", "information": "b", "consensus": "a"}
 
 
-def conf(pick="a", picks=None, centre=False, halves=("a", "a"), images=10, group="alpha", families=None):
+def conf(pick="a", picks=None, centre=False, halves=("a", "a"), images=10, families=None):
     picks = {"f_miou": "a", "ensv": "a", "atc": "b", "snd": None} if picks is None else picks
     return group_confidence(
-        group,
         RULE,
         pick,
         picks,
@@ -64,7 +63,6 @@ def test_noise_and_no_pick():
 def test_centre_bound_is_recorded_but_no_reason():
     c = conf(centre=True)
     assert c.level == "high" and c.reasons == [] and c.centre_bound is True
-    assert conf(centre=True, group="grid").level == "high"
 
 
 def test_every_reason_is_listed_in_order():
@@ -74,7 +72,7 @@ def test_every_reason_is_listed_in_order():
 
 def test_overall_is_low_when_any_group_is_and_names_the_group():
     gamma = conf(families={"information": "b"})
-    groups = {"alpha": conf(), "gamma": gamma, "grid": conf(halves=("b", "a"), group="grid")}
+    groups = {"alpha": conf(), "gamma": gamma, "grid": conf(halves=("b", "a"))}
     o = overall_confidence(groups)
     assert o.level == "low" and o.groups == groups
     assert o.reasons[0].startswith("gamma: the families disagree")
